@@ -1,0 +1,175 @@
+"""``tools``, ``run``, ``test`` (the seed's spelling) and ``houses``."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from ..errors import ToolCallError
+from ..harness.core import Harness
+from ..harness.result import Call, Result, Status
+from ..policy.model import Mode
+from ..tools.spec import ToolSpec
+from .common import (
+    EXIT_DENIED,
+    EXIT_FAILED,
+    EXIT_PENDING,
+    EXIT_USAGE,
+    Exit,
+    console,
+    err_console,
+    options,
+    print_json,
+)
+
+EXIT_BY_STATUS = {
+    Status.OK: 0,
+    Status.DENIED: EXIT_DENIED,
+    Status.ERROR: EXIT_FAILED,
+    Status.TIMEOUT: EXIT_FAILED,
+    Status.PENDING_APPROVAL: EXIT_PENDING,
+}
+
+
+def parse_args(spec: ToolSpec, pairs: list[str]) -> dict[str, Any]:
+    """``k=v`` pairs, each value read as the type the tool's schema gives it (JSON unless a string)."""
+    props = spec.parameters.get("properties", {})
+    args: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise ToolCallError(f"--arg {pair!r}: write it as name=value")
+        schema = props.get(key, {})
+        if schema.get("type") == "string" or key not in props:
+            args[key] = raw
+            continue
+        try:
+            args[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            args[key] = raw  # validation says what is wrong with it
+    return args
+
+
+def show_result(result: Result, as_json: bool) -> None:
+    if as_json:
+        print_json(result.as_dict())
+    else:
+        if result.output is not None:
+            if isinstance(result.output, str):
+                console.print(result.output, markup=False)
+            else:
+                print_json(result.output)
+        line = f"{result.house}/{result.mode} {result.tool}: {result.status} in {result.duration:.3f}s"
+        if result.provenance_id:
+            line += f" (provenance {result.provenance_id})"
+        err_console.print(line, markup=False)
+        if result.status is Status.PENDING_APPROVAL:
+            err_console.print(
+                f"approval {result.approval_id} requested: {result.reason}; once approved "
+                f"(`uni-wizard approvals approve {result.approval_id} --by timmy`), run the same command again",
+                markup=False,
+            )
+        elif not result.ok:
+            err_console.print(f"{result.error_type}: {result.error}", markup=False)
+    code = EXIT_BY_STATUS[result.status]
+    if result.error_type == "ToolCallError":
+        code = EXIT_USAGE
+    if code:
+        raise Exit(code)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("tools")
+    def tools_command(
+        ctx: typer.Context,
+        as_json: bool = typer.Option(False, "--json", help="Print the tools and their schemas as JSON."),
+        group: str | None = typer.Option(None, "--group", help="Only this group."),
+    ) -> None:
+        """List the registered tools."""
+        specs = [s for s in options(ctx).runtime().registry if group in (None, s.group)]
+        if as_json:
+            print_json([s.describe() for s in specs])
+            return
+        table = Table("tool", "group", "mutates", "idempotent", "risk", "description")
+        for s in specs:
+            table.add_row(
+                s.name,
+                s.group,
+                "yes" if s.mutates else "no",
+                "yes" if s.idempotent else "no",
+                str(s.risk),
+                s.description,
+            )
+        console.print(table)
+
+    def _execute(
+        ctx: typer.Context,
+        tool: str,
+        house: str,
+        mode: str | None,
+        pairs: list[str],
+        task: str | None,
+        timeout: float | None,
+        as_json: bool,
+        fill_paths: bool = False,
+    ) -> None:
+        runtime = options(ctx).runtime()
+        harness = Harness(house, Mode(mode) if mode else None, runtime=runtime, task=task)
+        spec = runtime.registry.get(tool)
+        args = parse_args(spec, pairs)
+        if fill_paths:
+            required = spec.parameters.get("required", [])
+            for name in spec.path_args:
+                if name in required and name not in args:
+                    args[name] = str(runtime.settings.workspace)
+        try:
+            result = harness.execute_many([Call(tool, args, timeout)])[0]
+        finally:
+            harness.close()
+        show_result(result, as_json)
+
+    mode_help = "simple, intelligent or sovereign (default: the house's default_mode)."
+
+    @app.command("run")
+    def run_command(
+        ctx: typer.Context,
+        tool: str = typer.Argument(..., help="Tool name (`uni-wizard tools` lists them)."),
+        house: str = typer.Option(..., "--house", "-H", help="House to act as."),
+        mode: str | None = typer.Option(None, "--mode", "-m", help=mode_help),
+        arg: list[str] = typer.Option([], "--arg", "-a", help="name=value (repeat); non-strings as JSON."),
+        task: str | None = typer.Option(None, "--task", help="Task the call belongs to (provenance parent)."),
+        timeout: float | None = typer.Option(None, "--timeout", help="Seconds before the call is cancelled."),
+        as_json: bool = typer.Option(False, "--json", help="Print the whole Result as JSON."),
+    ) -> None:
+        """Run one tool as a house."""
+        _execute(ctx, tool, house, mode, arg, task, timeout, as_json)
+
+    @app.command("test")
+    def test_command(
+        ctx: typer.Context,
+        house: str = typer.Option(..., "--house", "-H", help="House to act as."),
+        tool: str = typer.Option(..., "--tool", "-t", help="Tool name."),
+        mode: str | None = typer.Option(None, "--mode", "-m", help=mode_help),
+        arg: list[str] = typer.Option([], "--arg", "-a", help="name=value (repeat)."),
+        as_json: bool = typer.Option(False, "--json", help="Print the whole Result as JSON."),
+    ) -> None:
+        """Try a tool as a house (the seed's spelling); required path arguments default to the workspace."""
+        _execute(ctx, tool, house, mode, arg, None, None, as_json, fill_paths=True)
+
+    @app.command("houses")
+    def houses_command(
+        ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print the policies as JSON.")
+    ) -> None:
+        """List the houses and their policies."""
+        houses = options(ctx).runtime().houses
+        if as_json:
+            print_json({name: p.model_dump(mode="json") for name, p in houses.items()})
+            return
+        table = Table("house", "role", "forge user", "mode", "max", "rules")
+        for name, p in houses.items():
+            rules = ", ".join(k for k, v in p.rules.model_dump().items() if v is True)
+            table.add_row(name, p.role, p.gitea_user, str(p.default_mode), str(p.max_concurrency), rules)
+        console.print(table)

@@ -1,0 +1,113 @@
+"""Typed settings: a YAML file plus ``UNIWIZARD_*`` environment overrides, validated at start.
+
+Precedence (highest first): environment, the YAML file given with ``--config``
+(or ``UNIWIZARD_CONFIG``), defaults. Secrets (the API bearer token, the forge
+token) come from the environment or from files named by ``*_file`` keys, never
+from the repository, and are ``SecretStr`` so they never print.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from .errors import ConfigError
+from .policy.loader import read_yaml, validation_error
+
+__all__ = ["Settings", "default_houses_dir", "load_settings"]
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def default_houses_dir() -> Path:
+    """The houses shipped with uni-wizard: inside the wheel, or the repository's ``houses/``."""
+    for candidate in (PACKAGE_DIR / "_defaults" / "houses", PACKAGE_DIR.parent / "houses"):
+        if candidate.is_dir():
+            return candidate
+    return PACKAGE_DIR.parent / "houses"
+
+
+def _default_data_dir() -> Path:
+    state = os.environ.get("STATE_DIRECTORY")  # set by systemd's StateDirectory=
+    if state:
+        return Path(state.split(":")[0])
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "uni-wizard"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="UNIWIZARD_", extra="forbid", frozen=True)
+
+    host: str = Field(default_factory=socket.gethostname, description="This host's name in the mesh.")
+    data_dir: Path = Field(default_factory=_default_data_dir, description="Where the SQLite store lives.")
+    houses_dir: Path = Field(default_factory=default_houses_dir, description="Directory of houses/*.yaml.")
+    workspace: Path = Field(
+        default_factory=Path.cwd, description="The host's workspace; `{workspace}` in house path roots."
+    )
+    owner: str = Field("owner", description="The human owner's name; may approve like a sovereign house.")
+    bind: str = Field("127.0.0.1", description="Address the daemon listens on.")
+    port: int = Field(8643, ge=0, le=65535, description="Port the daemon listens on.")
+    api_token: SecretStr | None = Field(None, description="Bearer token for POST /api/v1/execute.")
+    api_token_file: Path | None = Field(None, description="File holding the API bearer token.")
+    gitea_url: str | None = Field(None, description="Base URL of the forge.")
+    gitea_token: SecretStr | None = Field(None, description="Forge token of this host's house.")
+    gitea_token_file: Path | None = Field(None, description="File holding the forge token.")
+    max_retries: int = Field(2, ge=0, le=10, description="Retries of idempotent tools on transient errors.")
+    concurrency: int = Field(8, ge=1, le=256, description="Parallel calls in aexecute_many.")
+    breaker_fail_max: int = Field(5, ge=1, description="Consecutive transient failures that open a breaker.")
+    breaker_reset_seconds: float = Field(30.0, gt=0, description="Seconds an open breaker waits for a trial.")
+    approval_ttl_days: float = Field(7.0, gt=0, description="Days before an approval request expires.")
+    log_level: str = Field("INFO", description="Python logging level.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # init kwargs carry the YAML file's values; the environment wins over them
+        return (env_settings, init_settings)
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "uni-wizard.db"
+
+    def secret(self, name: str) -> str | None:
+        """``api_token`` or ``gitea_token``: the value, else the content of its ``*_file``."""
+        value: SecretStr | None = getattr(self, name)
+        if value is not None:
+            return value.get_secret_value()
+        path: Path | None = getattr(self, f"{name}_file")
+        if path is None:
+            return None
+        try:
+            return path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"cannot read the secret file: {exc.strerror}", source=str(path)) from exc
+
+
+def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
+    """Settings from ``path`` (or ``$UNIWIZARD_CONFIG``), the environment and ``overrides``."""
+    env_path = os.environ.get("UNIWIZARD_CONFIG")
+    path = path or (Path(env_path) if env_path else None)
+    data: dict[str, Any] = {}
+    source = "environment"
+    if path is not None:
+        source = str(path)
+        loaded = read_yaml(path)
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError("a settings file must be a mapping of keys", source=source)
+        data = dict(loaded or {})
+    data.update(overrides)
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        raise validation_error(exc, source) from None

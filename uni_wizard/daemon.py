@@ -1,0 +1,77 @@
+"""The daemon: the app on uvicorn, sd_notify (READY, WATCHDOG, STOPPING), clean exit on SIGTERM.
+
+Runs under systemd as ``Type=notify``; outside systemd the notify calls do nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+
+import uvicorn
+
+from .config import Settings
+from .harness.runtime import Runtime
+from .web.app import create_app
+
+__all__ = ["notify", "serve"]
+
+log = logging.getLogger(__name__)
+
+
+def notify(message: str) -> bool:
+    """Send ``message`` to systemd's notify socket; False when not under systemd."""
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address:
+        return False
+    if address.startswith("@"):
+        address = "\0" + address[1:]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.connect(address)
+        sock.sendall(message.encode())
+    return True
+
+
+async def _watchdog(interval: float) -> None:
+    while True:
+        notify("WATCHDOG=1")
+        await asyncio.sleep(interval)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, plus systemd notifications at start and stop."""
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        notify(f"READY=1\nSTATUS=serving on {self.config.host}:{self.config.port}\nMAINPID={os.getpid()}")
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        notify("STOPPING=1")
+        await super().shutdown(sockets)
+
+
+async def serve(settings: Settings, *, runtime: Runtime | None = None) -> None:
+    """Serve until SIGTERM or SIGINT; in-flight requests get a second to finish."""
+    runtime = runtime or Runtime(settings)
+    app = create_app(runtime, api_token=settings.secret("api_token"))
+    config = uvicorn.Config(
+        app,
+        host=settings.bind,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=1,
+        lifespan="off",
+        access_log=False,
+    )
+    server = _Server(config)
+    watchdog_usec = int(os.environ.get("WATCHDOG_USEC", "0") or 0)
+    watchdog = asyncio.create_task(_watchdog(watchdog_usec / 2e6)) if watchdog_usec else None
+    try:
+        await server.serve()
+    finally:
+        if watchdog is not None:
+            watchdog.cancel()
+        runtime.close()
+        log.info("stopped")

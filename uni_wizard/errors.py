@@ -1,0 +1,130 @@
+"""The whole exception tree of uni-wizard.
+
+Every error the package raises on purpose is one of these; callers catch
+``UniWizardError`` (or a branch of it) and never a foreign exception type.
+Classes carry data, not behaviour, and never log.
+
+    UniWizardError
+    ├── ConfigError (ValueError)           a settings, house or policy file is wrong; names file and key
+    ├── ToolDefinitionError (TypeError)    a @tool function is not fit to be a tool (at import)
+    │   └── DuplicateToolError (ValueError)  two tools share a name
+    ├── ToolCallError (ValueError)         the caller's fault: unknown tool, bad or missing argument
+    ├── ToolExecutionError                 the tool ran and failed
+    │   ├── TransientToolError             ... in a way worth retrying (connection refused, 503, lock)
+    │   ├── ToolTimeout (TimeoutError)     ... by running out of time
+    │   └── CircuitOpen                    ... not run: its group's breaker is open
+    ├── PolicyDenied (PermissionError)     the house policy refused the call; carries the Decision's rule
+    ├── ApprovalError                      an approval cannot be granted, rejected or found
+    │   └── NotAuthorized (PermissionError)  the actor may not approve
+    └── StoreError                         the SQLite store is unusable or inconsistent
+        └── ProvenanceBroken               the provenance hash chain does not verify
+
+A ``Result`` returned by the Harness names the class of its error in
+``error_type`` so that a result can be turned back into the exception with
+``Result.raise_for_status()``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ApprovalError",
+    "CircuitOpen",
+    "ConfigError",
+    "DuplicateToolError",
+    "NotAuthorized",
+    "PolicyDenied",
+    "ProvenanceBroken",
+    "StoreError",
+    "ToolCallError",
+    "ToolDefinitionError",
+    "ToolExecutionError",
+    "ToolTimeout",
+    "TransientToolError",
+    "UniWizardError",
+]
+
+
+class UniWizardError(Exception):
+    """Root of every error uni-wizard raises on purpose."""
+
+
+class ConfigError(UniWizardError, ValueError):
+    """A configuration, house or policy file is invalid.
+
+    ``source`` is the file (or "environment") and ``key`` the dotted key at fault.
+    """
+
+    def __init__(self, message: str, *, source: str | None = None, key: str | None = None) -> None:
+        where = ":".join(part for part in (source, key) if part)
+        super().__init__(f"{where}: {message}" if where else message)
+        self.source = source
+        self.key = key
+
+
+class ToolDefinitionError(UniWizardError, TypeError):
+    """A function decorated with ``@tool`` cannot become a tool (missing hint, undocumented argument...)."""
+
+
+class DuplicateToolError(ToolDefinitionError, ValueError):
+    """A registry already holds a tool of that name."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"a tool named {name!r} is already registered")
+        self.name = name
+
+
+class ToolCallError(UniWizardError, ValueError):
+    """The call is wrong before anything ran: unknown tool, bad or missing arguments."""
+
+
+class ToolExecutionError(UniWizardError):
+    """The tool ran and failed; the message says what happened."""
+
+
+class TransientToolError(ToolExecutionError):
+    """A failure that may succeed when tried again (connection refused, HTTP 502/503/504, a held lock)."""
+
+
+class ToolTimeout(ToolExecutionError, TimeoutError):
+    """The tool did not finish within its timeout; it was cancelled (its subprocess killed)."""
+
+
+class CircuitOpen(ToolExecutionError):
+    """The tool was not run because the breaker of its group is open."""
+
+    def __init__(self, group: str, retry_after: float) -> None:
+        super().__init__(
+            f"the {group!r} tool group is failing: its circuit breaker is open; "
+            f"it admits a trial call in about {retry_after:.0f} s"
+        )
+        self.group = group
+        self.retry_after = retry_after
+
+
+class PolicyDenied(UniWizardError, PermissionError):
+    """The house policy refused the call. ``rule`` is the policy rule that decided it."""
+
+    def __init__(self, reason: str, *, rule: str = "policy") -> None:
+        super().__init__(reason)
+        self.rule = rule
+
+
+class ApprovalError(UniWizardError):
+    """An approval request cannot be found, or is not in a state that allows the action."""
+
+
+class NotAuthorized(ApprovalError, PermissionError):
+    """The actor may not approve or reject (only a house with may_approve, or the owner)."""
+
+
+class StoreError(UniWizardError):
+    """The SQLite store cannot be opened, migrated or written."""
+
+
+class ProvenanceBroken(StoreError):
+    """The provenance chain does not verify; ``record_id`` is the first broken record."""
+
+    def __init__(self, record_id: int, why: str) -> None:
+        super().__init__(f"provenance record {record_id} is broken: {why}")
+        self.record_id = record_id
+        self.why = why

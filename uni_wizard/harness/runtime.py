@@ -1,0 +1,113 @@
+"""``Runtime``: what every Harness of a process shares (store, registry, breakers, metrics, policies).
+
+Built from ``Settings``; every part can be passed in instead (tests pass a
+temporary store, a fresh metrics registry, a fake clock). The store opens on
+first use, so a SIMPLE-mode Harness never touches the disk.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import timedelta
+from functools import cached_property
+
+from prometheus_client import CollectorRegistry
+
+from ..config import Settings, load_settings
+from ..errors import ConfigError
+from ..intelligence.patterns import PatternDB
+from ..observe.metrics import HarnessMetrics
+from ..policy.loader import load_houses
+from ..policy.model import HousePolicy
+from ..store import Store
+from ..tools.builtin import builtin_registry
+from ..tools.env import ToolEnv
+from ..tools.registry import ToolRegistry
+from .approvals import ApprovalQueue
+from .breakers import BreakerBoard
+from .provenance import ProvenanceLog
+
+__all__ = ["Runtime"]
+
+_default: Runtime | None = None
+_default_lock = threading.Lock()
+
+
+class Runtime:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        registry: ToolRegistry | None = None,
+        houses: Mapping[str, HousePolicy] | None = None,
+        env: ToolEnv | None = None,
+        store: Store | None = None,
+        breakers: BreakerBoard | None = None,
+        metrics_registry: CollectorRegistry | None = None,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+    ) -> None:
+        self.settings = settings or load_settings()
+        self.registry = registry or builtin_registry()
+        self._houses = dict(houses) if houses is not None else None
+        self.env = env or ToolEnv(gitea_url=self.settings.gitea_url, gitea_token=self.settings.secret("gitea_token"))
+        self._store = store
+        self.breakers = breakers or BreakerBoard(
+            fail_max=self.settings.breaker_fail_max, reset_timeout=self.settings.breaker_reset_seconds
+        )
+        self.metrics = HarnessMetrics.for_registry(metrics_registry)
+        self.metrics.breakers.add(self.breakers)
+        self.sleep = sleep
+        self._bound: dict[str, HousePolicy] = {}
+
+    @classmethod
+    def default(cls) -> Runtime:
+        """The process-wide runtime built from ``load_settings()`` (created on first use)."""
+        global _default
+        with _default_lock:
+            if _default is None:
+                _default = cls()
+            return _default
+
+    @property
+    def host(self) -> str:
+        return self.settings.host
+
+    @property
+    def houses(self) -> dict[str, HousePolicy]:
+        if self._houses is None:
+            self._houses = load_houses(self.settings.houses_dir)
+        return self._houses
+
+    def policy(self, house: str) -> HousePolicy:
+        """The house's policy with its path roots bound to this host's workspace."""
+        bound = self._bound.get(house)
+        if bound is None:
+            if house not in self.houses:
+                known = ", ".join(sorted(self.houses))
+                raise ConfigError(f"unknown house {house!r} (known: {known})", source=str(self.settings.houses_dir))
+            bound = self._bound[house] = self.houses[house].bind(workspace=self.settings.workspace)
+        return bound
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = Store(self.settings.db_path)
+        return self._store
+
+    @cached_property
+    def provenance(self) -> ProvenanceLog:
+        return ProvenanceLog(self.store)
+
+    @cached_property
+    def approvals(self) -> ApprovalQueue:
+        approvers = {name for name, p in self.houses.items() if p.rules.may_approve} | {self.settings.owner}
+        return ApprovalQueue(self.store, approvers=approvers, ttl=timedelta(days=self.settings.approval_ttl_days))
+
+    @cached_property
+    def patterns(self) -> PatternDB:
+        return PatternDB(self.store)
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()

@@ -1,0 +1,1 @@
+"""Observability: Prometheus metrics (read at scrape time where possible) and health."""

@@ -1,0 +1,94 @@
+"""The Harness's Prometheus metrics, created once per registry.
+
+Labels are bounded: house, tool, mode, outcome, rule, group. Never arguments,
+paths, issue numbers or error text.
+"""
+
+from __future__ import annotations
+
+import platform
+import weakref
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+__all__ = ["BreakerCollector", "HarnessMetrics"]
+
+DURATION_BUCKETS = (0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0)
+BREAKER_STATES = {"closed": 0, "half-open": 1, "open": 2}
+
+_by_registry: weakref.WeakKeyDictionary[CollectorRegistry, HarnessMetrics] = weakref.WeakKeyDictionary()
+
+
+class HarnessMetrics:
+    """``uniwizard_tool_calls_total``, ``uniwizard_tool_call_duration_seconds``,
+    ``uniwizard_policy_denials_total`` and ``uniwizard_build_info`` on one registry."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        from .. import __version__
+
+        self.registry = registry
+        self.calls = Counter(
+            "uniwizard_tool_calls",
+            "Tool calls through the Harness, by outcome (the Result status).",
+            ["house", "tool", "mode", "outcome"],
+            registry=registry,
+        )
+        self.duration = Histogram(
+            "uniwizard_tool_call_duration_seconds",
+            "Wall time of tool calls through the Harness.",
+            ["house", "tool"],
+            buckets=DURATION_BUCKETS,
+            registry=registry,
+        )
+        self.denials = Counter(
+            "uniwizard_policy_denials",
+            "Calls a house policy denied, by the rule that denied them.",
+            ["house", "tool", "rule"],
+            registry=registry,
+        )
+        build = Gauge(
+            "uniwizard_build_info",
+            "uni-wizard version and Python version (always 1).",
+            ["version", "python"],
+            registry=registry,
+        )
+        build.labels(__version__, platform.python_version()).set(1)
+        self.breakers = BreakerCollector()
+        registry.register(self.breakers)
+
+    @classmethod
+    def for_registry(cls, registry: CollectorRegistry | None = None) -> HarnessMetrics:
+        """The one ``HarnessMetrics`` of ``registry`` (the process default when None)."""
+        registry = REGISTRY if registry is None else registry
+        metrics = _by_registry.get(registry)
+        if metrics is None:
+            metrics = _by_registry[registry] = cls(registry)
+        return metrics
+
+
+class BreakerCollector(Collector):
+    """``uniwizard_breaker_state{group}``: 0 closed, 1 half-open, 2 open, read from live breakers at scrape."""
+
+    def __init__(self) -> None:
+        self.boards: weakref.WeakSet[Any] = weakref.WeakSet()
+
+    def add(self, board: Any) -> None:
+        self.boards.add(board)
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "uniwizard_breaker_state",
+            "Circuit breaker state per tool group: 0 closed, 1 half-open, 2 open.",
+            labels=["group"],
+        )
+        seen: set[str] = set()
+        for board in self.boards:
+            for group, state in board.states().items():
+                if group not in seen:
+                    seen.add(group)
+                    family.add_metric([group], BREAKER_STATES.get(state, 2))
+        yield family

@@ -1,0 +1,21 @@
+"""House policies: the model, the loader and the pure decision function."""
+
+from .decide import Decision, DecisionContext, PathArg, PolicyCall, decide
+from .loader import load_houses, load_policy
+from .model import House, HousePolicy, Mode, PathRules, Rules, ToolRules
+
+__all__ = [
+    "Decision",
+    "DecisionContext",
+    "House",
+    "HousePolicy",
+    "Mode",
+    "PathArg",
+    "PathRules",
+    "PolicyCall",
+    "Rules",
+    "ToolRules",
+    "decide",
+    "load_houses",
+    "load_policy",
+]

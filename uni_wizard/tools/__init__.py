@@ -1,0 +1,1 @@
+"""Tools: ``@tool`` functions, their registry, and the built-in tool set."""

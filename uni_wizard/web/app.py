@@ -1,0 +1,105 @@
+"""``create_app``: /health, /ready, /metrics and POST /api/v1/execute (bearer token).
+
+    app = create_app(runtime, api_token="...")
+    uvicorn.run(app, host="127.0.0.1", port=8643)
+
+``POST /api/v1/execute`` answers 200 with the ``Result`` whatever its status
+(a denial is an answer, not a transport failure); 401 without the right
+bearer token, 503 when no token is configured (the endpoint is off), 404 for
+an unknown house, 422 for a malformed body.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections import OrderedDict
+from typing import Any
+
+from fastapi import FastAPI, Header, HTTPException
+from fastapi.responses import JSONResponse
+from prometheus_client import make_asgi_app
+from pydantic import BaseModel, ConfigDict, Field
+
+from .. import __version__
+from ..errors import ConfigError
+from ..harness.core import Harness
+from ..harness.result import Call
+from ..harness.runtime import Runtime
+from ..policy.model import Mode
+
+__all__ = ["ExecuteRequest", "create_app"]
+
+MAX_TASKS = 1024
+
+
+class ExecuteRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    house: str = Field(description="House to act as.")
+    tool: str = Field(description="Tool name.")
+    args: dict[str, Any] = Field(default_factory=dict, description="Tool arguments.")
+    mode: Mode | None = Field(None, description="Mode; the house's default_mode when absent.")
+    task: str | None = Field(None, description="Task the call belongs to.")
+    timeout: float | None = Field(None, gt=0, description="Seconds before the call is cancelled.")
+
+
+def create_app(runtime: Runtime, *, api_token: str | None = None) -> FastAPI:
+    """Build the daemon's app on ``runtime``; ``api_token`` guards the execute endpoint."""
+    app = FastAPI(title="uni-wizard", version=__version__, docs_url=None, redoc_url=None)
+    app.mount("/metrics", make_asgi_app(registry=runtime.metrics.registry))
+    # One Harness per (house, mode, task), so read-before-write spans a task's calls; the oldest are dropped.
+    harnesses: OrderedDict[tuple[str, Mode | None, str | None], Harness] = OrderedDict()
+
+    @app.get("/health")
+    def health() -> JSONResponse:
+        """Alive, and the store can take a write."""
+        writable = runtime.store.writable()
+        body = {
+            "status": "ok" if writable else "fail",
+            "host": runtime.host,
+            "version": __version__,
+            "store_writable": writable,
+        }
+        return JSONResponse(body, status_code=200 if writable else 503)
+
+    @app.get("/ready")
+    def ready() -> JSONResponse:
+        """Each component and its state; 503 unless every one is ready."""
+        components: dict[str, dict[str, Any]] = {}
+        try:
+            components["store"] = {"ready": runtime.store.writable(), "schema_version": runtime.store.schema_version()}
+        except Exception as exc:  # report, do not crash the probe
+            components["store"] = {"ready": False, "error": str(exc)}
+        try:
+            components["houses"] = {"ready": True, "houses": sorted(runtime.houses)}
+        except ConfigError as exc:
+            components["houses"] = {"ready": False, "error": str(exc)}
+        components["tools"] = {"ready": len(runtime.registry) > 0, "count": len(runtime.registry)}
+        states = runtime.breakers.states()
+        components["breakers"] = {"ready": all(s != "open" for s in states.values()), "groups": states}
+        ok = all(c["ready"] for c in components.values())
+        return JSONResponse({"ready": ok, "components": components}, status_code=200 if ok else 503)
+
+    @app.post("/api/v1/execute")
+    async def execute(request: ExecuteRequest, authorization: str | None = Header(None)) -> dict[str, Any]:
+        """Run one tool call as a house; the answer is the Result."""
+        if not api_token:
+            raise HTTPException(503, "the execute API is off: set api_token (or api_token_file) in the settings")
+        scheme, _, given = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), api_token.encode()):
+            raise HTTPException(401, "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+        key = (request.house, request.mode, request.task)
+        harness = harnesses.get(key)
+        if harness is None:
+            try:
+                harness = Harness(request.house, request.mode, runtime=runtime, task=request.task)
+            except ConfigError as exc:
+                raise HTTPException(404, str(exc)) from None
+            harnesses[key] = harness
+            if len(harnesses) > MAX_TASKS:
+                harnesses.popitem(last=False)
+        harnesses.move_to_end(key)
+        result = await harness.run(Call(request.tool, request.args, request.timeout))
+        return result.as_dict()
+
+    return app
