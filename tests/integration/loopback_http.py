@@ -71,9 +71,7 @@ def json_reply(data: Any, status: int = 200, headers: dict[str, str] | None = No
     return lambda _req: Reply(status, payload, hdrs)
 
 
-def text_reply(
-    text: str | bytes, status: int = 200, content_type: str = "text/plain; charset=utf-8"
-) -> Handler:
+def text_reply(text: str | bytes, status: int = 200, content_type: str = "text/plain; charset=utf-8") -> Handler:
     payload = text.encode() if isinstance(text, str) else text
     return lambda _req: Reply(status, payload, {"Content-Type": content_type})
 

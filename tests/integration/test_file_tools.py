@@ -239,9 +239,7 @@ def test_search_single_file(tree: Path) -> None:
 
 
 def test_search_invalid_regex_is_the_callers_fault(tree: Path) -> None:
-    with pytest.raises(
-        ToolCallError, match=r"invalid regex '\(unclosed': missing \), unterminated subpattern"
-    ):
+    with pytest.raises(ToolCallError, match=r"invalid regex '\(unclosed': missing \), unterminated subpattern"):
         file_search(path=str(tree), regex="(unclosed")
 
 

@@ -150,8 +150,12 @@ async def test_branch_list_local_and_remote(remote: Path, tmp_path: Path) -> Non
     assert set(by_name) == {"feature", "trunk"}
     assert by_name["trunk"]["current"] is True
     assert by_name["trunk"]["upstream"] == "origin/trunk"
-    assert by_name["feature"] == {"name": "feature", "sha": git(work, "rev-parse", "HEAD"), "current": False,
-                                  "upstream": None}
+    assert by_name["feature"] == {
+        "name": "feature",
+        "sha": git(work, "rev-parse", "HEAD"),
+        "current": False,
+        "upstream": None,
+    }
     remote_branches = (await git_branch_list(repo_path=str(work), remote=True))["branches"]
     assert [b["name"] for b in remote_branches] == ["origin/trunk"]  # origin/HEAD is a pointer, left out
 
@@ -179,8 +183,9 @@ async def test_commit_add_all_paths_and_author(repo: Path) -> None:
     assert result == {"sha": git(repo, "rev-parse", "HEAD"), "branch": "main", "files_changed": 2}
     (repo / "p.txt").write_text("p\n")
     (repo / "q.txt").write_text("q\n")
-    only_p = await git_commit(repo_path=str(repo), message="just p", paths=["p.txt"],
-                              author="Other Person <other@example.org>")
+    only_p = await git_commit(
+        repo_path=str(repo), message="just p", paths=["p.txt"], author="Other Person <other@example.org>"
+    )
     assert only_p["files_changed"] == 1
     assert git(repo, "log", "-1", "--format=%an <%ae>") == "Other Person <other@example.org>"
     assert (await git_status(repo_path=str(repo)))["untracked"] == ["q.txt"]

@@ -119,9 +119,7 @@ async def test_list_issues(loopback: LoopbackServer, env: ToolEnv) -> None:
     assert seen.headers["accept"] == "application/json"
 
 
-async def test_list_issues_with_labels_filters_client_side_too(
-    loopback: LoopbackServer, env: ToolEnv
-) -> None:
+async def test_list_issues_with_labels_filters_client_side_too(loopback: LoopbackServer, env: ToolEnv) -> None:
     # Gitea drops unknown label names; when all are unknown it returns every issue.
     loopback.route("GET", f"{API}/issues", json_reply(ISSUES))
 
@@ -251,9 +249,7 @@ async def test_token_echoed_by_the_server_is_scrubbed(loopback: LoopbackServer, 
 
 
 async def test_422_surfaces_giteas_message(loopback: LoopbackServer, env: ToolEnv) -> None:
-    loopback.route(
-        "POST", f"{API}/issues", json_reply({"message": "[Title]: Required", "url": "x"}, status=422)
-    )
+    loopback.route("POST", f"{API}/issues", json_reply({"message": "[Title]: Required", "url": "x"}, status=422))
 
     with pytest.raises(ToolCallError, match=r"\[Title\]: Required"):
         await gitea_create_issue(env, repo=REPO, title="x")

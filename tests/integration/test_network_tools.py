@@ -131,9 +131,7 @@ async def test_post_sends_a_json_body(loopback: LoopbackServer) -> None:
 async def test_post_sends_a_text_body_with_given_headers(loopback: LoopbackServer) -> None:
     loopback.route("POST", "/raw", text_reply("", status=204))
 
-    result = await http_post(
-        ENV, url=f"{loopback.url}/raw", body="a=1&b=2", headers={"Content-Type": "text/x-test"}
-    )
+    result = await http_post(ENV, url=f"{loopback.url}/raw", body="a=1&b=2", headers={"Content-Type": "text/x-test"})
 
     assert (result["status"], result["body"]) == (204, "")
     (seen,) = loopback.requests

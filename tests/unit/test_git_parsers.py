@@ -105,16 +105,31 @@ def test_parse_numstat_with_rename_and_binary() -> None:
 @pytest.mark.parametrize(
     ("output", "cls", "expected"),
     [
-        ("fatal: not a git repository (or any of the parent directories): .git", ToolExecutionError,
-         "not a git repository: /x"),
-        ("fatal: Unable to create '/x/.git/index.lock': File exists.\n\nAnother git process...",
-         TransientToolError, "locked"),
-        ("fatal: unable to access 'https://h/r.git/': Could not resolve host: h", TransientToolError,
-         "Could not resolve host"),
-        ("fatal: unable to access 'http://127.0.0.1:9/r.git/': Failed to connect to 127.0.0.1 port 9",
-         TransientToolError, "Failed to connect"),
-        ("error: pathspec 'nope' did not match any file(s) known to git", ToolExecutionError,
-         "git cmd: pathspec 'nope' did not match"),
+        (
+            "fatal: not a git repository (or any of the parent directories): .git",
+            ToolExecutionError,
+            "not a git repository: /x",
+        ),
+        (
+            "fatal: Unable to create '/x/.git/index.lock': File exists.\n\nAnother git process...",
+            TransientToolError,
+            "locked",
+        ),
+        (
+            "fatal: unable to access 'https://h/r.git/': Could not resolve host: h",
+            TransientToolError,
+            "Could not resolve host",
+        ),
+        (
+            "fatal: unable to access 'http://127.0.0.1:9/r.git/': Failed to connect to 127.0.0.1 port 9",
+            TransientToolError,
+            "Failed to connect",
+        ),
+        (
+            "error: pathspec 'nope' did not match any file(s) known to git",
+            ToolExecutionError,
+            "git cmd: pathspec 'nope' did not match",
+        ),
         ("", ToolExecutionError, "exited with status 128"),
     ],
 )

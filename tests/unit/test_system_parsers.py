@@ -161,9 +161,7 @@ async def test_process_list_filter_limit_and_vanished(proc: Path) -> None:
         await process_list(ToolEnv(proc_root=proc), limit=0)
 
 
-@pytest.mark.parametrize(
-    "unit", ["nginx.service", "getty@tty1.service", "foo@.service", "a-b_c:d.timer", "sshd"]
-)
+@pytest.mark.parametrize("unit", ["nginx.service", "getty@tty1.service", "foo@.service", "a-b_c:d.timer", "sshd"])
 def test_valid_unit_names(unit: str) -> None:
     assert validate_unit_name(unit) == unit
 

@@ -125,10 +125,7 @@ def register(app: typer.Typer) -> None:
             for name in spec.path_args:
                 if name in required and name not in args:
                     args[name] = str(runtime.settings.workspace)
-        try:
-            result = harness.execute_many([Call(tool, args, timeout)])[0]
-        finally:
-            harness.close()
+        result = harness.execute_many([Call(tool, args, timeout)])[0]
         show_result(result, as_json)
 
     mode_help = "simple, intelligent or sovereign (default: the house's default_mode)."

@@ -14,6 +14,7 @@ says what happened (``raise_for_status()`` turns it into the exception).
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
 import threading
 import time
@@ -67,7 +68,6 @@ class Harness:
         self.policy = self.runtime.policy(self.house)
         self.mode = Mode(mode) if mode is not None else self.policy.default_mode
         self._task = _Task(task)
-        self._runners = threading.local()
         self._counters: dict[tuple[str, Status], Any] = {}
         self._histograms: dict[str, Any] = {}
 
@@ -91,10 +91,7 @@ class Harness:
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            runner: asyncio.Runner | None = getattr(self._runners, "runner", None)
-            if runner is None:
-                runner = self._runners.runner = asyncio.Runner()
-            return runner.run(coro)
+            return _thread_runner().run(coro)
         coro.close()
         raise UniWizardError("Harness.execute() cannot run inside an event loop: await harness.aexecute(...)")
 
@@ -218,17 +215,28 @@ class Harness:
         try:
             try:
                 return await once(), None, attempts
-            except TransientToolError:
+            except TransientToolError as first:
                 if retries <= 0:
                     raise
+                first_failure: TransientToolError | None = first
+
+            async def again() -> Any:
+                # tenacity is built only once a call has failed (it costs more than a whole SIMPLE call);
+                # its first attempt replays that failure, so it waits before calling the tool again.
+                nonlocal first_failure
+                if first_failure is not None:
+                    failure, first_failure = first_failure, None
+                    raise failure
+                return await once()
+
             retrying = AsyncRetrying(
                 retry=retry_if_exception_type(TransientToolError),
-                stop=stop_after_attempt(retries),
+                stop=stop_after_attempt(retries + 1),
                 wait=wait_exponential_jitter(multiplier=0.1, max=2.0, jitter=0.1),
                 reraise=True,
                 sleep=self.runtime.sleep or asyncio.sleep,
             )
-            return await retrying(once), None, attempts
+            return await retrying(again), None, attempts
         except TimeoutError as exc:
             if not isinstance(exc, ToolTimeout):
                 exc = ToolTimeout(f"{spec.name} did not finish within {timeout:g} s")
@@ -316,11 +324,24 @@ class Harness:
             rule=decision.rule if decision is not _NO_DECISION else None,
         )
 
-    def close(self) -> None:
-        runner: asyncio.Runner | None = getattr(self._runners, "runner", None)
-        if runner is not None:
-            runner.close()
-            self._runners.runner = None
+
+_runners = threading.local()
+_all_runners: list[asyncio.Runner] = []
+
+
+def _thread_runner() -> asyncio.Runner:
+    """This thread's event loop for the sync facade: one per thread, shared by every Harness, closed at exit."""
+    runner: asyncio.Runner | None = getattr(_runners, "runner", None)
+    if runner is None:
+        runner = _runners.runner = asyncio.Runner()
+        _all_runners.append(runner)
+    return runner
+
+
+@atexit.register
+def _close_runners() -> None:
+    for runner in _all_runners:
+        runner.close()
 
 
 def _path_arg(name: str, access: PathAccess, given: str) -> PathArg:

@@ -1,0 +1,54 @@
+# The two commands: `make demo` runs the main job, `make test` runs every test.
+# Both create .venv and install what they need; as root, `make test` also installs (once)
+# the Debian packages the system tests use.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SYSDEPS_STAMP := $(VENV)/.sysdeps
+DEBIAN_PACKAGES := git syncthing prometheus openssh-server systemd-container
+
+.PHONY: demo test check lint typecheck bench policy-docs sysdeps clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+$(SYSDEPS_STAMP): | $(STAMP)
+	@if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian packages for the system tests: $(DEBIAN_PACKAGES)"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEBIAN_PACKAGES) >/dev/null; \
+	else \
+	  echo "not root (or no apt-get): system tests whose tools are missing will be skipped"; \
+	fi
+	touch $@
+
+sysdeps: $(SYSDEPS_STAMP)
+
+demo: $(STAMP)
+	$(BIN)/uni-wizard demo
+
+test: $(STAMP) $(SYSDEPS_STAMP) check
+	$(BIN)/pytest -q
+
+check: lint typecheck
+
+lint: $(STAMP)
+	$(BIN)/ruff check uni_wizard tests benchmarks
+	$(BIN)/ruff format --check uni_wizard tests benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy uni_wizard
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/harness_overhead.py
+
+policy-docs: $(STAMP)
+	$(BIN)/python -m uni_wizard.policy.docs > docs/POLICY.md
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

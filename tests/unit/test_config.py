@@ -1,0 +1,216 @@
+"""Settings: a YAML file, ``UNIWIZARD_*`` overrides, secrets from files, errors naming file and key."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from uni_wizard.config import Settings, default_houses_dir, load_settings
+from uni_wizard.errors import ConfigError
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("UNIWIZARD_"):
+            monkeypatch.delenv(name)
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_load_from_yaml(tmp_path: Path) -> None:
+    config = write(
+        tmp_path / "settings.yaml",
+        f"host: vps-1\ndata_dir: {tmp_path / 'state'}\nworkspace: {tmp_path}\nport: 9100\n"
+        "bind: 0.0.0.0\nmax_retries: 3\nlog_level: DEBUG\nowner: alma\n",
+    )
+    settings = load_settings(config)
+    assert settings.host == "vps-1"
+    assert settings.data_dir == tmp_path / "state"
+    assert settings.db_path == tmp_path / "state" / "uni-wizard.db"
+    assert settings.workspace == tmp_path
+    assert settings.port == 9100
+    assert settings.bind == "0.0.0.0"
+    assert settings.max_retries == 3
+    assert settings.log_level == "DEBUG"
+    assert settings.owner == "alma"
+    assert settings.houses_dir == default_houses_dir()
+
+
+def test_defaults_without_a_file() -> None:
+    settings = load_settings()
+    assert settings.port == 8643
+    assert settings.bind == "127.0.0.1"
+    assert settings.api_token is None
+    assert settings.secret("api_token") is None
+    assert (settings.houses_dir / "timmy.yaml").is_file()
+
+
+def test_empty_file_means_defaults(tmp_path: Path) -> None:
+    assert load_settings(write(tmp_path / "empty.yaml", "")).port == 8643
+
+
+def test_config_path_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = write(tmp_path / "settings.yaml", "port: 9200\n")
+    monkeypatch.setenv("UNIWIZARD_CONFIG", str(config))
+    assert load_settings().port == 9200
+
+
+def test_environment_wins_over_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = write(tmp_path / "settings.yaml", "port: 9100\nhost: from-file\n")
+    monkeypatch.setenv("UNIWIZARD_PORT", "9300")
+    settings = load_settings(config)
+    assert settings.port == 9300
+    assert settings.host == "from-file"
+
+
+def test_environment_wins_over_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("UNIWIZARD_DATA_DIR", str(tmp_path / "d"))
+    monkeypatch.setenv("UNIWIZARD_WORKSPACE", str(tmp_path))
+    settings = Settings()
+    assert settings.data_dir == tmp_path / "d"
+    assert settings.workspace == tmp_path
+
+
+def test_overrides_win_over_the_file(tmp_path: Path) -> None:
+    config = write(tmp_path / "settings.yaml", "port: 9100\n")
+    assert load_settings(config, port=9400).port == 9400
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG uni_wizard/config.py load_settings(): **overrides (the CLI's `serve --port/--bind`) go into the "
+    "init kwargs, which settings_customise_sources ranks below the environment, so UNIWIZARD_PORT beats --port",
+)
+def test_explicit_overrides_win_over_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("UNIWIZARD_PORT", "9300")
+    assert load_settings(None, port=9400).port == 9400
+
+
+def test_state_directory_sets_the_default_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STATE_DIRECTORY", f"{tmp_path / 'one'}:{tmp_path / 'two'}")
+    assert Settings().data_dir == tmp_path / "one"
+
+
+def test_unknown_key_names_file_and_key(tmp_path: Path) -> None:
+    config = write(tmp_path / "settings.yaml", "port: 9100\nprot: 9101\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config)
+    assert str(caught.value) == f"{config}:prot: unknown key"
+    assert caught.value.source == str(config)
+    assert caught.value.key == "prot"
+
+
+def test_wrong_value_names_file_and_key(tmp_path: Path) -> None:
+    config = write(tmp_path / "settings.yaml", "port: 70000\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config)
+    assert caught.value.source == str(config)
+    assert caught.value.key == "port"
+    assert str(caught.value).startswith(f"{config}:port: ")
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
+    config = write(tmp_path / "settings.yaml", "port: 9100\nhost: [unclosed\nbind: x\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config)
+    message = str(caught.value)
+    assert message.startswith(f"{config}:line ")
+    assert "invalid YAML" in message
+    assert caught.value.key is not None
+    line = int(caught.value.key.removeprefix("line "))
+    assert 2 <= line <= 4
+
+
+def test_yaml_tab_indent_error_names_line_3(tmp_path: Path) -> None:
+    config = write(tmp_path / "settings.yaml", "port: 9100\nhost: a\n\tbind: x\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config)
+    assert caught.value.key == "line 3"
+
+
+def test_settings_file_must_be_a_mapping(tmp_path: Path) -> None:
+    config = write(tmp_path / "settings.yaml", "- port\n- 9100\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config)
+    assert str(config) in str(caught.value)
+    assert "mapping" in str(caught.value)
+
+
+def test_missing_settings_file(tmp_path: Path) -> None:
+    config = tmp_path / "nowhere.yaml"
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config)
+    assert str(config) in str(caught.value)
+
+
+def test_secret_reads_the_token_file(tmp_path: Path) -> None:
+    token_file = write(tmp_path / "api-token", "tok-from-file\n")
+    config = write(tmp_path / "settings.yaml", f"api_token_file: {token_file}\n")
+    settings = load_settings(config)
+    assert settings.api_token is None
+    assert settings.secret("api_token") == "tok-from-file"
+
+
+def test_secret_value_wins_over_its_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    token_file = write(tmp_path / "api-token", "tok-from-file\n")
+    monkeypatch.setenv("UNIWIZARD_API_TOKEN", "tok-from-env")
+    settings = load_settings(write(tmp_path / "settings.yaml", f"api_token_file: {token_file}\n"))
+    assert settings.secret("api_token") == "tok-from-env"
+
+
+def test_gitea_token_file(tmp_path: Path) -> None:
+    token_file = write(tmp_path / "gitea-token", "gitea-tok\n")
+    settings = Settings(gitea_token_file=token_file, data_dir=tmp_path, workspace=tmp_path, host="test-host")
+    assert settings.secret("gitea_token") == "gitea-tok"
+
+
+def test_missing_secret_file_is_a_config_error(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-token"
+    settings = load_settings(write(tmp_path / "settings.yaml", f"api_token_file: {missing}\n"))
+    with pytest.raises(ConfigError) as caught:
+        settings.secret("api_token")
+    assert str(missing) in str(caught.value)
+    assert "cannot read the secret file" in str(caught.value)
+
+
+def test_repr_never_shows_the_token(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("UNIWIZARD_API_TOKEN", "very-secret-api-token")
+    monkeypatch.setenv("UNIWIZARD_GITEA_TOKEN", "very-secret-gitea-token")
+    settings = load_settings(write(tmp_path / "settings.yaml", "port: 9100\n"))
+    assert settings.secret("api_token") == "very-secret-api-token"
+    for text in (repr(settings), str(settings), settings.model_dump_json()):
+        assert "very-secret-api-token" not in text
+        assert "very-secret-gitea-token" not in text
+
+
+def test_repr_never_shows_a_token_from_the_file(tmp_path: Path) -> None:
+    settings = load_settings(write(tmp_path / "settings.yaml", "api_token: yaml-held-token\n"))
+    assert settings.secret("api_token") == "yaml-held-token"
+    assert "yaml-held-token" not in repr(settings)
+
+
+def test_settings_are_frozen(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, workspace=tmp_path, host="test-host")
+    with pytest.raises(ValueError):
+        settings.port = 1  # type: ignore[misc]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG uni_wizard/config.py load_settings(): a bad UNIWIZARD_* value is reported against the YAML "
+    "file (source=path) though the file does not hold it; the message should name the environment variable",
+)
+def test_bad_environment_value_is_blamed_on_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = write(tmp_path / "settings.yaml", "host: a\n")
+    monkeypatch.setenv("UNIWIZARD_PORT", "not-a-port")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config)
+    assert caught.value.key == "port"
+    assert str(config) not in str(caught.value)
+    assert "UNIWIZARD_PORT" in str(caught.value) or caught.value.source == "environment"

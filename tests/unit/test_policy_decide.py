@@ -1,0 +1,64 @@
+"""decide(): table-driven from policy_cases.yaml over the shipped houses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from uni_wizard.config import default_houses_dir
+from uni_wizard.policy import DecisionContext, HousePolicy, Mode, PathArg, PolicyCall, decide, load_houses
+from uni_wizard.tools.spec import PathAccess
+
+CASES: list[dict[str, Any]] = yaml.safe_load((Path(__file__).parent / "policy_cases.yaml").read_text())
+
+
+@pytest.fixture(scope="module")
+def houses() -> dict[str, HousePolicy]:
+    return {name: p.bind(workspace=Path("/ws")) for name, p in load_houses(default_houses_dir()).items()}
+
+
+def _id(case: dict[str, Any]) -> str:
+    return f"{case['house']}-{case['tool']}-{case['expect']['rule']}"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[_id(c) for c in CASES])
+def test_decision(case: dict[str, Any], houses: dict[str, HousePolicy]) -> None:
+    call = PolicyCall(
+        tool=case["tool"],
+        group=case["group"],
+        mutates=case.get("mutates", False),
+        paths=tuple(
+            PathArg(p["name"], PathAccess(p["access"]), p["given"], p["resolved"], p.get("is_file", False))
+            for p in case.get("paths", [])
+        ),
+        facts=case.get("facts", {}),
+    )
+    context = DecisionContext(Mode(case.get("mode", "intelligent")), frozenset(case.get("read_paths", [])))
+    decision = decide(houses[case["house"]], call, context)
+    expect = case["expect"]
+    assert decision.allowed is expect["allowed"], decision.reason
+    assert decision.rule == expect["rule"], decision.reason
+    assert decision.needs_approval is expect.get("needs_approval", False)
+    assert expect.get("reason", "") in decision.reason
+
+
+def test_every_denial_reason_names_the_house(houses: dict[str, HousePolicy]) -> None:
+    for case in CASES:
+        if not case["expect"]["allowed"]:
+            call = PolicyCall(case["tool"], case["group"], facts=case.get("facts", {}))
+            decision = decide(houses[case["house"]], call, DecisionContext())
+            if not decision.allowed:
+                assert case["house"] in decision.reason
+
+
+def test_root_prefix_is_not_a_root() -> None:
+    policy = HousePolicy.model_validate(
+        {"name": "x", "role": "r", "gitea_user": "x", "tools": {"allow": ["*"]}, "paths": {"read": ["/srv/a"]}}
+    )
+    outside = PolicyCall("file_read", "file", paths=(PathArg("path", PathAccess.READ, "/srv/ab", "/srv/ab"),))
+    inside = PolicyCall("file_read", "file", paths=(PathArg("path", PathAccess.READ, "/srv/a/b", "/srv/a/b"),))
+    assert not decide(policy, outside, DecisionContext()).allowed
+    assert decide(policy, inside, DecisionContext()).allowed

@@ -1,0 +1,66 @@
+"""Fakes shipped with the package, for tests of uni-wizard and of code built on it.
+
+Only what cannot run for real in a test lives here: time. Everything else
+(SQLite, git, the filesystem, HTTP on loopback) is used for real.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from .config import Settings
+from .harness.core import Harness
+from .harness.runtime import Runtime
+from .policy.model import HousePolicy, Mode
+from .tools.registry import ToolRegistry
+
+__all__ = ["FakeClock", "RecordingSleep", "make_harness", "make_runtime"]
+
+
+class FakeClock:
+    """A clock that moves only when told: ``clock()`` reads it, ``clock.advance(s)`` moves it."""
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class RecordingSleep:
+    """An ``asyncio.sleep`` stand-in for retries: records the delays, waits for nothing."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.delays.append(seconds)
+
+
+def make_runtime(
+    root: Path,
+    *,
+    registry: ToolRegistry | None = None,
+    houses: Mapping[str, HousePolicy] | None = None,
+    sleep: RecordingSleep | None = None,
+    **settings: Any,
+) -> Runtime:
+    """A Runtime whose store, workspace and metrics are private to ``root`` (a temporary directory)."""
+    values: dict[str, Any] = {"host": "test-host", "data_dir": root / "data", "workspace": root / "workspace"}
+    values.update(settings)
+    Path(values["workspace"]).mkdir(parents=True, exist_ok=True)
+    return Runtime(
+        Settings(**values), registry=registry, houses=houses, metrics_registry=CollectorRegistry(), sleep=sleep
+    )
+
+
+def make_harness(root: Path, house: str = "timmy", mode: Mode = Mode.INTELLIGENT, **kwargs: Any) -> Harness:
+    """A Harness on ``make_runtime(root, **kwargs)``."""
+    return Harness(house, mode, runtime=make_runtime(root, **kwargs))
