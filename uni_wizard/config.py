@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,19 @@ def _default_data_dir() -> Path:
         return Path(state.split(":")[0])
     base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
     return Path(base) / "uni-wizard"
+
+
+_yaml_values: ContextVar[dict[str, Any] | None] = ContextVar("uniwizard_yaml_values", default=None)
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    """The values of the settings file being loaded (see ``load_settings``)."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return (_yaml_values.get() or {}).get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(_yaml_values.get() or {})
 
 
 class Settings(BaseSettings):
@@ -73,8 +87,8 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # init kwargs carry the YAML file's values; the environment wins over them
-        return (env_settings, init_settings)
+        # explicit arguments (the CLI's --port) > environment > the YAML file > defaults
+        return (init_settings, env_settings, _YamlSource(settings_cls))
 
     @property
     def db_path(self) -> Path:
@@ -95,19 +109,30 @@ class Settings(BaseSettings):
 
 
 def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
-    """Settings from ``path`` (or ``$UNIWIZARD_CONFIG``), the environment and ``overrides``."""
+    """Settings from ``overrides``, the environment, then ``path`` (or ``$UNIWIZARD_CONFIG``), in that order.
+
+    A bad value is blamed on where it came from: the argument, the ``UNIWIZARD_*`` variable or the file.
+    """
     env_path = os.environ.get("UNIWIZARD_CONFIG")
     path = path or (Path(env_path) if env_path else None)
     data: dict[str, Any] = {}
-    source = "environment"
     if path is not None:
-        source = str(path)
         loaded = read_yaml(path)
         if loaded is not None and not isinstance(loaded, dict):
-            raise ConfigError("a settings file must be a mapping of keys", source=source)
+            raise ConfigError("a settings file must be a mapping of keys", source=str(path))
         data = dict(loaded or {})
-    data.update(overrides)
+    token = _yaml_values.set(data)
     try:
-        return Settings(**data)
+        return Settings(**overrides)
     except ValidationError as exc:
+        key = str(exc.errors()[0]["loc"][0]) if exc.errors()[0]["loc"] else ""
+        env_name = f"UNIWIZARD_{key.upper()}"
+        if key in overrides:
+            source = "arguments"
+        elif env_name in os.environ:
+            source = f"environment variable {env_name}"
+        else:
+            source = str(path) if path is not None else "settings"
         raise validation_error(exc, source) from None
+    finally:
+        _yaml_values.reset(token)

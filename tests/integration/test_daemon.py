@@ -158,12 +158,6 @@ def test_daemon_serves_health_and_execute_then_stops_on_sigterm(start_daemon) ->
     assert (daemon.workspace.parent / "data" / "uni-wizard.db").is_file()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG uni_wizard/daemon.py: uvicorn.Server.capture_signals() re-raises the captured SIGTERM after "
-    "serve() returns, so the process dies by the signal (exit -15/143) and serve()'s finally "
-    "(runtime.close(), 'stopped') never runs",
-)
 def test_sigterm_exits_with_code_0_after_cleanup(start_daemon) -> None:
     daemon = start_daemon()
     daemon.wait_healthy()

@@ -236,11 +236,6 @@ def test_unknown_house_exits_2(env: Env, cli) -> None:
     assert "Traceback" not in done.both
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG uni_wizard/cli/__init__.py: catches click.* exceptions, but typer>=0.2x raises its vendored "
-    "typer._click exceptions, so click usage errors escape main() as a traceback (exit 1 from the console script)",
-)
 def test_missing_required_option_exits_2(env: Env, cli) -> None:
     try:
         code = main(["run", "file_read", "--arg", "path=/x"])
@@ -249,7 +244,6 @@ def test_missing_required_option_exits_2(env: Env, cli) -> None:
     assert code == EXIT_USAGE
 
 
-@pytest.mark.xfail(strict=True, reason="same bug as test_missing_required_option_exits_2 (unknown option)")
 def test_unknown_option_exits_2(env: Env, cli) -> None:
     try:
         code = main(["tools", "--no-such-option"])
@@ -340,11 +334,6 @@ def test_houses_dir_error_with_debug_shows_traceback(env: Env, cli, tmp_path: Pa
     assert "Traceback" in done.both
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG uni_wizard/cli/__init__.py main(): err_console.print() lets rich wrap the error at the "
-    "terminal width (80 when not a tty), so a long path splits the 'one line' error over several lines",
-)
 def test_config_error_is_one_line_even_with_a_long_path(
     env: Env, cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -82,11 +82,6 @@ def test_overrides_win_over_the_file(tmp_path: Path) -> None:
     assert load_settings(config, port=9400).port == 9400
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG uni_wizard/config.py load_settings(): **overrides (the CLI's `serve --port/--bind`) go into the "
-    "init kwargs, which settings_customise_sources ranks below the environment, so UNIWIZARD_PORT beats --port",
-)
 def test_explicit_overrides_win_over_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("UNIWIZARD_PORT", "9300")
     assert load_settings(None, port=9400).port == 9400
@@ -201,11 +196,6 @@ def test_settings_are_frozen(tmp_path: Path) -> None:
         settings.port = 1  # type: ignore[misc]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG uni_wizard/config.py load_settings(): a bad UNIWIZARD_* value is reported against the YAML "
-    "file (source=path) though the file does not hold it; the message should name the environment variable",
-)
 def test_bad_environment_value_is_blamed_on_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = write(tmp_path / "settings.yaml", "host: a\n")
     monkeypatch.setenv("UNIWIZARD_PORT", "not-a-port")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-import click
+import typer
 
 from ..errors import (
     ApprovalError,
@@ -44,18 +44,18 @@ def main(argv: list[str] | None = None) -> int:
         app(args=args, prog_name="uni-wizard", standalone_mode=False)
     except Exit as done:
         return done.code
-    except click.exceptions.Exit as done:
+    except typer.Exit as done:
         return int(done.exit_code)
-    except click.exceptions.Abort:
+    except typer.Abort:
         err_console.print("aborted")
         return EXIT_USAGE
-    except click.ClickException as exc:
-        err_console.print(f"error: {exc.format_message()}", highlight=False)
+    except typer.TyperException as exc:  # usage errors: missing option, unknown command, bad value
+        err_console.print(f"error: {exc.format_message()}", markup=False, soft_wrap=True)
         return EXIT_USAGE
     except UniWizardError as exc:
         if debug:
             err_console.print_exception()
-        err_console.print(f"error: {exc}", highlight=False, markup=False)
+        err_console.print(f"error: {exc}", markup=False, soft_wrap=True)
         return exit_code_for(exc)
     return 0
 

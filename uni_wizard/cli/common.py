@@ -39,6 +39,7 @@ class Exit(Exception):
 class Options:
     config: Path | None = None
     debug: bool = False
+    closing_registered: bool = False
     _runtime: Runtime | None = None
 
     def settings(self) -> Settings:
@@ -48,6 +49,11 @@ class Options:
         if self._runtime is None:
             self._runtime = Runtime(self.settings())
         return self._runtime
+
+    def close(self) -> None:
+        if self._runtime is not None:
+            self._runtime.close()
+            self._runtime = None
 
 
 @app.callback()
@@ -60,8 +66,12 @@ def _root(
 
 
 def options(ctx: typer.Context) -> Options:
-    obj = ctx.find_root().obj
+    root = ctx.find_root()
+    obj = root.obj
     assert isinstance(obj, Options)
+    if not obj.closing_registered:
+        root.call_on_close(obj.close)
+        obj.closing_registered = True
     return obj
 
 

@@ -23,7 +23,7 @@ def verify(ctx: typer.Context) -> None:
     try:
         count = log.verify()
     except ProvenanceBroken as exc:
-        err_console.print(f"BROKEN: {exc}", markup=False)
+        err_console.print(f"BROKEN: {exc}", markup=False, soft_wrap=True)
         raise Exit(EXIT_FAILED) from None
     console.print(f"ok: {count} provenance records verified")
 

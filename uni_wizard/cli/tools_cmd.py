@@ -59,21 +59,22 @@ def show_result(result: Result, as_json: bool) -> None:
     else:
         if result.output is not None:
             if isinstance(result.output, str):
-                console.print(result.output, markup=False)
+                console.print(result.output, markup=False, soft_wrap=True)
             else:
                 print_json(result.output)
         line = f"{result.house}/{result.mode} {result.tool}: {result.status} in {result.duration:.3f}s"
         if result.provenance_id:
             line += f" (provenance {result.provenance_id})"
-        err_console.print(line, markup=False)
+        err_console.print(line, markup=False, soft_wrap=True)
         if result.status is Status.PENDING_APPROVAL:
             err_console.print(
                 f"approval {result.approval_id} requested: {result.reason}; once approved "
                 f"(`uni-wizard approvals approve {result.approval_id} --by timmy`), run the same command again",
                 markup=False,
+                soft_wrap=True,
             )
         elif not result.ok:
-            err_console.print(f"{result.error_type}: {result.error}", markup=False)
+            err_console.print(f"{result.error_type}: {result.error}", markup=False, soft_wrap=True)
     code = EXIT_BY_STATUS[result.status]
     if result.error_type == "ToolCallError":
         code = EXIT_USAGE

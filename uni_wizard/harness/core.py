@@ -116,14 +116,15 @@ class Harness:
             spec = rt.registry.get(call.tool)
             values = spec.validate(call.args)
         except ToolCallError as exc:
-            return await self._finish(
-                call.tool, call.args, started, Status.ERROR, _NO_DECISION, error=exc, group="unknown"
-            )
-        policy_call = await self._policy_call(spec, values)
+            return await self._finish(call.tool, call.args, started, Status.ERROR, _NO_DECISION, error=exc)
+        policy_call = self._policy_call(spec, values)
+        if spec.facts is not None:  # a hook that may run git: keep it off the event loop
+            facts = await asyncio.to_thread(spec.facts, values)
+            policy_call = PolicyCall(spec.name, spec.group, spec.mutates, policy_call.paths, facts)
         decision = decide(self.policy, policy_call, DecisionContext(mode, frozenset(self._task.read_paths)))
         if not decision.allowed:
             rt.metrics.denials.labels(self.house, spec.name, decision.rule).inc()
-            return await self._finish(spec.name, values, started, Status.DENIED, decision, group=spec.group)
+            return await self._finish(spec.name, values, started, Status.DENIED, decision)
         if decision.needs_approval:
             args_digest = digest(values)
             granted = rt.approvals.take_approved(house=self.house, tool=spec.name, args_digest=args_digest)
@@ -142,7 +143,6 @@ class Harness:
                     started,
                     Status.PENDING_APPROVAL,
                     decision,
-                    group=spec.group,
                     approval_id=request.id,
                 )
         timeout, retries, prediction = call.timeout or spec.timeout, 0, None
@@ -170,7 +170,6 @@ class Harness:
             started,
             status,
             decision,
-            group=spec.group,
             output=output,
             error=error,
             attempts=attempts,
@@ -178,16 +177,14 @@ class Harness:
             extra={"prediction": prediction.as_dict()} if prediction else None,
         )
 
-    async def _policy_call(self, spec: ToolSpec, values: Mapping[str, Any]) -> PolicyCall:
+    @staticmethod
+    def _policy_call(spec: ToolSpec, values: Mapping[str, Any]) -> PolicyCall:
         paths = tuple(
             _path_arg(name, access, str(values[name]))
             for name, access in spec.path_args.items()
             if values.get(name) not in (None, "")
         )
-        facts: Mapping[str, Any] = {}
-        if spec.facts is not None:
-            facts = await asyncio.to_thread(spec.facts, values)
-        return PolicyCall(spec.name, spec.group, spec.mutates, paths, facts)
+        return PolicyCall(spec.name, spec.group, spec.mutates, paths)
 
     async def _attempts(
         self, spec: ToolSpec, values: Mapping[str, Any], timeout: float, retries: int
@@ -256,7 +253,6 @@ class Harness:
         status: Status,
         decision: Decision,
         *,
-        group: str,
         output: Any = None,
         error: BaseException | None = None,
         attempts: int = 0,

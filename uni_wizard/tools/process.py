@@ -1,6 +1,6 @@
 """Run a subprocess the one way the package allows: argv list, timeout, capped output.
 
-Never ``shell=True``. On timeout the whole process group is killed and
+Never through a shell. On timeout the whole process group is killed and
 ``ToolTimeout`` raised; output beyond ``max_output`` bytes per stream is read
 and dropped (so the child never blocks on a full pipe) and ``truncated`` is set.
 """

@@ -48,6 +48,7 @@ def create_app(runtime: Runtime, *, api_token: str | None = None) -> FastAPI:
     app = FastAPI(title="uni-wizard", version=__version__, docs_url=None, redoc_url=None)
     app.mount("/metrics", make_asgi_app(registry=runtime.metrics.registry))
     # One Harness per (house, mode, task), so read-before-write spans a task's calls; the oldest are dropped.
+    # A call without a task is a task of its own.
     harnesses: OrderedDict[tuple[str, Mode | None, str | None], Harness] = OrderedDict()
 
     @app.get("/health")
@@ -95,10 +96,12 @@ def create_app(runtime: Runtime, *, api_token: str | None = None) -> FastAPI:
                 harness = Harness(request.house, request.mode, runtime=runtime, task=request.task)
             except ConfigError as exc:
                 raise HTTPException(404, str(exc)) from None
-            harnesses[key] = harness
-            if len(harnesses) > MAX_TASKS:
-                harnesses.popitem(last=False)
-        harnesses.move_to_end(key)
+            if request.task is not None:  # a call without a task is a task of its own
+                harnesses[key] = harness
+                if len(harnesses) > MAX_TASKS:
+                    harnesses.popitem(last=False)
+        if request.task is not None:
+            harnesses.move_to_end(key)
         result = await harness.run(Call(request.tool, request.args, request.timeout))
         return result.as_dict()
 
