@@ -5,7 +5,8 @@
 - trivial tool: calls per second direct (``await tool.fn()``) vs through the Harness in SIMPLE mode
   (sequential) and INTELLIGENT mode (``aexecute_many`` with 64 in flight; every result is returned only
   after its provenance record is committed with ``synchronous=FULL``);
-- git_status on a small repository: Harness (SIMPLE and INTELLIGENT) time per call over direct time.
+- git_status on a small repository: Harness (SIMPLE and INTELLIGENT) time per call over direct time,
+  one call at a time and 8 in flight.
 
 Each figure is the median of ``--rounds`` rounds, the variants interleaved within each round so that
 machine noise hits them alike. Prints a Markdown table for docs/BENCHMARKS.md.
@@ -94,6 +95,19 @@ async def measure(calls: int, git_calls: int, rounds: int) -> dict[str, list[flo
         for _ in range(n):
             (await smart.aexecute("git_status", repo_path=repo)).raise_for_status()
 
+    async def git_direct_8(n: int) -> None:
+        limit = asyncio.Semaphore(8)
+
+        async def one() -> None:
+            async with limit:
+                await git_status.fn(repo)
+
+        await asyncio.gather(*(one() for _ in range(n)))
+
+    async def git_intelligent_8(n: int) -> None:
+        for r in await smart.aexecute_many([Call("git_status", {"repo_path": repo})] * n, concurrency=8):
+            r.raise_for_status()
+
     out: dict[str, list[float]] = {}
     await via_simple(200)  # warm caches, create the store
     await via_intelligent_many(200)
@@ -106,6 +120,8 @@ async def measure(calls: int, git_calls: int, rounds: int) -> dict[str, list[flo
             ("git_direct", git_direct, git_calls),
             ("git_simple", git_simple, git_calls),
             ("git_intelligent", git_intelligent, git_calls),
+            ("git_direct_8", git_direct_8, git_calls),
+            ("git_intelligent_8", git_intelligent_8, git_calls),
         ):
             out.setdefault(name, []).append(await rate(fn, n))
     verified = runtime.provenance.verify()
@@ -133,6 +149,9 @@ def report(results: dict[str, list[float]], args: argparse.Namespace) -> str:
         f"{med['git_direct'] / med['git_simple']:.3f} | <= 1.10 |",
         f"| git_status, Harness INTELLIGENT | {med['git_intelligent']:,.1f} | time ratio "
         f"{med['git_direct'] / med['git_intelligent']:.3f} | <= 1.10 |",
+        f"| git_status, direct, 8 in flight (baseline) | {med['git_direct_8']:,.1f} | 1.000 | |",
+        f"| git_status, Harness INTELLIGENT, 8 in flight | {med['git_intelligent_8']:,.1f} | time ratio "
+        f"{med['git_direct_8'] / med['git_intelligent_8']:.3f} | |",
         "",
         f"provenance chain verified after the run: {int(med['verified_records'])} records",
     ]

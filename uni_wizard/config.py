@@ -14,7 +14,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from .errors import ConfigError
@@ -61,7 +61,8 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=_default_data_dir, description="Where the SQLite store lives.")
     houses_dir: Path = Field(default_factory=default_houses_dir, description="Directory of houses/*.yaml.")
     workspace: Path = Field(
-        default_factory=Path.cwd, description="The host's workspace; `{workspace}` in house path roots."
+        default_factory=lambda data: Path(data["data_dir"]) / "workspace",
+        description="The host's workspace; `{workspace}` in house path roots (default: <data_dir>/workspace).",
     )
     owner: str = Field("owner", description="The human owner's name; may approve like a sovereign house.")
     bind: str = Field("127.0.0.1", description="Address the daemon listens on.")
@@ -90,6 +91,13 @@ class Settings(BaseSettings):
         # explicit arguments (the CLI's --port) > environment > the YAML file > defaults
         return (init_settings, env_settings, _YamlSource(settings_cls))
 
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        if value.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return value.upper()
+
     @property
     def db_path(self) -> Path:
         return self.data_dir / "uni-wizard.db"
@@ -115,6 +123,10 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
     """
     env_path = os.environ.get("UNIWIZARD_CONFIG")
     path = path or (Path(env_path) if env_path else None)
+    known = {f"UNIWIZARD_{name.upper()}" for name in Settings.model_fields} | {"UNIWIZARD_CONFIG"}
+    unknown = sorted(name for name in os.environ if name.upper().startswith("UNIWIZARD_") and name.upper() not in known)
+    if unknown:
+        raise ConfigError(f"unknown variable (known: {', '.join(sorted(known))})", source="environment", key=unknown[0])
     data: dict[str, Any] = {}
     if path is not None:
         loaded = read_yaml(path)

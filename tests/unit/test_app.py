@@ -282,3 +282,18 @@ def test_read_before_write_spans_the_calls_of_one_task(client: TestClient, works
     # another task has read nothing
     other = client.post("/api/v1/execute", json={**write, "task": "t-2"}, headers=AUTH).json()
     assert other["status"] == "denied"
+
+
+def test_metrics_answers_without_a_redirect(client: TestClient) -> None:
+    response = client.get("/metrics", follow_redirects=False)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+
+
+def test_health_is_503_when_the_store_cannot_be_opened(tmp_path: Path) -> None:
+    (tmp_path / "data").write_text("a file where the data directory should be")
+    settings = Settings(host="h", data_dir=tmp_path / "data", workspace=tmp_path)
+    app = create_app(Runtime(settings, metrics_registry=CollectorRegistry()), api_token="t")
+    response = TestClient(app).get("/health")
+    assert response.status_code == 503
+    assert response.json()["store_writable"] is False

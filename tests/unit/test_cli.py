@@ -498,19 +498,35 @@ def test_provenance_verify_on_empty_store(env: Env, cli) -> None:
 # -- the seed's spelling ----------------------------------------------------------
 
 
-def test_seed_spelling_test_git_status(env: Env, cli) -> None:
+def test_seed_spelling_test_git_status(env: Env, cli, monkeypatch) -> None:
     init_repo(env.workspace)
     (env.workspace / "untracked.txt").write_text("u\n")
+    monkeypatch.chdir(env.workspace)  # required paths default to the current directory
     done = cli("test", "--house", "timmy", "--tool", "git_status")
     assert done.code == EXIT_OK, done.both
     assert "untracked.txt" in done.out
     assert "timmy/intelligent git_status: ok" in done.err
 
 
-def test_seed_spelling_json(env: Env, cli) -> None:
+def test_seed_spelling_json(env: Env, cli, monkeypatch) -> None:
     init_repo(env.workspace)
+    monkeypatch.chdir(env.workspace)
     done = cli("test", "--house", "allegro", "--tool", "git_status", "--json")
     assert done.code == EXIT_OK, done.both
     result = json.loads(done.out)
     assert result["status"] == "ok"
     assert result["house"] == "allegro"
+
+
+def test_seed_spelling_outside_the_roots_is_denied_with_the_reason(env: Env, cli, monkeypatch, tmp_path) -> None:
+    monkeypatch.chdir(tmp_path)
+    done = cli("test", "--house", "allegro", "--tool", "git_status")
+    assert done.code == EXIT_DENIED, done.both
+    assert "outside its read roots" in done.err
+
+
+def test_bad_mode_is_a_usage_error(env: Env, cli) -> None:
+    done = cli("run", "system_info", "--house", "timmy", "--mode", "turbo")
+    assert done.code == EXIT_USAGE
+    assert "--mode 'turbo': use one of simple, intelligent, sovereign" in done.err
+    assert "Traceback" not in done.both

@@ -204,3 +204,21 @@ def test_bad_environment_value_is_blamed_on_the_environment(tmp_path: Path, monk
     assert caught.value.key == "port"
     assert str(config) not in str(caught.value)
     assert "UNIWIZARD_PORT" in str(caught.value) or caught.value.source == "environment"
+
+
+def test_misspelt_environment_variable_is_an_error(monkeypatch) -> None:
+    monkeypatch.setenv("UNIWIZARD_PROT", "9000")
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    assert "environment:UNIWIZARD_PROT: unknown variable" in str(err.value)
+
+
+def test_log_level_is_validated(tmp_path) -> None:
+    with pytest.raises(ConfigError, match="log_level"):
+        load_settings(None, log_level="LOUD", data_dir=tmp_path)
+    assert load_settings(None, log_level="debug", data_dir=tmp_path).log_level == "DEBUG"
+
+
+def test_workspace_defaults_inside_the_data_dir(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir("/")  # never the current directory: under systemd that is /
+    assert load_settings(None, data_dir=tmp_path).workspace == tmp_path / "workspace"

@@ -352,3 +352,21 @@ def test_metrics_count_outcomes(runtime: Any) -> None:
         registry.get_sample_value("uniwizard_tool_call_duration_seconds_count", {"house": "timmy", "tool": "echo"})
         == 2.0
     )
+
+
+def test_an_approval_binds_to_the_resolved_path(runtime: Any, tmp_path: Path, monkeypatch) -> None:
+    """Approving ``path=out.txt`` in one directory does not approve the same text elsewhere."""
+    h = harness(runtime, "bezalel", Mode.SOVEREIGN)
+    first, second = tmp_path / "workspace" / "a", tmp_path / "workspace" / "b"
+    first.mkdir()
+    second.mkdir()
+    monkeypatch.chdir(first)
+    pending = h.execute("write_it", path="out.txt", content="x")
+    runtime.approvals.approve(pending.approval_id, actor="timmy")
+    monkeypatch.chdir(second)
+    elsewhere = h.execute("write_it", path="out.txt", content="x")
+    assert elsewhere.status is Status.PENDING_APPROVAL and elsewhere.approval_id != pending.approval_id
+    assert not (second / "out.txt").exists()
+    monkeypatch.chdir(first)
+    assert h.execute("write_it", path="out.txt", content="x").ok
+    assert (first / "out.txt").read_text() == "x"

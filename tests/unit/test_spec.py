@@ -130,5 +130,5 @@ def test_builtin_set() -> None:
         for name, prop in spec.parameters.get("properties", {}).items():
             assert prop.get("description"), f"{spec.name}.{name} has no description"
     mutating = {s.name for s in registry if s.mutates}
-    assert {"file_write", "git_commit", "git_push", "service_control", "http_post"} <= mutating
-    assert not {"git_status", "file_read", "run_tests"} & mutating
+    assert {"file_write", "git_commit", "git_push", "service_control", "http_post", "run_tests"} <= mutating
+    assert not {"git_status", "file_read", "file_search"} & mutating

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -118,6 +119,8 @@ def register(app: typer.Typer) -> None:
         fill_paths: bool = False,
     ) -> None:
         runtime = options(ctx).runtime()
+        if mode is not None and mode not in set(Mode):
+            raise ToolCallError(f"--mode {mode!r}: use one of {', '.join(Mode)}")
         harness = Harness(house, Mode(mode) if mode else None, runtime=runtime, task=task)
         spec = runtime.registry.get(tool)
         args = parse_args(spec, pairs)
@@ -125,7 +128,7 @@ def register(app: typer.Typer) -> None:
             required = spec.parameters.get("required", [])
             for name in spec.path_args:
                 if name in required and name not in args:
-                    args[name] = str(runtime.settings.workspace)
+                    args[name] = str(Path.cwd())
         result = harness.execute_many([Call(tool, args, timeout)])[0]
         show_result(result, as_json)
 
@@ -154,7 +157,7 @@ def register(app: typer.Typer) -> None:
         arg: list[str] = typer.Option([], "--arg", "-a", help="name=value (repeat)."),
         as_json: bool = typer.Option(False, "--json", help="Print the whole Result as JSON."),
     ) -> None:
-        """Try a tool as a house (the seed's spelling); required path arguments default to the workspace."""
+        """Try a tool as a house (the seed's spelling); required path arguments default to the current directory."""
         _execute(ctx, tool, house, mode, arg, None, None, as_json, fill_paths=True)
 
     @app.command("houses")

@@ -126,14 +126,19 @@ class Harness:
             rt.metrics.denials.labels(self.house, spec.name, decision.rule).inc()
             return await self._finish(spec.name, values, started, Status.DENIED, decision)
         if decision.needs_approval:
-            args_digest = digest(values)
-            granted = rt.approvals.take_approved(house=self.house, tool=spec.name, args_digest=args_digest)
+            # an approval is for this exact call: arguments as given, paths as resolved now
+            bound = {**values, **{p.name: p.resolved for p in policy_call.paths}}
+            args_digest = digest(bound)
+            granted = await asyncio.to_thread(
+                rt.approvals.take_approved, house=self.house, tool=spec.name, args_digest=args_digest
+            )
             if granted is None:
-                request = rt.approvals.request(
+                request = await asyncio.to_thread(
+                    rt.approvals.request,
                     house=self.house,
                     tool=spec.name,
                     args_digest=args_digest,
-                    args_json=canonical_json(redact(values)),
+                    args_json=canonical_json(redact(bound)),
                     task=self._task.id,
                     reason=decision.reason,
                 )

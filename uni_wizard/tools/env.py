@@ -23,6 +23,7 @@ class ToolEnv:
         gitea_token: token the house acts with on the forge; never logged.
         http_transport: an httpx transport; ``None`` means real network I/O.
         proc_root: where /proc is mounted (tests point it at recorded files).
+        systemd_root: present when systemd runs the machine (``/run/systemd/system``).
         systemctl: the systemctl executable.
         max_output_bytes: cap on any captured subprocess output or file read.
     """

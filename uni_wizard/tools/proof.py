@@ -137,7 +137,8 @@ def find_test_command(workspace: Path) -> list[str]:
     raise ToolExecutionError(f"no test command configured in {workspace} (set test_command in {CONFIG_FILE})")
 
 
-@tool(group="proof", risk=Risk.MEDIUM, timeout=MAX_TIMEOUT)
+# It runs the workspace's own command, which can change anything the house can: mutating, never retried.
+@tool(group="proof", mutates=True, idempotent=False, risk=Risk.MEDIUM, timeout=MAX_TIMEOUT)
 async def run_tests(workspace: ReadPath, timeout: int = 600, tail_lines: int = 40) -> dict[str, Any]:
     """Run the workspace's test suite and report pass/fail counts; failing tests are a result, not an error.
 

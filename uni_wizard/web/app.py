@@ -16,12 +16,12 @@ from collections import OrderedDict
 from typing import Any
 
 from fastapi import FastAPI, Header, HTTPException
-from fastapi.responses import JSONResponse
-from prometheus_client import make_asgi_app
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import __version__
-from ..errors import ConfigError
+from ..errors import ConfigError, StoreError
 from ..harness.core import Harness
 from ..harness.result import Call
 from ..harness.runtime import Runtime
@@ -46,15 +46,22 @@ class ExecuteRequest(BaseModel):
 def create_app(runtime: Runtime, *, api_token: str | None = None) -> FastAPI:
     """Build the daemon's app on ``runtime``; ``api_token`` guards the execute endpoint."""
     app = FastAPI(title="uni-wizard", version=__version__, docs_url=None, redoc_url=None)
-    app.mount("/metrics", make_asgi_app(registry=runtime.metrics.registry))
     # One Harness per (house, mode, task), so read-before-write spans a task's calls; the oldest are dropped.
     # A call without a task is a task of its own.
     harnesses: OrderedDict[tuple[str, Mode | None, str | None], Harness] = OrderedDict()
 
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        """Prometheus exposition of the runtime's registry."""
+        return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
     @app.get("/health")
     def health() -> JSONResponse:
         """Alive, and the store can take a write."""
-        writable = runtime.store.writable()
+        try:
+            writable = runtime.store.writable()
+        except StoreError:
+            writable = False
         body = {
             "status": "ok" if writable else "fail",
             "host": runtime.host,
@@ -94,8 +101,8 @@ def create_app(runtime: Runtime, *, api_token: str | None = None) -> FastAPI:
         if harness is None:
             try:
                 harness = Harness(request.house, request.mode, runtime=runtime, task=request.task)
-            except ConfigError as exc:
-                raise HTTPException(404, str(exc)) from None
+            except ConfigError:
+                raise HTTPException(404, f"unknown house {request.house!r}") from None
             if request.task is not None:  # a call without a task is a task of its own
                 harnesses[key] = harness
                 if len(harnesses) > MAX_TASKS:
