@@ -140,6 +140,16 @@ def read_it(path: ReadPath) -> str:
     return Path(path).read_text()
 
 
+@tool(group="file")
+def where(path: ReadPath) -> str:
+    """Say which path the tool was given.
+
+    Args:
+        path: the file.
+    """
+    return path
+
+
 @tool(group="file", mutates=True)
 def write_it(path: WritePath, content: str) -> int:
     """Write a file.
@@ -151,7 +161,7 @@ def write_it(path: WritePath, content: str) -> int:
     return Path(path).write_text(content)
 
 
-TOOLS = [echo, flaky, flaky_write, down, bad_input, sleepy, buggy, caller_fault, login, read_it, write_it]
+TOOLS = [echo, flaky, flaky_write, down, bad_input, sleepy, buggy, caller_fault, login, read_it, where, write_it]
 
 
 @pytest.fixture
@@ -370,3 +380,14 @@ def test_an_approval_binds_to_the_resolved_path(runtime: Any, tmp_path: Path, mo
     monkeypatch.chdir(first)
     assert h.execute("write_it", path="out.txt", content="x").ok
     assert (first / "out.txt").read_text() == "x"
+
+
+def test_the_tool_gets_the_path_the_policy_checked(runtime: Any, tmp_path: Path, monkeypatch) -> None:
+    workspace = tmp_path / "workspace"
+    (workspace / "real.txt").write_text("checked")
+    (workspace / "alias.txt").symlink_to(workspace / "real.txt")
+    monkeypatch.chdir(workspace)
+    result = harness(runtime, "timmy", Mode.SOVEREIGN).execute("where", path="alias.txt")
+    assert result.ok and result.output == str((workspace / "real.txt").resolve())
+    stored = json.loads(runtime.provenance.get(result.provenance_id).args_json)
+    assert stored == {"path": "alias.txt"}  # provenance keeps what the caller asked for

@@ -125,10 +125,9 @@ class Harness:
         if not decision.allowed:
             rt.metrics.denials.labels(self.house, spec.name, decision.rule).inc()
             return await self._finish(spec.name, values, started, Status.DENIED, decision)
-        if decision.needs_approval:
-            # an approval is for this exact call: arguments as given, paths as resolved now
-            bound = {**values, **{p.name: p.resolved for p in policy_call.paths}}
-            args_digest = digest(bound)
+        checked = {**values, **{p.name: p.resolved for p in policy_call.paths}}
+        if decision.needs_approval:  # an approval is for this exact call, paths as resolved now
+            args_digest = digest(checked)
             granted = await asyncio.to_thread(
                 rt.approvals.take_approved, house=self.house, tool=spec.name, args_digest=args_digest
             )
@@ -138,7 +137,7 @@ class Harness:
                     house=self.house,
                     tool=spec.name,
                     args_digest=args_digest,
-                    args_json=canonical_json(redact(bound)),
+                    args_json=canonical_json(redact(checked)),
                     task=self._task.id,
                     reason=decision.reason,
                 )
@@ -158,7 +157,8 @@ class Harness:
             if call.timeout is None:
                 timeout = prediction.timeout
             retries = prediction.retries
-        output, error, attempts = await self._attempts(spec, values, timeout, retries)
+        # the tool gets the paths the policy checked (resolved), not the text it was given
+        output, error, attempts = await self._attempts(spec, checked, timeout, retries)
         status = Status.OK if error is None else Status.TIMEOUT if isinstance(error, TimeoutError) else Status.ERROR
         if status is Status.OK:
             self._task.read_paths.update(
