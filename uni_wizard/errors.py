@@ -16,8 +16,22 @@ Classes carry data, not behaviour, and never log.
     ├── PolicyDenied (PermissionError)     the house policy refused the call; carries the Decision's rule
     ├── ApprovalError                      an approval cannot be granted, rejected or found
     │   └── NotAuthorized (PermissionError)  the actor may not approve
-    └── StoreError                         the SQLite store is unusable or inconsistent
-        └── ProvenanceBroken               the provenance hash chain does not verify
+    ├── StoreError                         the SQLite store is unusable or inconsistent
+    │   └── ProvenanceBroken               the provenance hash chain does not verify
+    ├── ForgeError                         the forge (Gitea) answered with an error; .status, .message, .url
+    │   ├── Unauthorized                   401: missing or bad token or password
+    │   ├── Forbidden (PermissionError)    403: the account may not do this
+    │   ├── NotFound (LookupError)         404: missing, or invisible to this account
+    │   ├── NotAllowed                     405: a merge gate (approvals, status checks, already merged...)
+    │   ├── Conflict                       409: exists already, or the head moved (head out of date)
+    │   ├── PreconditionFailed             412: a state change the forge refuses (e.g. a merged PR)
+    │   ├── Unprocessable (ValueError)     422: validation failed
+    │   │   ├── ShaMismatch                422 "sha does not match": a compare-and-swap was lost
+    │   │   └── FileExists                 422 "repository file already exists"
+    │   ├── Locked                         423: the repository is archived
+    │   └── ServerError                    5xx
+    ├── ForgeUnavailable                   the forge could not be reached (connection, timeout, open breaker)
+    └── WebhookRejected                    a webhook delivery failed verification or could not be parsed
 
 A ``Result`` returned by the Harness names the class of its error in
 ``error_type`` so that a result can be turned back into the exception with
@@ -30,17 +44,31 @@ __all__ = [
     "ApprovalError",
     "CircuitOpen",
     "ConfigError",
+    "Conflict",
     "DuplicateToolError",
+    "FileExists",
+    "Forbidden",
+    "ForgeError",
+    "ForgeUnavailable",
+    "Locked",
+    "NotAllowed",
     "NotAuthorized",
+    "NotFound",
     "PolicyDenied",
+    "PreconditionFailed",
     "ProvenanceBroken",
+    "ServerError",
+    "ShaMismatch",
     "StoreError",
     "ToolCallError",
     "ToolDefinitionError",
     "ToolExecutionError",
     "ToolTimeout",
     "TransientToolError",
+    "Unauthorized",
     "UniWizardError",
+    "Unprocessable",
+    "WebhookRejected",
 ]
 
 
@@ -128,3 +156,72 @@ class ProvenanceBroken(StoreError):
         super().__init__(f"provenance record {record_id} is broken: {why}")
         self.record_id = record_id
         self.why = why
+
+
+class ForgeError(UniWizardError):
+    """The forge answered with an error status. Classified by status code, never by message text
+    (``ShaMismatch`` and ``FileExists`` refine 422 on a best-effort reading of the message)."""
+
+    status: int = 0
+
+    def __init__(self, message: str, *, status: int | None = None, url: str = "", body: object = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if status is not None:
+            self.status = status
+        self.url = url
+        self.body = body
+
+
+class Unauthorized(ForgeError):
+    status = 401
+
+
+class Forbidden(ForgeError, PermissionError):
+    status = 403
+
+
+class NotFound(ForgeError, LookupError):
+    status = 404
+
+
+class NotAllowed(ForgeError):
+    """405: Gitea's merge gates (not enough approvals, status checks, already merged, try again later)."""
+
+    status = 405
+
+
+class Conflict(ForgeError):
+    status = 409
+
+
+class PreconditionFailed(ForgeError):
+    status = 412
+
+
+class Unprocessable(ForgeError, ValueError):
+    status = 422
+
+
+class ShaMismatch(Unprocessable):
+    """The contents API's compare-and-swap was lost: the file changed since its sha was read."""
+
+
+class FileExists(Unprocessable):
+    """A create found the file already there."""
+
+
+class Locked(ForgeError):
+    status = 423
+
+
+class ServerError(ForgeError):
+    status = 500
+
+
+class ForgeUnavailable(UniWizardError):
+    """The forge could not be reached: connection refused, timeout, or its breaker is open."""
+
+
+class WebhookRejected(UniWizardError):
+    """A webhook delivery was refused: bad or missing signature, or a body that is not a payload."""
