@@ -2,7 +2,7 @@
 
 Precedence (highest first): environment, the YAML file given with ``--config``
 (or ``UNIWIZARD_CONFIG``), defaults. Secrets (the API bearer token, the forge
-token) come from the environment or from files named by ``*_file`` keys, never
+token, the webhook secret) come from the environment or from files named by ``*_file`` keys, never
 from the repository, and are ``SecretStr`` so they never print.
 """
 
@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     gitea_url: str | None = Field(None, description="Base URL of the forge.")
     gitea_token: SecretStr | None = Field(None, description="Forge token of this host's house.")
     gitea_token_file: Path | None = Field(None, description="File holding the forge token.")
+    webhook_secret: SecretStr | None = Field(None, description="Secret of the forge's webhooks (POST /hooks/gitea).")
+    webhook_secret_file: Path | None = Field(None, description="File holding the webhook secret.")
     max_retries: int = Field(2, ge=0, le=10, description="Retries of idempotent tools on transient errors.")
     concurrency: int = Field(8, ge=1, le=256, description="Parallel calls in aexecute_many.")
     breaker_fail_max: int = Field(5, ge=1, description="Consecutive transient failures that open a breaker.")
@@ -103,7 +105,7 @@ class Settings(BaseSettings):
         return self.data_dir / "uni-wizard.db"
 
     def secret(self, name: str) -> str | None:
-        """``api_token`` or ``gitea_token``: the value, else the content of its ``*_file``."""
+        """``api_token``, ``gitea_token`` or ``webhook_secret``: the value, else the content of its ``*_file``."""
         value: SecretStr | None = getattr(self, name)
         if value is not None:
             return value.get_secret_value()

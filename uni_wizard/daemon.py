@@ -73,7 +73,7 @@ class _Server(uvicorn.Server):
 async def serve(settings: Settings, *, runtime: Runtime | None = None) -> None:
     """Serve until SIGTERM or SIGINT; in-flight requests get a second to finish."""
     runtime = runtime or Runtime(settings)
-    app = create_app(runtime, api_token=settings.secret("api_token"))
+    app = create_app(runtime, api_token=settings.secret("api_token"), webhook_secret=settings.secret("webhook_secret"))
     config = uvicorn.Config(
         app,
         host=settings.bind,

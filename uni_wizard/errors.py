@@ -224,4 +224,11 @@ class ForgeUnavailable(UniWizardError):
 
 
 class WebhookRejected(UniWizardError):
-    """A webhook delivery was refused: bad or missing signature, or a body that is not a payload."""
+    """A webhook delivery was refused: bad or missing signature, or a body that is not a payload.
+
+    ``status`` is the HTTP answer: 400 malformed, 401 signature, 413 too large, 503 intake off.
+    """
+
+    def __init__(self, message: str, *, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status

@@ -90,6 +90,30 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (house, tool)
     );
     """,
+    # 2: the webhook intake (uni_wizard/forge/intake.py): durable de-duplication and the event queue
+    """
+    CREATE TABLE webhook_deliveries (
+        delivery TEXT PRIMARY KEY,
+        event_type TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        status TEXT NOT NULL
+    );
+    CREATE INDEX webhook_deliveries_received ON webhook_deliveries(received_at);
+    CREATE TABLE event_queue (
+        id INTEGER PRIMARY KEY,
+        delivery TEXT NOT NULL,
+        event_type TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        repository TEXT NOT NULL,
+        number INTEGER,
+        payload_json TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        claimed_at TEXT,
+        done_at TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX event_queue_pending ON event_queue(id) WHERE done_at IS NULL;
+    """,
 )
 
 

@@ -18,7 +18,7 @@ from ..errors import (
     ToolCallError,
     UniWizardError,
 )
-from . import records_cmd, serve_cmd, tools_cmd
+from . import forge_cmd, records_cmd, serve_cmd, tools_cmd
 from .common import EXIT_DENIED, EXIT_FAILED, EXIT_USAGE, Exit, app, err_console
 
 __all__ = ["app", "main"]
@@ -26,6 +26,7 @@ __all__ = ["app", "main"]
 tools_cmd.register(app)
 records_cmd.register(app)
 serve_cmd.register(app)
+forge_cmd.register(app)
 
 
 def exit_code_for(exc: BaseException) -> int:

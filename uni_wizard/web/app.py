@@ -1,12 +1,19 @@
-"""``create_app``: /health, /ready, /metrics and POST /api/v1/execute (bearer token).
+"""``create_app``: /health, /ready, /metrics, POST /api/v1/execute (bearer token) and POST /hooks/gitea.
 
-    app = create_app(runtime, api_token="...")
+    app = create_app(runtime, api_token="...", webhook_secret="...")
     uvicorn.run(app, host="127.0.0.1", port=8643)
 
 ``POST /api/v1/execute`` answers 200 with the ``Result`` whatever its status
 (a denial is an answer, not a transport failure); 401 without the right
 bearer token, 503 when no token is configured (the endpoint is off), 404 for
 an unknown house, 422 for a malformed body.
+
+``POST /hooks/gitea`` takes Gitea webhook deliveries (``forge/intake.py``):
+200 ``{"status": "accepted", "delivery": ...}`` once the event is durably
+queued, ``{"status": "duplicate"}`` for a delivery id seen before,
+``{"status": "ignored"}`` for an event type not acted on; 401 for a missing or
+wrong signature, 400 for missing headers or a malformed body, 413 for a body
+over 5 MiB, 503 when no webhook secret is configured.
 """
 
 from __future__ import annotations
@@ -15,13 +22,14 @@ import hmac
 from collections import OrderedDict
 from typing import Any
 
-from fastapi import FastAPI, Header, HTTPException
+from fastapi import FastAPI, Header, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import __version__
 from ..errors import ConfigError, StoreError
+from ..forge.intake import WebhookIntake
 from ..harness.core import Harness
 from ..harness.result import Call
 from ..harness.runtime import Runtime
@@ -43,9 +51,11 @@ class ExecuteRequest(BaseModel):
     timeout: float | None = Field(None, gt=0, description="Seconds before the call is cancelled.")
 
 
-def create_app(runtime: Runtime, *, api_token: str | None = None) -> FastAPI:
-    """Build the daemon's app on ``runtime``; ``api_token`` guards the execute endpoint."""
+def create_app(runtime: Runtime, *, api_token: str | None = None, webhook_secret: str | None = None) -> FastAPI:
+    """Build the daemon's app on ``runtime``; ``api_token`` guards the execute endpoint and
+    ``webhook_secret`` verifies the forge's webhook deliveries."""
     app = FastAPI(title="uni-wizard", version=__version__, docs_url=None, redoc_url=None)
+    intake = WebhookIntake(runtime.store, webhook_secret, runtime.metrics.registry) if webhook_secret else None
     # One Harness per (house, mode, task), so read-before-write spans a task's calls; the oldest are dropped.
     # A call without a task is a task of its own.
     harnesses: OrderedDict[tuple[str, Mode | None, str | None], Harness] = OrderedDict()
@@ -111,5 +121,13 @@ def create_app(runtime: Runtime, *, api_token: str | None = None) -> FastAPI:
             harnesses.move_to_end(key)
         result = await harness.run(Call(request.tool, request.args, request.timeout))
         return result.as_dict()
+
+    @app.post("/hooks/gitea")
+    async def gitea_hook(request: Request) -> JSONResponse:
+        """A Gitea webhook delivery: verified, de-duplicated and queued; answered once it is durable."""
+        if intake is None:
+            raise HTTPException(503, "webhook intake is off: set webhook_secret")
+        status, body = await intake.handle(request.headers, request.stream())
+        return JSONResponse(body, status_code=status)
 
     return app
