@@ -36,7 +36,7 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 SECRET = b"fuzz-secret"
-WEBHOOKS = Path(__file__).resolve().parents[3] / "shared" / "reference" / "gitea" / "webhooks"
+WEBHOOKS = Path(__file__).resolve().parents[1] / "fixtures" / "gitea-webhooks"  # real Gitea deliveries
 PAYLOADS = {p.name: p.read_bytes() for p in sorted(WEBHOOKS.glob("webhook-*.json")) if "headers" not in p.name}
 EVENT_TYPES = [*sorted(KNOWN_EVENT_TYPES), "release", "wiki", "create", "delete", "fork", "repository"]
 KNOWN_KEYS = [

@@ -32,7 +32,7 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 SECRET = "hook-secret"
-WEBHOOKS = Path(__file__).resolve().parents[3] / "shared" / "reference" / "gitea" / "webhooks"
+WEBHOOKS = Path(__file__).resolve().parents[1] / "fixtures" / "gitea-webhooks"  # real Gitea deliveries
 ISSUE_OPENED = (WEBHOOKS / "webhook-issues-opened.json").read_bytes()
 APPROVED = (WEBHOOKS / "webhook-pull_request_approved.json").read_bytes()
 
