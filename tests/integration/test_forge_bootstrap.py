@@ -137,3 +137,26 @@ def test_forge_serve_creates_the_admin_and_stops_on_sigterm(tmp_path: Path) -> N
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=15)
         log.close()
+
+
+def test_bootstrap_will_not_replace_a_lost_webhook_secret(tmp_path: Path, capsys) -> None:
+    with DevforgeServer(tmp_path / "forge", ADMIN) as fresh:
+        secrets = tmp_path / "secrets"
+        args = [
+            "forge",
+            "bootstrap",
+            str(LAYOUT),
+            "--url",
+            fresh.url,
+            "--admin",
+            ":".join(ADMIN),
+            "--secrets",
+            str(secrets),
+        ]
+        assert main(args) == 0
+        (secrets / "webhook.secret").unlink()
+        capsys.readouterr()
+        assert main(args) == 2
+    assert "webhook.secret is missing" in capsys.readouterr().err
+    assert not (secrets / "webhook.secret").exists()
+    assert stat.S_IMODE(secrets.stat().st_mode) == 0o700

@@ -87,7 +87,9 @@ def load_layout(path: Path) -> MeshLayout:
 
 @dataclass
 class BootstrapReport:
-    """What each step did: ``created``, ``exists`` or ``updated``, per thing."""
+    """What each step did, per thing: ``created``; ``exists``; ``ensured`` (an idempotent write such as a
+    collaborator); or ``exists, differs: ...`` when something is there with other settings than the layout's,
+    which bootstrap reports and leaves for the operator (it never rewrites what a person may have changed)."""
 
     steps: list[tuple[str, str]] = field(default_factory=list)
 
@@ -110,7 +112,7 @@ def _secret_file(path: Path, make: bool = True) -> str | None:
 
 
 def _write_secret(path: Path, value: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(value + "\n")
@@ -205,10 +207,15 @@ async def _ensure_repo(
             org, repo.name, label.name, label.color, description=label.description, exclusive=label.exclusive
         )
         report.add(f"label {label.name} on {where}", "exists" if label.name in existing_labels else "created")
-    rules = {p.rule_name for p in await forge.list_branch_protections(org, repo.name)}
+    rules = {p.rule_name: p for p in await forge.list_branch_protections(org, repo.name)}
     for rule in repo.protection:
         if rule.rule_name in rules:
-            report.add(f"protection {rule.rule_name} on {where}", "exists")
+            have = rules[rule.rule_name].required_approvals
+            differs = f", differs: required_approvals {have} (layout {rule.required_approvals})"
+            report.add(
+                f"protection {rule.rule_name} on {where}",
+                "exists" + (differs if have != rule.required_approvals else ""),
+            )
             continue
         await forge.create_branch_protection(
             org,
@@ -226,12 +233,22 @@ async def _ensure_repo(
         )
         report.add(f"protection {rule.rule_name} on {where}", "created")
     if repo.hooks:
-        hook_urls = {hook.url for hook in await forge.list_hooks(org, repo.name)}
-        secret = _secret_file(secrets_dir / "webhook.secret")
+        hooks = {hook.url: hook for hook in await forge.list_hooks(org, repo.name)}
+        secret_file = secrets_dir / "webhook.secret"
+        if hooks and not secret_file.exists():
+            # the forge never shows a hook's secret: a new one would make every delivery fail with 401
+            raise ConfigError(
+                f"hooks exist on {where} but {secret_file} is missing; restore it, or delete the hooks so "
+                "bootstrap can create them with a new secret",
+                source=str(secrets_dir),
+            )
+        secret = _secret_file(secret_file)
         assert secret is not None
         for hook in repo.hooks:
-            if hook.url in hook_urls:
-                report.add(f"hook {hook.url} on {where}", "exists")
+            if hook.url in hooks:
+                events = sorted(hooks[hook.url].events)
+                differs = f", differs: events {events}" if events != sorted(hook.events) else ""
+                report.add(f"hook {hook.url} on {where}", "exists" + differs)
                 continue
             await forge.create_hook(org, repo.name, hook.url, secret, events=hook.events)
             report.add(f"hook {hook.url} on {where}", "created")
