@@ -7,15 +7,15 @@ stop()
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
 
+from ..web.threaded import ThreadedServer
 from .app import create_app
 from .core import Faults, Forge
 from .db import Clock
@@ -54,17 +54,14 @@ class DevforgeServer:
         clock: Clock = time.time,
         faults: Faults | None = None,
     ) -> None:
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind((host, port))
-        self.port = int(self._sock.getsockname()[1])
+        # the ROOT_URL names the port, which is known only once the socket is bound: build the app lazily
+        self._server = ThreadedServer(self._lazy_app, host=host, port=port, name="devforge")
+        self.port = self._server.port
         self.url = root_url or _default_root(host, self.port)
         self.app: FastAPI = create_app(Path(data_dir), admin, self.url, clock, faults=faults)
-        config = uvicorn.Config(self.app, log_level="warning", lifespan="on")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._sock]}, name="devforge", daemon=True
-        )
+
+    async def _lazy_app(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)
 
     @property
     def forge(self) -> Forge:
@@ -76,18 +73,11 @@ class DevforgeServer:
         return self.url + "api/v1"
 
     def start(self, timeout: float = 10.0) -> DevforgeServer:
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the devforge did not start")
-            time.sleep(0.01)
+        self._server.start(timeout)
         return self
 
     def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-        self._sock.close()
+        self._server.stop()
 
     def __enter__(self) -> DevforgeServer:
         return self.start()
