@@ -31,6 +31,7 @@ Classes carry data, not behaviour, and never log.
     │   ├── Locked                         423: the repository is archived
     │   └── ServerError                    5xx
     ├── ForgeUnavailable                   the forge could not be reached (connection, timeout, open breaker)
+    ├── LeaseLost                          a lease is not held (or is within its safety margin): nothing is written
     └── WebhookRejected                    a webhook delivery failed verification or could not be parsed
 
 A ``Result`` returned by the Harness names the class of its error in
@@ -50,6 +51,7 @@ __all__ = [
     "Forbidden",
     "ForgeError",
     "ForgeUnavailable",
+    "LeaseLost",
     "Locked",
     "NotAllowed",
     "NotAuthorized",
@@ -232,3 +234,7 @@ class WebhookRejected(UniWizardError):
     def __init__(self, message: str, *, status: int = 400) -> None:
         super().__init__(message)
         self.status = status
+
+
+class LeaseLost(UniWizardError):
+    """A lease is not held, or is too close to expiry to act under: nothing is written."""

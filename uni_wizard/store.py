@@ -114,6 +114,52 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX event_queue_pending ON event_queue(id) WHERE done_at IS NULL;
     """,
+    # 3: Allegro's lane (uni_wizard/dispatch/, uni_wizard/observe/events.py): the event log, routing
+    # decisions, house outcomes (the history routing learns from) and the sweep cursors
+    """
+    CREATE TABLE events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        at TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        key TEXT NOT NULL UNIQUE,
+        host TEXT NOT NULL,
+        repository TEXT,
+        number INTEGER,
+        data_json TEXT NOT NULL
+    );
+    CREATE INDEX events_kind ON events(kind, seq);
+    CREATE TABLE routing_decisions (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        repository TEXT NOT NULL,
+        number INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        chosen TEXT,
+        runner_up TEXT,
+        host TEXT NOT NULL,
+        epoch INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        candidates_json TEXT NOT NULL
+    );
+    CREATE INDEX routing_decisions_issue ON routing_decisions(repository, number, id);
+    CREATE TABLE house_outcomes (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        house TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        repository TEXT NOT NULL,
+        number INTEGER NOT NULL,
+        outcome TEXT NOT NULL CHECK (outcome IN ('success', 'failure')),
+        duration REAL NOT NULL
+    );
+    CREATE INDEX house_outcomes_house_kind ON house_outcomes(house, kind);
+    CREATE TABLE sweep_cursors (
+        repository TEXT PRIMARY KEY,
+        since TEXT,
+        last_full TEXT,
+        updated_at TEXT NOT NULL
+    );
+    """,
 )
 
 
