@@ -153,6 +153,14 @@ MIGRATIONS: tuple[str, ...] = (
         duration REAL NOT NULL
     );
     CREATE INDEX house_outcomes_house_kind ON house_outcomes(house, kind);
+    CREATE TABLE issue_states (
+        repository TEXT NOT NULL,
+        number INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        house TEXT,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (repository, number)
+    );
     CREATE TABLE sweep_cursors (
         repository TEXT PRIMARY KEY,
         since TEXT,
