@@ -85,11 +85,23 @@ async def serve(settings: Settings, *, runtime: Runtime | None = None) -> None:
     )
     server = _Server(config)
     watchdog_usec = int(os.environ.get("WATCHDOG_USEC", "0") or 0)
-    watchdog = asyncio.create_task(_watchdog(watchdog_usec / 2e6)) if watchdog_usec else None
+    background = [asyncio.create_task(_watchdog(watchdog_usec / 2e6))] if watchdog_usec else []
+    stop = asyncio.Event()
+    loop = None
+    if "dispatcher" in settings.roles:
+        from .dispatch.wiring import build_dispatch_loop
+
+        loop = build_dispatch_loop(settings, runtime, intake=app.state.intake)
+        background.append(asyncio.create_task(loop.run(stop), name="dispatcher"))
+        log.info("dispatcher role: watching %s", ", ".join(loop.repos))
     try:
         await server.serve()
     finally:
-        if watchdog is not None:
-            watchdog.cancel()
+        stop.set()
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+        if loop is not None:
+            await loop.forge.aclose()
         runtime.close()
         log.info("stopped")

@@ -32,6 +32,7 @@ Classes carry data, not behaviour, and never log.
     │   └── ServerError                    5xx
     ├── ForgeUnavailable                   the forge could not be reached (connection, timeout, open breaker)
     ├── LeaseLost                          a lease is not held (or is within its safety margin): nothing is written
+    ├── EventRejected (ValueError)         an event cannot be logged: bad kind, key or data; nothing is written
     └── WebhookRejected                    a webhook delivery failed verification or could not be parsed
 
 A ``Result`` returned by the Harness names the class of its error in
@@ -47,6 +48,7 @@ __all__ = [
     "ConfigError",
     "Conflict",
     "DuplicateToolError",
+    "EventRejected",
     "FileExists",
     "Forbidden",
     "ForgeError",
@@ -238,3 +240,8 @@ class WebhookRejected(UniWizardError):
 
 class LeaseLost(UniWizardError):
     """A lease is not held, or is too close to expiry to act under: nothing is written."""
+
+
+class EventRejected(UniWizardError, ValueError):
+    """An event cannot be logged: its kind is not ``<word>.<word>``, its key is empty or too long, or its
+    data is not a JSON object of bounded size. Nothing is written."""

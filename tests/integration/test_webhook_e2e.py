@@ -212,8 +212,8 @@ async def test_forge_activity_is_queued_in_order_and_a_replay_is_a_duplicate(mes
         assert len(mesh.queued_rows()) == 4
 
         metrics = (await http.get(f"{mesh.daemon.url}/metrics")).text
-    assert 'uniwizard_webhook_deliveries_total{event_type="issues",outcome="duplicate"} 1.0' in metrics
-    assert 'uniwizard_webhook_deliveries_total{event_type="issues",outcome="accepted"} 2.0' in metrics
+    assert 'uniwizard_webhooks_received_total{event_type="issues",outcome="duplicate"} 1.0' in metrics
+    assert 'uniwizard_webhooks_received_total{event_type="issues",outcome="accepted"} 2.0' in metrics
     assert len(mesh.deliveries(mesh.hook.id)) == 3  # the replays were by hand: the forge sent nothing more
 
 
@@ -236,5 +236,5 @@ async def test_a_hook_with_the_wrong_secret_gets_401_and_nothing_is_queued(mesh:
 
     async with httpx.AsyncClient(timeout=10.0, trust_env=False) as http:
         metrics = (await http.get(f"{mesh.daemon.url}/metrics")).text
-    assert 'uniwizard_webhook_deliveries_total{event_type="issues",outcome="rejected"} 1.0' in metrics
-    assert 'uniwizard_webhook_deliveries_total{event_type="issue_comment",outcome="rejected"} 1.0' in metrics
+    assert 'uniwizard_webhooks_received_total{event_type="issues",outcome="rejected"} 1.0' in metrics
+    assert 'uniwizard_webhooks_received_total{event_type="issue_comment",outcome="rejected"} 1.0' in metrics

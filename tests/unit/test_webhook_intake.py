@@ -97,7 +97,7 @@ def samples(client: TestClient, name: str) -> dict[tuple[tuple[str, str], ...], 
 
 def delivered(client: TestClient, event_type: str, outcome: str) -> float:
     key = (("event_type", event_type), ("outcome", outcome))
-    return samples(client, "uniwizard_webhook_deliveries_total").get(key, 0.0)
+    return samples(client, "uniwizard_webhooks_received_total").get(key, 0.0)
 
 
 # -- the endpoint --------------------------------------------------------------------
@@ -279,7 +279,7 @@ def test_metrics_count_outcomes_and_read_the_queue_depth(client: TestClient, run
     assert delivered(client, "issues", "rejected") == 1
     assert delivered(client, "pull_request_review_approved", "accepted") == 1
     assert delivered(client, "other", "rejected") == 1
-    assert {label for key in samples(client, "uniwizard_webhook_deliveries_total") for _, label in key} <= {
+    assert {label for key in samples(client, "uniwizard_webhooks_received_total") for _, label in key} <= {
         "issues",
         "pull_request_review_approved",
         "other",

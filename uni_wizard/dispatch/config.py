@@ -102,8 +102,12 @@ class TriageConfig(_Strict):
     dispatcher: DispatcherSettings = Field(default_factory=DispatcherSettings)
     status_colors: dict[str, str] = Field(
         default_factory=lambda: {
-            "triage": "#ededed", "routed": "#c5def5", "in-progress": "#fbca04",
-            "review": "#5319e7", "done": "#0e8a16", "blocked": "#b60205",
+            "triage": "#ededed",
+            "routed": "#c5def5",
+            "in-progress": "#fbca04",
+            "review": "#5319e7",
+            "done": "#0e8a16",
+            "blocked": "#b60205",
         }
     )
     priority_colors: dict[str, str] = Field(
@@ -144,7 +148,10 @@ class TriageConfig(_Strict):
 
 def default_triage_path() -> Path:
     here = Path(__file__).resolve().parent
-    for candidate in (here.parent / "_defaults" / "configs" / "triage.yaml", here.parents[1] / "configs" / "triage.yaml"):
+    for candidate in (
+        here.parent / "_defaults" / "configs" / "triage.yaml",
+        here.parents[1] / "configs" / "triage.yaml",
+    ):
         if candidate.is_file():
             return candidate
     return here.parents[1] / "configs" / "triage.yaml"

@@ -41,7 +41,11 @@ class LocalLease:
     without a ``renew``. The epoch grows on every acquisition after a lapse or a release."""
 
     def __init__(
-        self, name: str = "dispatcher", *, ttl: float = 15.0, margin: float = 3.0,
+        self,
+        name: str = "dispatcher",
+        *,
+        ttl: float = 15.0,
+        margin: float = 3.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.name = name

@@ -13,7 +13,7 @@ Parsing happens before that transaction and is cheap; acting on the event is
 the consumer's business. A claimed event that is not marked done within
 ``reclaim_after`` is handed out again.
 
-Metrics: ``uniwizard_webhook_deliveries_total{event_type,outcome}`` (outcome
+Metrics: ``uniwizard_webhooks_received_total{event_type,outcome}`` (outcome
 accepted, duplicate, ignored or rejected; event types other than the known
 ones count as ``other``) and ``uniwizard_webhook_queue_depth`` (events not yet
 done, read from the store at scrape time).
@@ -149,8 +149,8 @@ class WebhookMetrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
-        self.deliveries = Counter(
-            "uniwizard_webhook_deliveries",
+        self.received = Counter(
+            "uniwizard_webhooks_received",
             "Webhook deliveries by event type ('other' for unknown types) and outcome.",
             ["event_type", "outcome"],
             registry=registry,
@@ -168,7 +168,7 @@ class WebhookMetrics:
         return metrics
 
     def count(self, event_type: str | None, outcome: str) -> None:
-        self.deliveries.labels(event_type_label(event_type), outcome).inc()
+        self.received.labels(event_type_label(event_type), outcome).inc()
 
 
 # -- the intake ------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""``create_app``: /health, /ready, /metrics, POST /api/v1/execute (bearer token) and POST /hooks/gitea.
+"""``create_app``: /health, /ready, /metrics, POST /api/v1/execute and GET /api/v1/events (bearer token), and
+POST /hooks/gitea.
 
     app = create_app(runtime, api_token="...", webhook_secret="...")
     uvicorn.run(app, host="127.0.0.1", port=8643)
@@ -7,6 +8,11 @@
 (a denial is an answer, not a transport failure); 401 without the right
 bearer token, 503 when no token is configured (the endpoint is off), 404 for
 an unknown house, 422 for a malformed body.
+
+``GET /api/v1/events?since=SEQ&limit=N&kind=K`` answers ``{"events": [...], "last_seq": N}``: the events
+with ``seq > since``, oldest first, at most ``limit`` (default 100, capped at 1000), of the given kinds
+(``kind`` may repeat); the same bearer token as the execute API (events carry issue titles); 422 for
+a malformed parameter (``observe/events.py``).
 
 ``POST /hooks/gitea`` takes Gitea webhook deliveries (``forge/intake.py``):
 200 ``{"status": "accepted", "delivery": ...}`` once the event is durably
@@ -20,12 +26,12 @@ from __future__ import annotations
 
 import hmac
 from collections import OrderedDict
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Header, HTTPException, Request
+from fastapi import FastAPI, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from .. import __version__
 from ..errors import ConfigError, StoreError
@@ -33,11 +39,13 @@ from ..forge.intake import WebhookIntake
 from ..harness.core import Harness
 from ..harness.result import Call
 from ..harness.runtime import Runtime
+from ..observe.events import KIND_PATTERN, MAX_KIND_CHARS, MAX_KINDS, MAX_PAGE, EventLog
 from ..policy.model import Mode
 
 __all__ = ["ExecuteRequest", "create_app"]
 
 MAX_TASKS = 1024
+Kind = Annotated[str, StringConstraints(pattern=KIND_PATTERN, max_length=MAX_KIND_CHARS)]
 
 
 class ExecuteRequest(BaseModel):
@@ -52,13 +60,22 @@ class ExecuteRequest(BaseModel):
 
 
 def create_app(runtime: Runtime, *, api_token: str | None = None, webhook_secret: str | None = None) -> FastAPI:
-    """Build the daemon's app on ``runtime``; ``api_token`` guards the execute endpoint and
+    """Build the daemon's app on ``runtime``; ``api_token`` guards the execute and events endpoints and
     ``webhook_secret`` verifies the forge's webhook deliveries."""
     app = FastAPI(title="uni-wizard", version=__version__, docs_url=None, redoc_url=None)
     intake = WebhookIntake(runtime.store, webhook_secret, runtime.metrics.registry) if webhook_secret else None
+    app.state.intake = intake  # the dispatcher consumes the queue it fills
     # One Harness per (house, mode, task), so read-before-write spans a task's calls; the oldest are dropped.
     # A call without a task is a task of its own.
     harnesses: OrderedDict[tuple[str, Mode | None, str | None], Harness] = OrderedDict()
+
+    def authorize(authorization: str | None, api: str) -> None:
+        """503 when no token is configured (``api`` is off), 401 unless ``authorization`` bears it."""
+        if not api_token:
+            raise HTTPException(503, f"the {api} API is off: set api_token (or api_token_file) in the settings")
+        scheme, _, given = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), api_token.encode()):
+            raise HTTPException(401, "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"})
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
@@ -101,11 +118,7 @@ def create_app(runtime: Runtime, *, api_token: str | None = None, webhook_secret
     @app.post("/api/v1/execute")
     async def execute(request: ExecuteRequest, authorization: str | None = Header(None)) -> dict[str, Any]:
         """Run one tool call as a house; the answer is the Result."""
-        if not api_token:
-            raise HTTPException(503, "the execute API is off: set api_token (or api_token_file) in the settings")
-        scheme, _, given = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), api_token.encode()):
-            raise HTTPException(401, "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+        authorize(authorization, "execute")
         key = (request.house, request.mode, request.task)
         harness = harnesses.get(key)
         if harness is None:
@@ -121,6 +134,17 @@ def create_app(runtime: Runtime, *, api_token: str | None = None, webhook_secret
             harnesses.move_to_end(key)
         result = await harness.run(Call(request.tool, request.args, request.timeout))
         return result.as_dict()
+
+    @app.get("/api/v1/events")
+    def list_events(
+        since: int = Query(0, ge=0, description="Only events with a greater seq (a cursor)."),
+        limit: int = Query(100, ge=1, description=f"At most this many (capped at {MAX_PAGE})."),
+        kind: list[Kind] | None = Query(None, max_length=MAX_KINDS, description="Only these kinds (repeatable)."),
+        authorization: str | None = Header(None),
+    ) -> dict[str, Any]:
+        """Events after a cursor, oldest first, and the log's last seq."""
+        authorize(authorization, "events")
+        return EventLog(runtime.store, runtime.host).page(since, min(limit, MAX_PAGE), kind).as_dict()
 
     @app.post("/hooks/gitea")
     async def gitea_hook(request: Request) -> JSONResponse:

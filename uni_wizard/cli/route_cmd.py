@@ -1,0 +1,79 @@
+"""``route --explain TEXT``: what triage and routing would decide for an issue, and why."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import typer
+
+from ..dispatch.config import load_triage_config
+from ..dispatch.history import RoutingLedger
+from ..dispatch.routing import format_table, route
+from ..dispatch.triage import kind_matches, triage
+from ..dispatch.types import IssueText
+from .common import console, options, print_json
+
+
+def split_text(text: str, title: str | None) -> tuple[str, str]:
+    """(title, body): the first non-empty line is the title unless ``title`` is given."""
+    if title is not None:
+        return title, text
+    lines = text.strip().splitlines()
+    if not lines:
+        return "", ""
+    return lines[0].strip(), "\n".join(lines[1:]).strip()
+
+
+def _say(text: str) -> None:
+    console.print(text, markup=False, soft_wrap=True)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("route")
+    def route_command(
+        ctx: typer.Context,
+        explain: str = typer.Option(..., "--explain", "-e", help="The issue text; its first line is the title."),
+        title: str | None = typer.Option(None, "--title", help="The title (then all of TEXT is the body)."),
+        kind: str | None = typer.Option(None, "--kind", help="Route as this kind instead of the triaged one."),
+        as_json: bool = typer.Option(False, "--json", help="Print the triage and the decision as JSON."),
+    ) -> None:
+        """Triage TEXT and route it over this host's houses, showing every score (nothing is written)."""
+        runtime = options(ctx).runtime()
+        config = load_triage_config(runtime.settings.triage_config)
+        issue_title, body = split_text(explain, title)
+        issue = IssueText(number=0, title=issue_title, body=body)
+        verdict = triage(issue, config)
+        known = {*config.kinds, config.default_kind}
+        if kind is not None and kind not in known:
+            raise typer.BadParameter(f"{kind!r} is not a kind (known: {', '.join(sorted(known))})", param_hint="--kind")
+        routed_kind = kind or verdict.kind
+        history = RoutingLedger(runtime.store).history(routed_kind)
+        decision = route(issue, routed_kind, runtime.houses, history=history, load={}, weights=config.routing)
+        matches = kind_matches(issue, config)
+        if as_json:
+            print_json(
+                {
+                    "title": issue_title,
+                    "triage": asdict(verdict),
+                    "kind_matches": {k: {"score": s, "terms": t} for k, (s, t) in matches.items()},
+                    "routed_kind": routed_kind,
+                    "routing": asdict(decision),
+                }
+            )
+            return
+        _say(f"title: {issue_title}")
+        _say(f"kind: {verdict.kind} ({verdict.classifier})" + (f", routed as {kind}" if kind else ""))
+        for name, (score, terms) in sorted(matches.items(), key=lambda item: -item[1][0]):
+            _say(f"  {name:<10} {score:>6g}  {', '.join(terms) if terms else '-'}")
+        _say(f"priority: {verdict.priority} (rule: {verdict.priority_rule})")
+        _say(f"epic: {'yes' if verdict.epic else 'no'}")
+        _say(f"needs-info: {'yes' if verdict.needs_info else 'no'}")
+        _say(f"labels: {', '.join(verdict.labels)}")
+        _say("reasons:")
+        for reason in verdict.reasons:
+            _say(f"  - {reason}")
+        _say("")
+        _say(f"routing ({routed_kind}):")
+        _say(format_table(decision))
+        _say(f"chosen: {decision.chosen or 'nobody'}; runner-up: {decision.runner_up or 'nobody'}")
+        _say(f"reason: {decision.reason}")

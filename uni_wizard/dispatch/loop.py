@@ -1,0 +1,237 @@
+"""The dispatcher loop: webhook hints first, then the level-triggered sweep, all under the lease.
+
+Each turn: hold (or try to take) the lease; consume the webhook queue (each event names an issue to
+re-derive); sweep every repository for issues updated since the last sweep (``since`` is inclusive:
+de-duplicated); and every ``full_sweep_minutes`` re-derive every open issue. The sweep cursor moves
+only after every issue of the window was handled, so a crash in the middle loses nothing: the next
+sweep covers the same window again, and handling is idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from ..errors import ForgeError, ForgeUnavailable, LeaseLost
+from ..forge.client import GiteaClient
+from ..forge.intake import WebhookIntake
+from ..forge.models import Issue
+from ..forge.pagination import dedupe_since
+from ..observe.events import EventKind
+from ..store import utc_now
+from .dispatcher import Action, Dispatcher, split_repo
+
+__all__ = ["DispatchLoop", "SweepReport"]
+
+log = logging.getLogger(__name__)
+ISSUE_KINDS = ("issue", "issue_comment")
+
+
+@dataclass
+class SweepReport:
+    repository: str
+    full: bool
+    issues: int = 0
+    actions: list[tuple[int, Action]] = field(default_factory=list)
+    failed: list[tuple[int, str]] = field(default_factory=list)
+    duration: float = 0.0
+
+    @property
+    def repairs(self) -> int:
+        return sum(1 for _, a in self.actions if a.apply is not None)
+
+
+class DispatchLoop:
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        *,
+        repos: tuple[str, ...],
+        intake: WebhookIntake | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.dispatcher = dispatcher
+        self.repos = repos
+        self.intake = intake
+        self.clock = clock
+        self._seen: dict[str, set[Hashable]] = {repo: set() for repo in repos}
+        self._labels_ready: set[str] = set()
+
+    @property
+    def forge(self) -> GiteaClient:
+        return self.dispatcher.forge
+
+    # -- labels --------------------------------------------------------------------
+    async def ensure_labels(self, repo: str) -> int:
+        """Create or fix every label the dispatcher uses (status, priority, kind, house, flags)."""
+        owner, name = split_repo(repo)
+        specs = self.dispatcher.config.labels(tuple(self.dispatcher.houses))
+        if not self.dispatcher.dry_run:
+            self.dispatcher.lease.ensure()
+            for spec in specs:
+                await self.forge.ensure_label(
+                    owner, name, spec.name, spec.color, description=spec.description, exclusive=spec.exclusive
+                )
+        self._labels_ready.add(repo)
+        return len(specs)
+
+    # -- the sweep -------------------------------------------------------------------
+    def _cursor(self, repo: str) -> tuple[datetime | None, datetime | None]:
+        rows = self.dispatcher.store.query("SELECT since, last_full FROM sweep_cursors WHERE repository = ?", (repo,))
+        if not rows:
+            return None, None
+        return _when(rows[0][0]), _when(rows[0][1])
+
+    def _save_cursor(self, repo: str, since: datetime | None, last_full: datetime | None) -> None:
+        if self.dispatcher.dry_run:
+            return
+        with self.dispatcher.store.transaction() as db:
+            db.execute(
+                "INSERT INTO sweep_cursors VALUES (?, ?, ?, ?) ON CONFLICT(repository) DO UPDATE SET"
+                " since = excluded.since, last_full = excluded.last_full, updated_at = excluded.updated_at",
+                (repo, since.isoformat() if since else None, last_full.isoformat() if last_full else None, utc_now()),
+            )
+
+    async def sweep(self, repo: str, *, full: bool) -> SweepReport:
+        """Re-derive the issues updated since the last sweep (or, ``full``, every open issue)."""
+        started = time.perf_counter()
+        report = SweepReport(repo, full)
+        owner, name = split_repo(repo)
+        since, last_full = self._cursor(repo)
+        if full:
+            issues = await self.forge.list_issues(owner, name, state="open", type="issues")
+            self.dispatcher.open_issues[repo] = {}
+            for issue in issues:
+                self.dispatcher._track_open(repo, issue)
+        else:
+            listed = await self.forge.list_issues(owner, name, state="all", type="issues", since=since)
+            issues = dedupe_since(listed, self._seen.setdefault(repo, set()))
+        issues.sort(key=lambda i: (i.updated_at or datetime.min.replace(tzinfo=UTC), i.number))
+        for issue in issues:
+            await self._handle(repo, issue, report)
+        newest = max((i.updated_at for i in issues if i.updated_at is not None), default=since)
+        if not report.failed:
+            # a full sweep lists open issues only: it cannot move the window of the incremental one
+            next_since = newest if not full or since is None else since
+            self._save_cursor(repo, next_since, datetime.now(UTC) if full else last_full)
+            if newest is not None:  # keep only the keys the next inclusive window can return again
+                self._seen[repo] = {k for k in self._seen[repo] if isinstance(k, tuple) and k[-1] == str(newest)}
+        report.duration = time.perf_counter() - started
+        metrics = self.dispatcher.metrics
+        metrics.sweep_duration.labels("full" if full else "incremental").observe(report.duration)
+        await self.dispatcher.events.emit(
+            EventKind.SWEEP_FINISHED,
+            f"sweep:{uuid.uuid4()}",
+            repository=repo,
+            data={
+                "full": full,
+                "issues": report.issues,
+                "repairs": report.repairs,
+                "failed": len(report.failed),
+                "seconds": round(report.duration, 3),
+            },
+        )
+        return report
+
+    async def _handle(self, repo: str, issue: Issue, report: SweepReport) -> None:
+        report.issues += 1
+        try:
+            actions = await self.dispatcher.handle(repo, issue)
+        except (ForgeError, ForgeUnavailable) as exc:
+            log.warning("%s#%d: %s", repo, issue.number, exc)
+            report.failed.append((issue.number, str(exc)))
+            return
+        report.actions += [(issue.number, a) for a in actions]
+        for action in actions:
+            if action.apply is not None and action.kind != "triage" and not self.dispatcher.dry_run:
+                await self.dispatcher.events.emit(
+                    EventKind.SWEEP_REPAIRED,
+                    f"repair:{repo}#{issue.number}:{action.kind}:{issue.updated_at}:{self.dispatcher.lease.epoch}",
+                    repository=repo,
+                    number=issue.number,
+                    data={"action": action.kind, "what": action.description},
+                )
+
+    # -- the webhook queue -------------------------------------------------------------
+    async def consume(self, limit: int = 200) -> int:
+        """Handle the issues named by queued webhook events; return how many events were consumed."""
+        if self.intake is None:
+            return 0
+        batch = await self.intake.next_batch(limit)
+        handled: set[tuple[str, int]] = set()
+        done: list[int] = []
+        for queued in batch:
+            key = (queued.repository, queued.number or 0)
+            wanted = queued.repository in self.repos and queued.kind in ISSUE_KINDS and queued.number
+            if wanted and key not in handled:
+                owner, name = split_repo(queued.repository)
+                try:
+                    issue = await self.forge.get_issue(owner, name, int(queued.number or 0))
+                    await self.dispatcher.handle(queued.repository, issue)
+                except (ForgeError, ForgeUnavailable) as exc:
+                    log.warning("event %d for %s#%s: %s", queued.id, queued.repository, queued.number, exc)
+                    continue  # not marked done: claimed again later; the sweep covers it meanwhile
+                handled.add(key)
+            await self.dispatcher.events.emit(
+                EventKind.WEBHOOK_RECEIVED,
+                f"webhook:{queued.delivery}",
+                repository=queued.repository,
+                number=queued.number,
+                data={"event_type": queued.event_type, "acted": bool(wanted)},
+            )
+            done.append(queued.id)
+        if done and not self.dispatcher.dry_run:
+            await self.intake.mark_done(done)
+        return len(done)
+
+    # -- the loop ----------------------------------------------------------------------
+    async def run_once(self) -> list[SweepReport]:
+        lease = self.dispatcher.lease
+        if not lease.held:
+            if not await lease.acquire():
+                return []  # a standby: another host holds the lease
+            await self.dispatcher.events.emit(
+                EventKind.LEASE_ACQUIRED, f"lease:{lease.name}:{lease.epoch}", data={"epoch": lease.epoch}
+            )
+        elif not await lease.renew():
+            return []
+        reports = []
+        try:
+            for repo in self.repos:
+                if repo not in self._labels_ready:
+                    await self.ensure_labels(repo)
+            await self.consume()
+            minutes = self.dispatcher.config.dispatcher.full_sweep_minutes
+            for repo in self.repos:
+                _, last_full = self._cursor(repo)
+                full = last_full is None or (datetime.now(UTC) - last_full).total_seconds() >= minutes * 60
+                reports.append(await self.sweep(repo, full=full))
+        except LeaseLost as exc:
+            await self.dispatcher.events.emit(
+                EventKind.LEASE_LOST,
+                f"lease-lost:{lease.name}:{lease.epoch}",
+                data={"epoch": lease.epoch, "why": str(exc)},
+            )
+        return reports
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Turn until ``stop`` is set; a failing turn is logged and retried after the poll interval."""
+        poll = self.dispatcher.config.dispatcher.poll_seconds
+        while not stop.is_set():
+            try:
+                await self.run_once()
+            except (ForgeError, ForgeUnavailable) as exc:
+                log.warning("dispatcher turn failed: %s", exc)
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=poll)
+            except TimeoutError:
+                continue
+
+
+def _when(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
