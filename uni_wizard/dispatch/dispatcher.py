@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from ..forge.client import GiteaClient
@@ -30,7 +30,7 @@ from .metrics import DispatchMetrics
 from .routing import route
 from .state import FLAGS, derive, latest_claim, managed
 from .triage import triage_with_model
-from .types import Classifier, IssueText
+from .types import Classifier, IssueText, TriageResult
 
 __all__ = ["Action", "Dispatcher"]
 
@@ -132,7 +132,9 @@ class Dispatcher:
         owner, name = split_repo(repo)
         text = IssueText(issue.number, issue.title, issue.body, tuple(label.name for label in issue.labels))
         others = [t for n, t in self.open_issues.get(repo, {}).items() if n != issue.number]
-        verdict = await triage_with_model(text, self.config, others, self.classifier)
+        comments = await self.forge.list_comments(owner, name, issue.number)
+        existing = find_audit(comments, "triage", issue.number, self.login)
+        verdict = await self._triage(text, others, again=existing is not None)
         decision = route(
             text,
             verdict.kind,
@@ -144,8 +146,6 @@ class Dispatcher:
         chosen = decision.chosen
         user = self.houses[chosen].gitea_user if chosen else None
         body = render_triage(issue.number, verdict, decision, host=self.host, epoch=epoch, assignee=user)
-        comments = await self.forge.list_comments(owner, name, issue.number)
-        existing = find_audit(comments, "triage", issue.number, self.login)
         actions: list[Action] = []
         if self.config.dispatcher.triage_comment and (existing is None or existing.body.strip() != body.strip()):
             write = (
@@ -161,6 +161,8 @@ class Dispatcher:
         )
         if chosen is not None and user is not None:
             actions.append(self._assign(repo, issue, chosen, f"assign to {chosen} (@{user})"))
+        if all(action.apply is None for action in actions):
+            return actions  # triaged again, routed to nobody again, explained already: nothing to record
 
         async def record() -> None:
             self.ledger.record(repo, issue.number, verdict.kind, decision, host=self.host, epoch=epoch)
@@ -185,6 +187,19 @@ class Dispatcher:
 
         actions.append(Action("triage", f"record the decision: {chosen or 'nobody'}", record, leaves=leaves))
         return actions
+
+    async def _triage(self, text: IssueText, others: list[IssueText], *, again: bool) -> TriageResult:
+        """The verdict on ``text``. Triaged ``again`` (our audit comment is there: no house took the issue, or
+        a person asked for a re-triage), its ``kind/*`` and ``priority/*`` labels are likely our own last
+        verdict: when the verdict without them gives the same labels, it stands (so the audit comment does
+        not change); a label a person changed still decides."""
+        own = {label for label in text.labels if label.startswith(("kind/", "priority/"))}
+        if again and own:
+            bare = replace(text, labels=tuple(label for label in text.labels if label not in own))
+            verdict = await triage_with_model(bare, self.config, others, self.classifier)
+            if own <= set(verdict.labels):
+                return verdict
+        return await triage_with_model(text, self.config, others, self.classifier)
 
     def _relabel(
         self,

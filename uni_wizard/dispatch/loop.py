@@ -1,10 +1,11 @@
 """The dispatcher loop: webhook hints first, then the level-triggered sweep, all under the lease.
 
-Each turn: hold (or try to take) the lease; consume the webhook queue (each event names an issue to
-re-derive); sweep every repository for issues updated since the last sweep (``since`` is inclusive:
-de-duplicated); and every ``full_sweep_minutes`` re-derive every open issue. The sweep cursor moves
-only after every issue of the window was handled, so a crash in the middle loses nothing: the next
-sweep covers the same window again, and handling is idempotent.
+Each turn: hold (or try to take) the lease, renewed as the turn goes on; consume the webhook queue
+(each event names an issue to re-derive); sweep every repository for issues updated since the last
+sweep (``since`` is inclusive: de-duplicated); and every ``full_sweep_minutes`` re-derive every open
+issue. The sweep cursor moves only after every issue of the window was handled, and an issue counts
+as seen only once it was handled, so a crash in the middle loses nothing: the next sweep covers the
+same window again, and handling is idempotent.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ class DispatchLoop:
         self.clock = clock
         self._seen: dict[str, set[Hashable]] = {repo: set() for repo in repos}
         self._labels_ready: set[str] = set()
+        self._renewed = time.monotonic()  # when the lease was last taken or renewed
 
     @property
     def forge(self) -> GiteaClient:
@@ -103,6 +105,7 @@ class DispatchLoop:
         report = SweepReport(repo, full)
         owner, name = split_repo(repo)
         since, last_full = self._cursor(repo)
+        seen = self._seen.setdefault(repo, set())
         if full:
             issues = await self.forge.list_issues(owner, name, state="open", type="issues")
             self.dispatcher.open_issues[repo] = {}
@@ -110,10 +113,12 @@ class DispatchLoop:
                 self.dispatcher._track_open(repo, issue)
         else:
             listed = await self.forge.list_issues(owner, name, state="all", type="issues", since=since)
-            issues = dedupe_since(listed, self._seen.setdefault(repo, set()))
+            issues = dedupe_since(listed, set(seen))  # a copy: an issue is seen once it was handled
         issues.sort(key=lambda i: (i.updated_at or datetime.min.replace(tzinfo=UTC), i.number))
         for issue in issues:
-            await self._handle(repo, issue, report)
+            await self._keep_lease()
+            if await self._handle(repo, issue, report) and not full:
+                dedupe_since([issue], seen)
         newest = max((i.updated_at for i in issues if i.updated_at is not None), default=since)
         if not report.failed:
             # a full sweep lists open issues only: it cannot move the window of the incremental one
@@ -138,14 +143,24 @@ class DispatchLoop:
         )
         return report
 
-    async def _handle(self, repo: str, issue: Issue, report: SweepReport) -> None:
+    async def _keep_lease(self) -> None:
+        """Renew the lease during a long turn (at most every ``poll_seconds``), so that a big sweep does not
+        outlive it; ``LeaseLost`` when it cannot be renewed."""
+        if self.dispatcher.dry_run or time.monotonic() - self._renewed < self.dispatcher.config.dispatcher.poll_seconds:
+            return
+        if not await self.dispatcher.lease.renew():
+            raise LeaseLost(f"the {self.dispatcher.lease.name} lease could not be renewed: nothing more is written")
+        self._renewed = time.monotonic()
+
+    async def _handle(self, repo: str, issue: Issue, report: SweepReport) -> bool:
+        """Handle one issue of a sweep; False when the forge failed (the issue is in ``report.failed``)."""
         report.issues += 1
         try:
             actions = await self.dispatcher.handle(repo, issue)
         except (ForgeError, ForgeUnavailable) as exc:
             log.warning("%s#%d: %s", repo, issue.number, exc)
             report.failed.append((issue.number, str(exc)))
-            return
+            return False
         report.actions += [(issue.number, a) for a in actions]
         for action in actions:
             if action.apply is not None and action.kind != "triage" and not self.dispatcher.dry_run:
@@ -156,6 +171,7 @@ class DispatchLoop:
                     number=issue.number,
                     data={"action": action.kind, "what": action.description},
                 )
+        return True
 
     # -- the webhook queue -------------------------------------------------------------
     async def consume(self, limit: int = 200) -> int:
@@ -169,6 +185,7 @@ class DispatchLoop:
             key = (queued.repository, queued.number or 0)
             wanted = queued.repository in self.repos and queued.kind in ISSUE_KINDS and queued.number
             if wanted and key not in handled:
+                await self._keep_lease()
                 owner, name = split_repo(queued.repository)
                 try:
                     issue = await self.forge.get_issue(owner, name, int(queued.number or 0))
@@ -200,6 +217,7 @@ class DispatchLoop:
             )
         elif not await lease.renew():
             return []
+        self._renewed = time.monotonic()
         reports = []
         try:
             for repo in self.repos:

@@ -1,0 +1,79 @@
+"""``uni-wizard demo``: a guided tour on a temporary git repository and forge, with embedded defaults.
+
+Each house runs a few tools; one denial of each kind is shown with its reason; a SOVEREIGN call
+waits for an approval, is approved by Timmy and runs; the provenance chain is verified; then the
+mesh: a devforge, the bootstrapped layout and Allegro's dispatcher, which triages and routes the
+issues Timmy files, live. A summary closes the tour.
+
+A chapter is a function of the ``Tour`` (``tour.py``); later capabilities add theirs to
+``CHAPTERS``. Chapters record tool calls in ``tour.steps``, forge issues in ``tour.routed`` and
+what did not go as expected in ``tour.failures``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry
+from rich.console import Console
+
+from ..config import Settings
+from ..errors import UniWizardError
+from ..harness.runtime import Runtime
+from .chapters import chapter_denials, chapter_houses_at_work, chapter_provenance, chapter_sovereign
+from .mesh import chapter_mesh
+from .tour import RoutedIssue, Tour, build_world, routing_summary, summary
+
+__all__ = ["CHAPTERS", "RoutedIssue", "Tour", "run_demo"]
+
+CHAPTERS: list[Callable[[Tour], None]] = [
+    chapter_houses_at_work,
+    chapter_denials,
+    chapter_sovereign,
+    chapter_provenance,
+    chapter_mesh,
+]
+
+
+def run_demo(*, keep: bool = False, console: Console | None = None, root: Path | None = None) -> Tour:
+    """Run every chapter; raise ``UniWizardError`` listing what did not go as expected."""
+    console = console or Console(highlight=False)
+    root = root or Path(tempfile.mkdtemp(prefix="uni-wizard-demo-"))
+    started = time.perf_counter()
+    build_world(root)
+    settings = Settings(host="demo-host", data_dir=root / "data", workspace=root / "workspace")
+    runtime = Runtime(settings, metrics_registry=CollectorRegistry())
+    tour = Tour(root=root, runtime=runtime, console=console)
+    console.print(f"[bold]uni-wizard demo[/] — workspace {settings.workspace}")
+    try:
+        for chapter in CHAPTERS:
+            chapter(tour)
+    finally:
+        runtime.close()
+    console.rule("Summary")
+    if tour.steps:
+        console.print(summary(tour))
+    routed = routing_summary(tour)
+    if routed is not None:
+        console.print(routed)
+    elapsed = time.perf_counter() - started
+    by_status: dict[str, int] = {}
+    for _, r in tour.steps:
+        by_status[str(r.status)] = by_status.get(str(r.status), 0) + 1
+    calls = f"{len(tour.steps)} calls: " + ", ".join(f"{v} {k}" for k, v in by_status.items())
+    held = sum(1 for issue in tour.routed if issue.house is None)
+    issues = (
+        f"; {len(tour.routed)} issues triaged: {len(tour.routed) - held} routed, {held} held" if tour.routed else ""
+    )
+    console.print(f"{calls}{issues}; {elapsed:.1f} s in all")
+    if keep:
+        console.print(f"kept: {root}")
+    else:
+        shutil.rmtree(root, ignore_errors=True)
+    if tour.failures:
+        raise UniWizardError("the demo did not go as expected: " + "; ".join(tour.failures))
+    return tour

@@ -1,0 +1,135 @@
+"""The demo's world: ``Tour`` (the workspace, the runtime, what happened so far), the sample
+repository and the closing summary tables."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from ..harness.core import Harness
+from ..harness.result import Result, Status
+from ..harness.runtime import Runtime
+from ..policy.model import Mode
+
+__all__ = ["RoutedIssue", "Tour", "build_world", "routing_summary", "summary"]
+
+
+@dataclass(frozen=True)
+class RoutedIssue:
+    """One issue a chapter filed on the forge and saw triaged and routed."""
+
+    repository: str
+    number: int
+    title: str
+    kind: str
+    priority: str
+    house: str | None
+    ms: float  # from the issue's creation to its routing (the dispatcher's issue.routed event)
+    flags: tuple[str, ...] = ()  # needs-info, epic, duplicate of #n
+
+
+@dataclass
+class Tour:
+    """The demo's world: the workspace, the runtime, and what happened so far.
+
+    Chapters append tool calls to ``steps``, forge issues to ``routed`` and what did not go as
+    expected to ``failures`` (the demo fails at the end when there is any).
+    """
+
+    root: Path
+    runtime: Runtime
+    console: Console
+    steps: list[tuple[str, Result]] = field(default_factory=list)
+    routed: list[RoutedIssue] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def repo(self) -> Path:
+        return self.root / "workspace" / "sample"
+
+    def harness(self, house: str, mode: Mode = Mode.INTELLIGENT, task: str | None = None) -> Harness:
+        return Harness(house, mode, runtime=self.runtime, task=task)
+
+    def call(self, harness: Harness, tool: str, expect: Status, **args: Any) -> Result:
+        result = harness.execute(tool, **args)
+        self.steps.append((f"{harness.house}/{harness.mode}", result))
+        mark = "[green]✓[/]" if result.status is expect else "[red]✗[/]"
+        detail = result.reason if result.status in (Status.DENIED, Status.PENDING_APPROVAL) else result.error
+        line = f"  {mark} {harness.house:<8} {tool:<14} → [bold]{result.status}[/] ({result.duration * 1000:.1f} ms)"
+        self.console.print(line)
+        if detail:
+            self.console.print(f"      [dim]{detail}[/]", markup=True, highlight=False)
+        if result.status is not expect:
+            self.failures.append(f"{harness.house} {tool}: expected {expect}, got {result.status} ({detail})")
+        return result
+
+    def check(self, ok: bool, what: str, failure: str | None = None) -> bool:
+        """Print ``what`` with a mark; record ``failure`` (or ``what``) when not ``ok``."""
+        self.console.print(f"  {'[green]✓[/]' if ok else '[red]✗[/]'} {escape(what)}", highlight=False)
+        if not ok:
+            self.failures.append(failure or what)
+        return ok
+
+
+def _git(repo: Path, *args: str) -> str:
+    done = subprocess.run(  # a fixed argv, no shell
+        ["git", "-C", str(repo), *args],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={"GIT_CONFIG_NOSYSTEM": "1", "HOME": str(repo.parent), "PATH": "/usr/bin:/bin:/usr/local/bin"},
+    )
+    return done.stdout.strip()
+
+
+def build_world(root: Path) -> None:
+    """A sample repository with tests, pushed to a bare origin, plus a symlink that escapes the workspace."""
+    origin = root / "origin.git"
+    repo = root / "workspace" / "sample"
+    repo.mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(origin)], check=True, timeout=30)
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "config", "user.name", "uni-wizard demo")
+    _git(repo, "config", "user.email", "demo@uni-wizard.invalid")
+    (repo / "README.md").write_text("# sample\n\nA repository the houses work on.\n")
+    (repo / "calc.py").write_text("def add(a, b):\n    return a + b\n")
+    (repo / "tests").mkdir()
+    (repo / "tests" / "test_calc.py").write_text(
+        "from calc import add\n\n\ndef test_add():\n    assert add(2, 2) == 4\n"
+    )
+    command = f"[{sys.executable!r}, -m, pytest, -q, -p, no:cacheprovider]"
+    (repo / ".uni-wizard.yaml").write_text(f"test_command: {command}\n")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "initial")
+    _git(repo, "remote", "add", "origin", str(origin))
+    _git(repo, "push", "-q", "-u", "origin", "main")
+    _git(repo, "remote", "set-head", "origin", "main")
+    (root / "workspace" / "etc-link").symlink_to("/etc")
+
+
+def summary(tour: Tour) -> Table:
+    """Every tool call of the tour."""
+    table = Table("house/mode", "tool", "status", "ms", "provenance", title="tool calls")
+    for who, r in tour.steps:
+        table.add_row(who, r.tool, str(r.status), f"{r.duration * 1000:.1f}", str(r.provenance_id or "-"))
+    return table
+
+
+def routing_summary(tour: Tour) -> Table | None:
+    """Every issue filed on the forge and how it was routed (None when no chapter filed any)."""
+    if not tour.routed:
+        return None
+    table = Table("issue", "kind", "priority", "house", "flags", "ms to routed", title="forge issues")
+    for issue in tour.routed:
+        flags = ", ".join(issue.flags) or "-"
+        where = f"{issue.repository}#{issue.number}"
+        table.add_row(where, issue.kind, issue.priority, issue.house or "held", flags, f"{issue.ms:.0f}")
+    return table
