@@ -80,9 +80,14 @@ class Settings(BaseSettings):
     breaker_reset_seconds: float = Field(30.0, gt=0, description="Seconds an open breaker waits for a trial.")
     approval_ttl_days: float = Field(7.0, gt=0, description="Days before an approval request expires.")
     roles: tuple[str, ...] = Field(
-        (), description="Daemon roles on this host: `dispatcher` runs Allegro's lane (as a standby without the lease)."
+        (),
+        description="Daemon roles on this host: `dispatcher` runs Allegro's lane (as a standby without the lease); "
+        "`worker` runs the worker of `house`.",
     )
     dispatcher_house: str = Field("allegro", description="The house whose forge user the dispatcher acts as.")
+    house: str | None = Field(
+        None, description="The house this host's worker acts as (role `worker`); gitea_token is its forge user's."
+    )
     triage_config: Path | None = Field(None, description="configs/triage.yaml (default: the shipped one).")
     log_level: str = Field("INFO", description="Python logging level.")
 

@@ -94,6 +94,14 @@ async def serve(settings: Settings, *, runtime: Runtime | None = None) -> None:
         loop = build_dispatch_loop(settings, runtime, intake=app.state.intake)
         background.append(asyncio.create_task(loop.run(stop), name="dispatcher"))
         log.info("dispatcher role: watching %s", ", ".join(loop.repos))
+    worker = None
+    if "worker" in settings.roles:
+        from .work.wiring import QueueHint, build_worker
+
+        worker = build_worker(settings, runtime)
+        background.append(asyncio.create_task(worker.run(stop), name="worker"))
+        background.append(asyncio.create_task(QueueHint(runtime.store, worker).run(stop), name="worker-hint"))
+        log.info("worker role: %s on %s", worker.house, ", ".join(worker.repos))
     try:
         await server.serve()
     finally:
@@ -103,5 +111,7 @@ async def serve(settings: Settings, *, runtime: Runtime | None = None) -> None:
         await asyncio.gather(*background, return_exceptions=True)
         if loop is not None:
             await loop.forge.aclose()
+        if worker is not None:
+            await worker.forge.aclose()
         runtime.close()
         log.info("stopped")

@@ -33,6 +33,7 @@ Classes carry data, not behaviour, and never log.
     ├── ForgeUnavailable                   the forge could not be reached (connection, timeout, open breaker)
     ├── LeaseLost                          a lease is not held (or is within its safety margin): nothing is written
     ├── EventRejected (ValueError)         an event cannot be logged: bad kind, key or data; nothing is written
+    ├── PlaybookError (ValueError)         an issue's ```uni-wizard playbook is invalid; .line (in the body), .step
     └── WebhookRejected                    a webhook delivery failed verification or could not be parsed
 
 A ``Result`` returned by the Harness names the class of its error in
@@ -58,6 +59,7 @@ __all__ = [
     "NotAllowed",
     "NotAuthorized",
     "NotFound",
+    "PlaybookError",
     "PolicyDenied",
     "PreconditionFailed",
     "ProvenanceBroken",
@@ -245,3 +247,16 @@ class LeaseLost(UniWizardError):
 class EventRejected(UniWizardError, ValueError):
     """An event cannot be logged: its kind is not ``<word>.<word>``, its key is empty or too long, or its
     data is not a JSON object of bounded size. Nothing is written."""
+
+
+class PlaybookError(UniWizardError, ValueError):
+    """An issue's playbook (its fenced ``uni-wizard`` block) cannot be run as written.
+
+    The message says what and where ("line 14, step 2 (file_write): unknown argument 'contnt' ...");
+    ``line`` is the line in the issue body and ``step`` the step's 1-based number, when they are known.
+    """
+
+    def __init__(self, message: str, *, line: int | None = None, step: int | None = None) -> None:
+        super().__init__(message)
+        self.line = line
+        self.step = step

@@ -158,6 +158,12 @@ async def run_scenario(url: str, log: list[Recorded], calls: Calls) -> None:
         await author.create_status("mesh", "work", pull.head_sha, "success", "uni-wizard/proof", description="1 passed")
         await author.list_statuses("mesh", "work", pull.head_sha)
         await author.combined_status("mesh", "work", pull.head_sha)
+        rejected = await reviewer.create_review("mesh", "work", pull.number, "REQUEST_CHANGES", "add a test")
+        async with client(username=ADMIN[0], password=ADMIN[1]) as raw_admin:
+            dismissed = await calls.wrap(raw_admin).dismiss_review(
+                "mesh", "work", pull.number, rejected.id, "superseded"
+            )
+            assert dismissed.dismissed and dismissed.state == "REQUEST_CHANGES"
         await reviewer.create_review("mesh", "work", pull.number, "APPROVED", "ok", commit_id=pull.head_sha)
         await reviewer.list_reviews("mesh", "work", pull.number)
         assert not await author.is_merged("mesh", "work", pull.number)

@@ -13,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from uni_wizard.config import Settings
 from uni_wizard.harness.runtime import Runtime
+from uni_wizard.tools.builtin import BUILTIN_TOOLS
 from uni_wizard.web.app import create_app
 
 with warnings.catch_warnings():
@@ -91,7 +92,7 @@ def test_ready_lists_components(client: TestClient) -> None:
     assert set(components) == {"store", "houses", "tools", "breakers"}
     assert all(c["ready"] for c in components.values())
     assert components["houses"]["houses"] == ["allegro", "bezalel", "ezra", "timmy"]
-    assert components["tools"]["count"] == 25
+    assert components["tools"]["count"] == len(BUILTIN_TOOLS)
     assert components["store"]["schema_version"] >= 1
 
 

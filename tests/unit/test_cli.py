@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from uni_wizard.cli import main
+from uni_wizard.tools.builtin import BUILTIN_TOOLS
 
 EXIT_OK, EXIT_USAGE, EXIT_DENIED, EXIT_FAILED, EXIT_PENDING = 0, 2, 3, 4, 5
 
@@ -91,13 +92,14 @@ def init_repo(path: Path) -> Path:
 # -- tools and houses ------------------------------------------------------
 
 
-def test_tools_json_lists_25_tools_with_schemas(env: Env, cli) -> None:
+def test_tools_json_lists_every_builtin_tool_with_schemas(env: Env, cli) -> None:
     done = cli("tools", "--json")
     assert done.code == EXIT_OK
     tools = json.loads(done.out)
-    assert len(tools) == 25
+    assert len(tools) == len(BUILTIN_TOOLS) >= 27
     names = [t["name"] for t in tools]
-    assert len(set(names)) == 25
+    assert len(set(names)) == len(tools)
+    assert {"gitea_approve_pr", "gitea_merge_pr"} <= set(names)
     for t in tools:
         assert t["name"] and t["group"]
         assert t["parameters"]["type"] == "object"

@@ -62,3 +62,20 @@ def test_root_prefix_is_not_a_root() -> None:
     inside = PolicyCall("file_read", "file", paths=(PathArg("path", PathAccess.READ, "/srv/a/b", "/srv/a/b"),))
     assert not decide(policy, outside, DecisionContext()).allowed
     assert decide(policy, inside, DecisionContext()).allowed
+
+
+def test_a_required_rule_holds_even_where_the_allow_list_matches() -> None:
+    base = {"name": "x", "role": "r", "gitea_user": "x", "tools": {"allow": ["*", "review:*"]}}
+    approve = PolicyCall("gitea_approve_pr", "review", mutates=True, facts={"requires_rule": "may_approve"})
+    both = PolicyCall("gitea_merge_pr", "review", mutates=True, facts={"requires_rule": ["may_approve", "may_merge"]})
+    plain = HousePolicy.model_validate(base)
+    decision = decide(plain, approve, DecisionContext())
+    assert (decision.allowed, decision.rule) == (False, "may_approve")
+    assert "x may not approve pull requests: rules.may_approve is false in houses/x.yaml" in decision.reason
+    approver = HousePolicy.model_validate({**base, "rules": {"may_approve": True}})
+    assert decide(approver, approve, DecisionContext()).allowed
+    assert decide(approver, both, DecisionContext()).rule == "may_merge"  # every required rule must hold
+    both_rules = HousePolicy.model_validate({**base, "rules": {"may_approve": True, "may_merge": True}})
+    assert decide(both_rules, both, DecisionContext()).allowed
+    denied = HousePolicy.model_validate({**base, "tools": {"allow": ["*"], "deny": ["review:*"]}})
+    assert decide(denied, approve, DecisionContext()).rule == "deny"  # a deny pattern still wins first

@@ -139,6 +139,17 @@ class PullsAPI(ForgeSession):
         )
         return Review.model_validate(data)
 
+    async def dismiss_review(self, owner: str, repo: str, index: int, review_id: int, message: str) -> Review:
+        """Dismiss a review (repository admins only): a dismissed approval no longer counts and dismissed
+        requested changes no longer block. 422 for a review that is neither approval nor requested changes."""
+        data = await self._json(
+            "POST",
+            _PULL + "/reviews/{review_id}/dismissals",
+            path={"owner": owner, "repo": repo, "index": index, "review_id": review_id},
+            json={"message": message, "priors": False},
+        )
+        return Review.model_validate(data)
+
     # Commit statuses ------------------------------------------------------------------------------
 
     async def create_status(

@@ -3,6 +3,11 @@
 Everything that needs I/O (resolving symlinks, whether a file exists, which
 branch a push targets) is found out by the Harness beforehand and handed in as
 ``PolicyCall`` fields, so this module reads no file and is tested from a table.
+
+A tool that only some houses may use whatever their allow lists say (approving and merging pull
+requests) declares it through its facts hook: ``{"requires_rule": "may_approve"}``. The named
+boolean in the policy's ``rules`` must be true, or the call is denied with that rule's name, even
+when a pattern in ``tools.allow`` (``*``, ``review:*``) matches the tool.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from fnmatch import translate
 from functools import lru_cache
 
 from ..tools.spec import PathAccess
-from .model import HousePolicy, Mode
+from .model import HousePolicy, Mode, Rules
 
 __all__ = ["Decision", "DecisionContext", "PathArg", "PolicyCall", "decide"]
 
@@ -53,7 +58,8 @@ class DecisionContext:
 @dataclass(frozen=True)
 class Decision:
     """``rule`` names what decided: allow, deny, paths, read_before_write, push_default_branch,
-    needs_approval, sovereign_mode. ``reason`` is a sentence a person can act on."""
+    needs_approval, sovereign_mode, or the ``rules`` flag a tool requires (may_approve, may_merge...).
+    ``reason`` is a sentence a person can act on."""
 
     allowed: bool
     reason: str
@@ -97,6 +103,44 @@ def _path_denial(policy: HousePolicy, arg: PathArg) -> str | None:
     )
 
 
+_RULE_WORDS = {"may_approve": "approve pull requests", "may_merge": "merge pull requests"}
+
+
+def _required_rules(call: PolicyCall) -> tuple[str, ...]:
+    wanted = call.facts.get("requires_rule")
+    if wanted is None:
+        return ()
+    if isinstance(wanted, str):
+        return (wanted,)
+    if isinstance(wanted, list | tuple | frozenset | set):
+        return tuple(str(rule) for rule in wanted)
+    return (str(wanted),)
+
+
+def _rule_denial(policy: HousePolicy, call: PolicyCall) -> Decision | None:
+    """A denial when the call requires a ``rules`` flag the policy does not set (an unknown flag denies)."""
+    house = policy.name
+    for rule in _required_rules(call):
+        value = getattr(policy.rules, rule) if rule in Rules.model_fields else None
+        if value is True:
+            continue
+        if not isinstance(value, bool):
+            return Decision(
+                False,
+                f"{house} may not use {call.qualified_name}: it requires the rule {rule!r}, which house "
+                "policies do not have",
+                "requires_rule",
+            )
+        what = _RULE_WORDS.get(rule, f"use {call.qualified_name}")
+        return Decision(
+            False,
+            f"{house} may not {what}: rules.{rule} is false in houses/{house}.yaml, and {call.qualified_name} "
+            f"requires it (the Harness refuses before the forge is asked)",
+            rule,
+        )
+    return None
+
+
 def decide(policy: HousePolicy, call: PolicyCall, context: DecisionContext) -> Decision:
     """Decide whether ``policy`` lets its house make ``call`` now.
 
@@ -111,6 +155,9 @@ def decide(policy: HousePolicy, call: PolicyCall, context: DecisionContext) -> D
             f"{house} may not use {qualified}: it matches the deny pattern {denied_by!r} in houses/{house}.yaml",
             "deny",
         )
+    required = _rule_denial(policy, call)  # before the allow list: it holds even where `*` allows the tool
+    if required is not None:
+        return required
     allowed_by = _first_match(policy.tools.allow, qualified, name)
     if allowed_by is None:
         return Decision(

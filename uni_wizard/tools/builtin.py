@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import file, git, gitea, network, proof, system
+from . import file, git, gitea, network, proof, review, system
 from .registry import ToolRegistry
 from .spec import ToolSpec
 
@@ -34,6 +34,8 @@ BUILTIN_TOOLS: tuple[ToolSpec, ...] = (
     file.file_list,
     file.file_search,
     proof.run_tests,
+    review.gitea_approve_pr,
+    review.gitea_merge_pr,
 )
 
 

@@ -1,0 +1,631 @@
+"""The house worker end to end: a real devforge over loopback HTTP, real git clones and pushes, real
+SQLite (provenance), real test runs.
+
+One devforge per module, bootstrapped from ``configs/forge-layout.example.yaml`` (timmy, ezra, bezalel
+and allegro with their tokens, org ``mesh``). Every test gets a repository of its own holding a tiny
+Python project (``app.py``, a unittest of it, ``.uni-wizard.yaml`` naming the test command, ``docs/notes.md``),
+the dispatcher's labels, and a private runtime; issues are filed by timmy and routed (labels and
+assignee) as the dispatcher would. Everything is asserted on what the forge shows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from prometheus_client import CollectorRegistry
+
+from uni_wizard.devforge import DevforgeServer
+from uni_wizard.dispatch.config import TriageConfig, default_triage_path, load_triage_config
+from uni_wizard.dispatch.state import CLAIM_MARKER, latest_claim
+from uni_wizard.dispatch.wiring import build_dispatch_loop
+from uni_wizard.errors import ConfigError
+from uni_wizard.forge import GiteaClient
+from uni_wizard.forge.bootstrap import bootstrap, load_layout
+from uni_wizard.forge.models import Comment, Issue, PullRequest
+from uni_wizard.harness.runtime import Runtime
+from uni_wizard.testing import FakeClock, make_runtime
+from uni_wizard.work.claims import ClaimKeeper, claim
+from uni_wizard.work.publish import PROOF_CONTEXT
+from uni_wizard.work.repo import IssueWorktree
+from uni_wizard.work.report import report_marker
+from uni_wizard.work.wiring import QueueHint, build_worker
+from uni_wizard.work.worker import Worker
+
+ROOT = Path(__file__).resolve().parents[2]
+LAYOUT = ROOT / "configs" / "forge-layout.example.yaml"
+ADMIN = ("root", "root-password-1")
+ORG = "mesh"
+HOST = "test-host"
+TTL = 60.0
+
+APP = "def greet():\n    return 'hi'\n"
+TEST = (
+    "import unittest\n\nfrom app import greet\n\n\n"
+    "class GreetTest(unittest.TestCase):\n    def test_greet(self):\n        self.assertEqual(greet(), 'hello')\n"
+)
+CONFIG = f"test_command: [{sys.executable!r}, -m, unittest, discover, -s, tests, -t, .]\n"
+NOTES = "# Notes\n\nThe mesh has four houses.\n"
+FILES = {
+    "app.py": APP,
+    "tests/__init__.py": "",
+    "tests/test_app.py": TEST,
+    ".uni-wizard.yaml": CONFIG,
+    ".gitignore": "__pycache__/\n",
+    "docs/notes.md": NOTES,
+}
+
+
+def playbook(text: str) -> str:
+    return f"Please do this.\n\n```uni-wizard\n{text.strip()}\n```\n"
+
+
+FIX = playbook(
+    """
+title: Greet politely
+steps:
+  - name: fix the greeting
+    tool: file_write
+    args:
+      path: "{worktree}/app.py"
+      content: |
+        def greet():
+            return 'hello'
+    expect:
+      - status: ok
+  - tool: run_tests
+    args: {workspace: "{worktree}"}
+    expect:
+      - output.failed: 0
+"""
+)
+BREAK = playbook(
+    """
+title: Greet rudely
+steps:
+  - tool: file_write
+    args:
+      path: "{worktree}/app.py"
+      content: |
+        def greet():
+            return 'bye'
+"""
+)
+BAD = playbook(
+    """
+steps:
+  - tool: file_read
+    args: {path: "{worktree}/docs/notes.md"}
+  - tool: file_write
+    args:
+      path: "{worktree}/docs/notes.md"
+      contnt: oops
+"""
+)
+BLIND_WRITE = playbook(
+    """
+title: Rewrite the notes
+steps:
+  - tool: file_write
+    args: {path: "{worktree}/docs/notes.md", content: "# Notes\\n\\nRewritten without reading.\\n"}
+"""
+)
+READ_THEN_WRITE = playbook(
+    """
+title: Analyse the notes
+steps:
+  - name: read the notes
+    tool: file_read
+    args: {path: "{worktree}/docs/notes.md"}
+    expect:
+      - {path: output.content, op: contains, value: four houses}
+  - name: write the analysis
+    tool: file_write
+    args: {path: "{worktree}/docs/notes.md", content: "# Notes\\n\\nThe mesh has four houses.\\n\\n## Analysis\\n\\nFour is enough.\\n"}
+"""
+)
+READ_ONLY = playbook(
+    """
+steps:
+  - tool: file_read
+    args: {path: "{worktree}/docs/notes.md"}
+"""
+)
+
+
+# -- the forge ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Mesh:
+    server: DevforgeServer
+    secrets: Path
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def token(self, user: str) -> str:
+        return (self.secrets / f"{user}.token").read_text().strip()
+
+
+@pytest.fixture(scope="module")
+def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
+    root = tmp_path_factory.mktemp("worker-mesh")
+    server = DevforgeServer(root / "forge", ADMIN).start()
+    try:
+        secrets = root / "secrets"
+        asyncio.run(bootstrap(load_layout(LAYOUT), url=server.url, admin=ADMIN, secrets_dir=secrets))
+        yield Mesh(server, secrets)
+    finally:
+        server.stop()
+
+
+class Tripwire(httpx.AsyncBaseTransport):
+    """A real transport that calls ``trip(request)`` after each write it sent."""
+
+    def __init__(self, trip: Callable[[httpx.Request], None]) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.trip = trip
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if request.method not in ("GET", "HEAD"):
+            self.trip(request)
+        return response
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+@dataclass
+class World:
+    mesh: Mesh
+    repo: str
+    runtime: Runtime
+    config: TriageConfig
+    timmy: GiteaClient
+    clients: list[GiteaClient] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.repo.split("/", 1)[1]
+
+    def client(self, user: str, transport: httpx.AsyncBaseTransport | None = None) -> GiteaClient:
+        client = GiteaClient(self.mesh.url, self.mesh.token(user), registry=CollectorRegistry(), transport=transport)
+        self.clients.append(client)
+        return client
+
+    def worker(self, house: str, forge: GiteaClient | None = None, **kwargs: Any) -> Worker:
+        return Worker(
+            forge or self.client(house),
+            house=house,
+            runtime=self.runtime,
+            repos=[self.repo],
+            claim_ttl=TTL,
+            host=HOST,
+            token=self.mesh.token(house),
+            **kwargs,
+        )
+
+    async def route(self, house: str, title: str, body: str) -> Issue:
+        """File an issue and route it to ``house`` the way the dispatcher does (labels, then the assignee)."""
+        issue = await self.timmy.create_issue(ORG, self.name, title, body)
+        labels = ["status/routed", f"house/{house}", "kind/task", "priority/P2"]
+        await self.timmy.replace_labels(ORG, self.name, issue.number, labels)
+        return await self.timmy.edit_issue(ORG, self.name, issue.number, assignees=[house])
+
+    async def issue(self, number: int) -> Issue:
+        return await self.timmy.get_issue(ORG, self.name, number)
+
+    async def labels(self, number: int) -> set[str]:
+        return set((await self.issue(number)).label_names)
+
+    async def comments(self, number: int, by: str | None = None) -> list[Comment]:
+        comments = await self.timmy.list_comments(ORG, self.name, number)
+        return [c for c in comments if by is None or (c.user is not None and c.user.login == by)]
+
+    async def pulls(self) -> list[PullRequest]:
+        return await self.timmy.list_pulls(ORG, self.name, state="all")
+
+    def clone(self, into: Path) -> Path:
+        subprocess.run(
+            ["git", "clone", "--quiet", f"{self.mesh.url}{self.repo}.git", str(into)],
+            check=True,
+            timeout=60,
+            capture_output=True,
+        )
+        return into
+
+
+@pytest.fixture
+async def world(mesh: Mesh, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[World]:
+    for name in list(os.environ):
+        if name.startswith("UNIWIZARD_"):
+            monkeypatch.delenv(name)
+    name = f"w-{uuid.uuid4().hex[:8]}"
+    async with GiteaClient(mesh.url, username=ADMIN[0], password=ADMIN[1]) as root:
+        await root.create_repo(name, org=ORG, auto_init=True)
+        for user, permission in (("timmy", "admin"), ("allegro", "write"), ("ezra", "write"), ("bezalel", "write")):
+            await root.add_collaborator(ORG, name, user, permission)
+    runtime = make_runtime(tmp_path, gitea_url=mesh.url)
+    config = load_triage_config()
+    config = config.model_copy(
+        update={"dispatcher": config.dispatcher.model_copy(update={"repos": (f"{ORG}/{name}",)})}
+    )
+    timmy = GiteaClient(mesh.url, mesh.token("timmy"), registry=CollectorRegistry())
+    for path, content in FILES.items():
+        await timmy.create_file(ORG, name, path, content.encode(), f"add {path}")
+    for spec in config.labels(tuple(runtime.houses)):
+        await timmy.ensure_label(
+            ORG, name, spec.name, spec.color, description=spec.description, exclusive=spec.exclusive
+        )
+    world = World(mesh, f"{ORG}/{name}", runtime, config, timmy, clients=[timmy])
+    try:
+        yield world
+    finally:
+        for client in world.clients:
+            await client.aclose()
+        runtime.close()
+
+
+def reports_of(comments: list[Comment], house: str, number: int) -> list[Comment]:
+    return [c for c in comments if report_marker(house, number) in c.body]
+
+
+def claims_of(comments: list[Comment]) -> list[Comment]:
+    return [c for c in comments if CLAIM_MARKER.search(c.body)]
+
+
+def proofs_of(comments: list[Comment]) -> list[Comment]:
+    return [c for c in comments if "<!-- uni-wizard:proof " in c.body]
+
+
+# -- bezalel: a change with proof ---------------------------------------------------------------------
+
+
+async def test_bezalel_fixes_an_issue_with_proof_and_asks_for_review(world: World, tmp_path: Path) -> None:
+    issue = await world.route("bezalel", "Greet with hello", FIX)
+    worker = world.worker("bezalel")
+
+    (report,) = await worker.poll_once()
+
+    n = issue.number
+    assert (report.number, report.status) == (n, "review"), report.reason
+    assert await world.labels(n) == {"status/review", "house/bezalel", "kind/task", "priority/P2"}
+    (pull,) = await world.pulls()
+    assert pull.head_ref == f"bezalel/issue-{n}" and pull.base_ref == "main" and pull.state == "open"
+    assert pull.title == "Greet politely"
+    assert pull.body.startswith(f"Closes #{n}")
+    assert "status/review" in {label.name for label in pull.labels}
+    assert report.head_sha == pull.head_sha and report.pr_url == pull.html_url
+
+    # the proof: a success status on the head sha with the counts, and a proof comment
+    statuses = await world.timmy.list_statuses(ORG, world.name, pull.head_sha)
+    (proof,) = [s for s in statuses if s.context == PROOF_CONTEXT]
+    assert (proof.status, proof.description) == ("success", "1 passed, 0 failed")
+    (proof_comment,) = proofs_of(await world.comments(n, by="bezalel"))
+    assert pull.head_sha in proof_comment.body and "passed" in proof_comment.body
+
+    # every call is in the provenance log under the issue's task, and the report and PR name them
+    records = world.runtime.provenance.tail(100, task=f"{world.repo}#{n}")
+    assert [r.tool for r in records] == ["file_write", "run_tests", "git_commit", "run_tests", "git_push"]
+    assert {r.house for r in records} == {"bezalel"} and {r.status for r in records} == {"ok"}
+    (comment,) = reports_of(await world.comments(n, by="bezalel"), "bezalel", n)
+    for record in records:
+        assert f"#{record.id}" in comment.body
+        assert f"#{record.id}" in pull.body
+    assert "**review**" in comment.body and pull.html_url in comment.body
+    (claim,) = claims_of(await world.comments(n, by="bezalel"))
+    assert "house=bezalel" in claim.body
+
+    # the commit on the branch references the issue and is the house's
+    clone = world.clone(tmp_path / "check")
+    log = subprocess.run(
+        ["git", "-C", str(clone), "log", "-1", "--format=%s|%an", f"origin/bezalel/issue-{n}"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    ).stdout.strip()
+    assert log == f"Greet politely (#{n})|bezalel"
+    assert (clone / "app.py").read_text() == APP  # main is untouched: the change waits in the PR
+
+
+async def test_a_failing_suite_posts_a_failed_proof_and_never_asks_for_review(world: World) -> None:
+    issue = await world.route("bezalel", "Greet differently", BREAK)
+    (report,) = await world.worker("bezalel").poll_once()
+
+    n = issue.number
+    assert report.status == "blocked" and "proof failed" in report.reason
+    assert await world.labels(n) == {"status/blocked", "house/bezalel", "kind/task", "priority/P2"}
+    assert await world.pulls() == []  # no review requested
+    assert report.head_sha is not None
+    statuses = await world.timmy.list_statuses(ORG, world.name, report.head_sha)
+    (proof,) = [s for s in statuses if s.context == PROOF_CONTEXT]
+    assert (proof.status, proof.description) == ("failure", "0 passed, 1 failed")
+    assert len(proofs_of(await world.comments(n, by="bezalel"))) == 1
+    (comment,) = reports_of(await world.comments(n, by="bezalel"), "bezalel", n)
+    assert "**blocked**" in comment.body and "no review is requested" in comment.body
+
+
+# -- plans that cannot run ----------------------------------------------------------------------------
+
+
+async def test_a_bad_playbook_blocks_with_the_line(world: World) -> None:
+    issue = await world.route("bezalel", "Edit the notes", BAD)
+    (report,) = await world.worker("bezalel").poll_once()
+
+    n = issue.number
+    line = next(i for i, text in enumerate(BAD.splitlines(), 1) if "contnt" in text)
+    assert report.status == "blocked"
+    assert await world.labels(n) == {"status/blocked", "house/bezalel", "kind/task", "priority/P2"}
+    (comment,) = reports_of(await world.comments(n, by="bezalel"), "bezalel", n)
+    assert "contnt" in comment.body and f"line {line}" in comment.body, comment.body
+    assert await world.pulls() == []
+    assert world.runtime.provenance.tail(10, task=f"{world.repo}#{n}") == []  # nothing ran
+
+    # working it again (requeued, say) edits the same comment
+    await world.timmy.replace_labels(ORG, world.name, n, ["status/routed", "house/bezalel"])
+    await world.worker("bezalel").poll_once()
+    assert len(reports_of(await world.comments(n), "bezalel", n)) == 1
+    assert len(claims_of(await world.comments(n))) == 1
+
+
+async def test_no_playbook_and_no_planner_asks_for_one(world: World) -> None:
+    issue = await world.route("bezalel", "Make it faster", "It is slow. Please make it faster.")
+    (report,) = await world.worker("bezalel").poll_once()
+
+    assert report.status == "blocked"
+    assert "status/blocked" in await world.labels(issue.number)
+    (comment,) = reports_of(await world.comments(issue.number, by="bezalel"), "bezalel", issue.number)
+    assert "needs a playbook or a configured model" in comment.body
+
+
+# -- ezra: read before write --------------------------------------------------------------------------
+
+
+async def test_ezra_may_not_write_a_file_it_has_not_read(world: World) -> None:
+    issue = await world.route("ezra", "Rewrite the notes", BLIND_WRITE)
+    (report,) = await world.worker("ezra").poll_once()
+
+    n = issue.number
+    assert report.status == "blocked" and "read_before_write" in report.reason
+    (outcome,) = report.outcomes
+    assert (str(outcome.result.status), outcome.result.rule) == ("denied", "read_before_write")
+    assert await world.labels(n) == {"status/blocked", "house/ezra", "kind/task", "priority/P2"}
+    (comment,) = reports_of(await world.comments(n, by="ezra"), "ezra", n)
+    assert "denied" in comment.body and "read_before_write" in comment.body
+    (record,) = world.runtime.provenance.tail(10, task=f"{world.repo}#{n}")
+    assert (record.tool, record.status) == ("file_write", "denied")
+    assert await world.pulls() == []
+
+
+async def test_ezra_reads_then_writes_and_opens_a_pull_request(world: World) -> None:
+    issue = await world.route("ezra", "Analyse the notes", READ_THEN_WRITE)
+    (report,) = await world.worker("ezra").poll_once()
+
+    n = issue.number
+    assert report.status == "review", report.reason
+    assert "status/review" in await world.labels(n)
+    (pull,) = await world.pulls()
+    assert pull.head_ref == f"ezra/issue-{n}" and pull.body.startswith(f"Closes #{n}")
+    # no proof_required for ezra: no proof status, no proof comment
+    assert [s for s in await world.timmy.list_statuses(ORG, world.name, pull.head_sha)] == []
+    assert proofs_of(await world.comments(n)) == []
+    tools = [r.tool for r in world.runtime.provenance.tail(10, task=f"{world.repo}#{n}")]
+    assert tools == ["file_read", "file_write", "git_commit", "git_push"]
+
+
+async def test_a_plan_that_changes_nothing_is_done(world: World) -> None:
+    issue = await world.route("ezra", "Look at the notes", READ_ONLY)
+    (report,) = await world.worker("ezra").poll_once()
+
+    assert report.status == "done" and report.pr_url is None
+    assert "status/done" in await world.labels(issue.number)
+    (comment,) = reports_of(await world.comments(issue.number, by="ezra"), "ezra", issue.number)
+    assert "four houses" in comment.body  # a short output, verbatim
+    assert await world.pulls() == []
+
+
+# -- a worker killed mid-task -------------------------------------------------------------------------
+
+
+async def test_a_killed_worker_loses_its_claim_and_the_next_one_finishes_without_duplicates(world: World) -> None:
+    issue = await world.route("bezalel", "Greet with hello", FIX)
+    n = issue.number
+    task: asyncio.Task[Any] | None = None
+
+    def kill_after_the_pull_request(request: httpx.Request) -> None:
+        if request.method == "POST" and request.url.path.endswith("/pulls") and task is not None:
+            task.cancel()
+
+    first = world.worker("bezalel", world.client("bezalel", Tripwire(kill_after_the_pull_request)))
+    task = asyncio.create_task(first.poll_once())
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert first.active == frozenset()
+
+    # killed: the PR is open, the issue in progress under a claim, no report yet
+    assert "status/in-progress" in await world.labels(n)
+    (pull,) = await world.pulls()
+    assert reports_of(await world.comments(n), "bezalel", n) == []
+    assert len(claims_of(await world.comments(n))) == 1
+
+    # nobody renews the claim: the dispatcher's sweep (its clock an hour on) requeues the issue
+    loop = build_dispatch_loop(
+        world.runtime.settings,
+        world.runtime,
+        forge=world.client("allegro"),
+        config=world.config,
+        clock=lambda: time.time() + 3600,
+    )
+    await loop.run_once()
+    assert "status/routed" in await world.labels(n)
+
+    # a new worker finishes the task: one PR, one claim, one proof (comment and status), one report
+    (report,) = await world.worker("bezalel").poll_once()
+    assert report.status == "review", report.reason
+    (again,) = await world.pulls()
+    assert (again.number, again.head_sha) == (pull.number, pull.head_sha)
+    assert "status/review" in await world.labels(n)
+    comments = await world.comments(n)
+    assert len(claims_of(comments)) == 1
+    assert len(proofs_of(comments)) == 1
+    assert len(reports_of(comments, "bezalel", n)) == 1
+    statuses = await world.timmy.list_statuses(ORG, world.name, again.head_sha)
+    assert [(s.status, s.description) for s in statuses if s.context == PROOF_CONTEXT] == [
+        ("success", "1 passed, 0 failed")
+    ]
+    # and the PR's body names the provenance of the run that finished
+    last = world.runtime.provenance.tail(1, task=f"{world.repo}#{n}")[0]
+    assert f"#{last.id}" in (await world.timmy.get_pull(ORG, world.name, pull.number)).body
+
+
+# -- concurrency ------------------------------------------------------------------------------------
+
+
+async def test_max_concurrency_is_respected_oldest_first(world: World) -> None:
+    numbers = [(await world.route("bezalel", f"Look {i}", READ_ONLY)).number for i in range(5)]
+    other = await world.route("ezra", "Not bezalel's", READ_ONLY)
+    worker = world.worker("bezalel", poll_seconds=0.05)
+    assert worker.max_concurrency == 2
+
+    reports = await worker.poll_once()
+    assert sorted(r.number for r in reports) == numbers[:2]
+    assert {r.status for r in reports} == {"done"}
+    assert "status/routed" in await world.labels(numbers[2])
+
+    running, peak = 0, 0
+    do = worker._do
+
+    async def counted(repo: str, issue: Issue) -> Any:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        try:
+            await asyncio.sleep(0.2)  # let the others start if they may
+            return await do(repo, issue)
+        finally:
+            running -= 1
+
+    worker._do = counted  # type: ignore[method-assign]
+    stop = asyncio.Event()
+    runner = asyncio.create_task(worker.run(stop))
+    deadline = time.monotonic() + 60
+    while not all(["status/done" in await world.labels(number) for number in numbers]):
+        assert time.monotonic() < deadline, "the worker did not finish"
+        await asyncio.sleep(0.1)
+    stop.set()
+    await runner
+    assert peak == 2
+    assert "status/routed" in await world.labels(other.number)  # ezra's issue is left alone
+
+
+# -- the clone ------------------------------------------------------------------------------------------
+
+
+async def test_the_clone_carries_the_token_in_its_config_not_in_a_url(world: World, tmp_path: Path) -> None:
+    token = world.mesh.token("bezalel")
+    bezalel = world.client("bezalel")
+    tree = await IssueWorktree.prepare(
+        bezalel, world.repo, 7, "bezalel", workspace=tmp_path / "ws", token=token, name="bezalel", email="b@x.invalid"
+    )
+    assert tree.path == tmp_path / "ws" / "worktrees" / f"mesh-{world.name}-7"
+    assert (tree.branch, tree.base, tree.resumed) == ("bezalel/issue-7", "main", False)
+    url = subprocess.run(
+        ["git", "-C", str(tree.path), "remote", "get-url", "origin"], capture_output=True, text=True, check=True
+    ).stdout
+    assert token not in url
+    config = tree.path / ".git" / "config"
+    assert f"Authorization: token {token}" in config.read_text()
+    assert stat.S_IMODE(config.stat().st_mode) == 0o600
+    assert not await tree.changed()
+    (tree.path / "new.txt").write_text("x\n")
+    assert await tree.dirty() and await tree.changed()
+    await tree.remove()
+    assert not tree.path.exists()
+
+
+# -- claims, the webhook hint, the wiring -----------------------------------------------------------------
+
+
+async def test_a_claim_is_renewed_while_the_work_runs_and_claiming_again_edits_it(world: World) -> None:
+    issue = await world.route("bezalel", "Hold it", READ_ONLY)
+    bezalel = world.client("bezalel")
+    clock = FakeClock(time.time())
+
+    comment = await claim(bezalel, world.repo, issue, "bezalel", TTL, login="bezalel", clock=clock)
+    assert await world.labels(issue.number) == {"status/in-progress", "house/bezalel", "kind/task", "priority/P2"}
+    first = latest_claim(await world.comments(issue.number), ["bezalel"])
+    assert first is not None and first.comment_id == comment.id and first.house == "bezalel"
+    assert first.expires.timestamp() == int(clock() + TTL)
+
+    async with ClaimKeeper(bezalel, world.repo, comment.id, "bezalel", TTL, clock=clock, interval=0.05) as keeper:
+        clock.advance(3600)
+        deadline = time.monotonic() + 10
+        while keeper.renewals == 0:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.02)
+    renewed = latest_claim(await world.comments(issue.number), ["bezalel"])
+    assert renewed is not None and renewed.expires.timestamp() == int(clock() + TTL)
+
+    again = await claim(bezalel, world.repo, await world.issue(issue.number), "bezalel", TTL, login="bezalel")
+    assert again.id == comment.id and len(claims_of(await world.comments(issue.number))) == 1
+
+
+async def test_a_queued_webhook_for_its_repository_wakes_the_worker(world: World) -> None:
+    worker = world.worker("bezalel")
+    hint = QueueHint(world.runtime.store, worker)
+    assert hint.check() is False  # the first look only notes where the queue stands
+
+    def queue(repository: str) -> None:
+        with world.runtime.store.transaction() as db:
+            db.execute(
+                "INSERT INTO event_queue (delivery, event_type, kind, repository, number, payload_json, received_at)"
+                " VALUES (?, 'issues', 'issue', ?, 1, '{}', '2026-01-01T00:00:00Z')",
+                (uuid.uuid4().hex, repository),
+            )
+
+    queue("mesh/elsewhere")
+    assert hint.check() is False and not worker._wake.is_set()
+    queue(world.repo)
+    assert hint.check() is True and worker._wake.is_set()
+    assert hint.check() is False
+
+
+async def test_the_worker_is_built_from_settings(world: World, tmp_path: Path) -> None:
+    data = yaml.safe_load(default_triage_path().read_text())
+    data.setdefault("dispatcher", {}).update({"repos": [world.repo], "claim_ttl_minutes": 7, "poll_seconds": 2})
+    triage = tmp_path / "triage.yaml"
+    triage.write_text(yaml.safe_dump(data))
+    token_file = tmp_path / "ezra.token"
+    token_file.write_text(world.mesh.token("ezra") + "\n")
+    base: dict[str, Any] = {"gitea_url": world.mesh.url, "gitea_token_file": token_file, "triage_config": triage}
+    runtime = make_runtime(tmp_path / "w", roles=("worker",), house="ezra", **base)
+    try:
+        worker = build_worker(runtime.settings, runtime)
+        assert (worker.house, worker.login, worker.repos) == ("ezra", "ezra", (world.repo,))
+        assert (worker.claim_ttl, worker.poll_seconds, worker.max_concurrency) == (420.0, 2.0, 2)
+        assert (await worker.forge.me()).login == "ezra"
+        await worker.forge.aclose()
+        for house, key in ((None, "house"), ("allegro", "house"), ("nobody", "house")):
+            other = make_runtime(tmp_path / f"x-{house}", house=house, **base)
+            with pytest.raises(ConfigError) as caught:
+                build_worker(other.settings, other)
+            assert caught.value.key == key
+            other.close()
+    finally:
+        runtime.close()

@@ -1,0 +1,206 @@
+"""What a worker writes on the forge besides labels: the proof (commit status and comment), the pull
+request, and comments found again by their marker.
+
+Everything here is idempotent, so a restarted worker that redoes a task writes nothing twice: the
+proof status is not posted again when the newest ``uni-wizard/proof`` status of the sha already
+says the same; the proof comment is found by its marker (house, issue and sha) and edited only when
+its text changed; the pull request for the head branch is reused when one is open.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from ..errors import Conflict, ForgeError
+from ..forge.client import GiteaClient
+from ..forge.models import Comment, PullRequest
+from ..harness.result import Result
+from .types import StepOutcome
+
+__all__ = [
+    "PROOF_CONTEXT",
+    "Proof",
+    "fence",
+    "open_pull",
+    "post_proof",
+    "proof_marker",
+    "pull_body",
+    "upsert_comment",
+]
+
+log = logging.getLogger(__name__)
+PROOF_CONTEXT = "uni-wizard/proof"
+StatusState = Literal["pending", "success", "error", "failure", "warning"]
+
+
+def _split(repo: str) -> tuple[str, str]:
+    owner, name = repo.split("/", 1)
+    return owner, name
+
+
+def fence(text: str, info: str = "") -> str:
+    """``text`` in a fenced code block whose fence is longer than any backtick run inside it."""
+    longest, run = 0, 0
+    for ch in text:
+        run = run + 1 if ch == "`" else 0
+        longest = max(longest, run)
+    ticks = "`" * max(3, longest + 1)
+    return f"{ticks}{info}\n{text.rstrip()}\n{ticks}"
+
+
+async def upsert_comment(forge: GiteaClient, repo: str, number: int, marker: str, body: str, *, login: str) -> Comment:
+    """Post ``body`` on the issue, or edit the comment by ``login`` holding ``marker`` (only when its text
+    changed): one comment per marker, however often this runs."""
+    owner, name = _split(repo)
+    for comment in await forge.list_comments(owner, name, number):
+        if comment.user is not None and comment.user.login == login and marker in comment.body:
+            if comment.body.strip() == body.strip():
+                return comment
+            return await forge.edit_comment(owner, name, comment.id, body)
+    return await forge.create_comment(owner, name, number, body)
+
+
+# -- the proof ------------------------------------------------------------------------------------
+
+
+def proof_marker(house: str, number: int, sha: str) -> str:
+    return f"<!-- uni-wizard:proof house={house} issue={number} sha={sha} -->"
+
+
+@dataclass(frozen=True)
+class Proof:
+    """The verdict on a head sha: ``state`` as posted (success, failure or error) and its description."""
+
+    sha: str
+    state: StatusState
+    description: str
+    result: Result
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "success"
+
+
+def judge_proof(sha: str, result: Result) -> Proof:
+    """A run_tests ``Result`` as a proof: success only when the call worked and the run passed."""
+    out: dict[str, Any] = result.output if isinstance(result.output, dict) else {}
+    if not result.ok:
+        why = result.error or result.reason or str(result.status)
+        return Proof(sha, "error", f"the tests did not run: {why}"[:140], result)
+    failed = int(out.get("failed", 0)) + int(out.get("errors", 0))
+    description = f"{out.get('passed', 0)} passed, {failed} failed"
+    if out.get("skipped"):
+        description += f", {out['skipped']} skipped"
+    return Proof(sha, "success" if out.get("ok") else "failure", description, result)
+
+
+def render_proof(house: str, number: int, branch: str, proof: Proof, *, host: str) -> str:
+    out: dict[str, Any] = proof.result.output if isinstance(proof.result.output, dict) else {}
+    verdict = "passed" if proof.ok else "FAILED" if proof.state == "failure" else "could not run"
+    lines = [
+        proof_marker(house, number, proof.sha),
+        f"**Proof** for `{proof.sha[:12]}` on `{branch}`: {verdict} ({proof.description}).",
+        "",
+    ]
+    if out:
+        command = " ".join(str(a) for a in out.get("command", []))
+        lines.append(f"- runner `{out.get('runner', '?')}`, exit code {out.get('exit_code')}, command `{command}`")
+    lines.append(f"- commit status `{PROOF_CONTEXT}`: `{proof.state}`")
+    lines.append(f"- provenance #{proof.result.provenance_id} on `{host}` (`uni-wizard provenance show <id>`)")
+    tail = str(out.get("output_tail") or proof.result.error or "")
+    if tail:
+        lines += ["", "<details><summary>output (last lines)</summary>", "", fence(tail, "text"), "", "</details>"]
+    return "\n".join(lines)
+
+
+async def post_proof(
+    forge: GiteaClient,
+    repo: str,
+    number: int,
+    *,
+    house: str,
+    login: str,
+    branch: str,
+    sha: str,
+    result: Result,
+    host: str,
+) -> Proof:
+    """Post the ``uni-wizard/proof`` status on ``sha`` and the proof comment (both idempotent)."""
+    owner, name = _split(repo)
+    proof = judge_proof(sha, result)
+    statuses = [s for s in await forge.list_statuses(owner, name, sha) if s.context == PROOF_CONTEXT]
+    latest = statuses[0] if statuses else None  # newest first
+    if latest is None or (latest.status, latest.description) != (proof.state, proof.description):
+        await forge.create_status(owner, name, sha, proof.state, PROOF_CONTEXT, description=proof.description)
+    body = render_proof(house, number, branch, proof, host=host)
+    await upsert_comment(forge, repo, number, proof_marker(house, number, sha), body, login=login)
+    return proof
+
+
+# -- the pull request -----------------------------------------------------------------------------
+
+
+def pull_body(
+    number: int,
+    title: str,
+    outcomes: Sequence[StepOutcome],
+    *,
+    house: str,
+    host: str,
+    task: str,
+    proof: Proof | None,
+) -> str:
+    lines = [f"Closes #{number}", "", f"{title}, done by `{house}` through its Harness.", ""]
+    for index, outcome in enumerate(outcomes, 1):
+        step = outcome.step
+        label = f" ({step.name})" if step.name else ""
+        mark = "ok" if outcome.ok else str(outcome.result.status)
+        lines.append(f"{index}. `{step.tool}`{label}: {mark}, provenance #{outcome.result.provenance_id}")
+    if proof is not None:
+        lines += ["", f"Proof: `{PROOF_CONTEXT}` {proof.state} on `{proof.sha[:12]}` ({proof.description})."]
+    ids = ", ".join(f"#{o.result.provenance_id}" for o in outcomes if o.result.provenance_id is not None)
+    lines += [
+        "",
+        f"Provenance: records {ids or 'none'} on host `{host}`, task `{task}` "
+        f"(`uni-wizard provenance tail --task '{task}'`, `uni-wizard provenance show <id>`).",
+    ]
+    return "\n".join(lines)
+
+
+async def _find_pull(forge: GiteaClient, repo: str, branch: str) -> PullRequest | None:
+    owner, name = _split(repo)
+    for pull in await forge.list_pulls(owner, name, state="open"):
+        if pull.head_ref == branch:
+            return pull
+    return None
+
+
+async def open_pull(
+    forge: GiteaClient, repo: str, *, branch: str, base: str, title: str, body: str, label: str
+) -> PullRequest:
+    """The open pull request from ``branch``, created when there is none (its body refreshed when there
+    is), labelled ``label``."""
+    owner, name = _split(repo)
+    labels = {lab.name: lab.id for lab in await forge.list_labels(owner, name)}
+    label_ids = [labels[label]] if label in labels else []
+    pull = await _find_pull(forge, repo, branch)
+    if pull is None:
+        try:
+            pull = await forge.create_pull(
+                owner, name, head=branch, base=base, title=title, body=body, labels=label_ids
+            )
+        except Conflict:  # opened meanwhile (a previous run's request that got through)
+            pull = await _find_pull(forge, repo, branch)
+            if pull is None:
+                raise
+    elif pull.body.strip() != body.strip():
+        try:
+            await forge.edit_issue(owner, name, pull.number, body=body)
+        except ForgeError as exc:
+            log.warning("%s#%d: could not refresh the pull request's body: %s", repo, pull.number, exc)
+    if label_ids and label not in {lab.name for lab in pull.labels}:
+        await forge.add_labels(owner, name, pull.number, label_ids)
+    return pull
