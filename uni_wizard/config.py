@@ -82,13 +82,16 @@ class Settings(BaseSettings):
     roles: tuple[str, ...] = Field(
         (),
         description="Daemon roles on this host: `dispatcher` runs Allegro's lane (as a standby without the lease); "
-        "`worker` runs the worker of `house`.",
+        "`worker` runs the worker of `house`; `reviewer` runs the reviewer and merge gate as `house`.",
     )
     dispatcher_house: str = Field("allegro", description="The house whose forge user the dispatcher acts as.")
     house: str | None = Field(
-        None, description="The house this host's worker acts as (role `worker`); gitea_token is its forge user's."
+        None,
+        description="The house this host's worker or reviewer acts as (roles `worker`, `reviewer`); "
+        "gitea_token is its forge user's.",
     )
     triage_config: Path | None = Field(None, description="configs/triage.yaml (default: the shipped one).")
+    review_config: Path | None = Field(None, description="configs/review.yaml (default: the shipped one).")
     log_level: str = Field("INFO", description="Python logging level.")
 
     @classmethod

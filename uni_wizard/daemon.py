@@ -102,6 +102,15 @@ async def serve(settings: Settings, *, runtime: Runtime | None = None) -> None:
         background.append(asyncio.create_task(worker.run(stop), name="worker"))
         background.append(asyncio.create_task(QueueHint(runtime.store, worker).run(stop), name="worker-hint"))
         log.info("worker role: %s on %s", worker.house, ", ".join(worker.repos))
+    reviewer = None
+    if "reviewer" in settings.roles:
+        from .dispatch.config import load_triage_config
+        from .review.wiring import build_reviewer, run_reviewer
+
+        reviewer = build_reviewer(settings, runtime)
+        poll = load_triage_config(settings.triage_config).dispatcher.poll_seconds
+        background.append(asyncio.create_task(run_reviewer(reviewer, stop, poll), name="reviewer"))
+        log.info("reviewer role: %s on %s", reviewer.house, ", ".join(reviewer.repos))
     try:
         await server.serve()
     finally:
@@ -113,5 +122,7 @@ async def serve(settings: Settings, *, runtime: Runtime | None = None) -> None:
             await loop.forge.aclose()
         if worker is not None:
             await worker.forge.aclose()
+        if reviewer is not None:
+            await reviewer.forge.aclose()
         runtime.close()
         log.info("stopped")

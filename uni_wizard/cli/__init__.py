@@ -18,7 +18,7 @@ from ..errors import (
     ToolCallError,
     UniWizardError,
 )
-from . import dispatch_cmd, events_cmd, forge_cmd, records_cmd, route_cmd, serve_cmd, tools_cmd
+from . import dispatch_cmd, events_cmd, forge_cmd, records_cmd, review_cmd, route_cmd, serve_cmd, tools_cmd
 from .common import EXIT_DENIED, EXIT_FAILED, EXIT_USAGE, Exit, app, err_console
 
 __all__ = ["app", "main"]
@@ -30,6 +30,7 @@ forge_cmd.register(app)
 events_cmd.register(app)
 route_cmd.register(app)
 dispatch_cmd.register(app)
+review_cmd.register(app)
 
 
 def exit_code_for(exc: BaseException) -> int:

@@ -1,0 +1,376 @@
+"""The spine on loopback: issue → routed → claimed → proof → PR → approved → merged, per stage, against a baseline.
+
+    .venv/bin/python benchmarks/spine.py [--issues 20] [--poll 0.1]
+
+Setup, all in this process on 127.0.0.1: a devforge (``DevforgeServer``) bootstrapped from
+``configs/forge-layout.example.yaml`` (timmy, ezra, bezalel, allegro). Repository ``mesh/spine`` holds a
+tiny project (``app.py``, a unittest, ``.uni-wizard.yaml`` naming the test command) and is protected as
+the mesh protects ``main`` on Gitea: one approval, approvals and merges whitelisted to timmy, status
+check ``uni-wizard/proof``. Three roles run concurrently in the benchmark's event loop, each with a
+runtime (store, workspace) of its own and its house's token, as on three hosts:
+
+- the dispatcher (``build_dispatch_loop`` acting as allegro, ``DispatchLoop.run``: no webhooks, an
+  incremental sweep every ``--poll`` seconds);
+- bezalel's ``Worker`` (``run``, polling every ``--poll`` seconds); its ``max_concurrency`` is raised to
+  ``--issues`` for the run (``model_copy``; shipped: 2) so no issue waits for a slot;
+- Timmy's reviewer (``build_reviewer`` with ``auto_approve: true`` and ``run_reviewer`` every ``--poll``
+  seconds): proof checked, the tests re-run in a clean worktree, approval bound to the head, merge.
+
+The dispatcher's runtime knows only the houses allegro and bezalel (bezalel raised too), so that every
+issue is routed to the implementer under test rather than spread over the houses. ``--issues`` issues
+are filed by timmy in a burst, each with a playbook that writes its own module ``{worktree}/mod_<i>.py``
+(no two PRs conflict) and runs the tests. So the figures include queueing: 20 issues arrive at once and
+the reviewer handles one PR at a time.
+
+The milestones are stamped (``perf_counter``) by a recording httpx transport under every client and
+under the reviewer's Harness tools, when the forge has answered a write: routed = allegro's last write
+on the issue (audit comment, labels, then the assignee); claimed = bezalel's first label write on it
+(``status/in-progress``); proof = bezalel's ``uni-wizard/proof`` status on the head; PR = bezalel's
+``POST /pulls``; approved = timmy's APPROVED review; merged = timmy's merge. The worker posts the proof
+before it opens the PR, so the stages are, in order: triage (created → routed), claim (→ claimed), work
+(→ proof posted: worktree, playbook, tests, commit, push, tests again), PR (→ opened), review (→
+approved), merge (→ merged). Stamping costs nothing and adds no polling to the load.
+
+Baseline, from the same run: the bare git way for one issue, with no uni-wizard in it: ``git clone``,
+write a file, ``git commit``, ``git push`` of a branch, ``create_pull`` through ``GiteaClient``, on an
+unprotected repository with the same content (median of 3). The ratio is the spine's total over it.
+Everything shares one process and the GIL with the devforge: read the ratios, not the absolute times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from prometheus_client import CollectorRegistry
+
+from uni_wizard.config import Settings, default_houses_dir
+from uni_wizard.devforge import DevforgeServer
+from uni_wizard.dispatch.config import TriageConfig, load_triage_config
+from uni_wizard.dispatch.wiring import build_dispatch_loop
+from uni_wizard.forge import GiteaClient
+from uni_wizard.forge.bootstrap import bootstrap, load_layout
+from uni_wizard.harness.runtime import Runtime
+from uni_wizard.policy.loader import load_houses
+from uni_wizard.policy.model import HousePolicy
+from uni_wizard.review import ReviewConfig
+from uni_wizard.review.wiring import build_reviewer, run_reviewer
+from uni_wizard.tools.env import ToolEnv
+from uni_wizard.work.worker import Worker
+
+ROOT = Path(__file__).resolve().parents[1]
+LAYOUT = ROOT / "configs" / "forge-layout.example.yaml"
+ADMIN = ("root", "root-password-1")
+ORG = "mesh"
+PROOF = "uni-wizard/proof"
+STAGES = ("triage", "claim", "work", "PR", "review", "merge")
+
+APP = "def greet():\n    return 'hello'\n"
+TEST = (
+    "import unittest\n\nfrom app import greet\n\n\n"
+    "class GreetTest(unittest.TestCase):\n    def test_greet(self):\n        self.assertEqual(greet(), 'hello')\n"
+)
+FILES = {
+    "app.py": APP,
+    "tests/__init__.py": "",
+    "tests/test_app.py": TEST,
+    ".uni-wizard.yaml": f"test_command: [{sys.executable!r}, -m, unittest, discover, -s, tests, -t, .]\n",
+    ".gitignore": "__pycache__/\n",
+}
+
+
+def playbook(i: int) -> str:
+    return f"""Add module {i}.
+
+```uni-wizard
+title: Add module {i}
+steps:
+  - name: write the module
+    tool: file_write
+    args:
+      path: "{{worktree}}/mod_{i}.py"
+      content: |
+        def value():
+            return {i}
+  - tool: run_tests
+    args: {{workspace: "{{worktree}}"}}
+    expect:
+      - output.failed: 0
+```
+"""
+
+
+@dataclass
+class Stamp:
+    at: float
+    who: str
+    method: str
+    path: str
+    body: str
+
+
+class Recorder(httpx.AsyncBaseTransport):
+    """A real transport that stamps every write the forge accepted; closing it leaves it usable."""
+
+    def __init__(self, who: str, stamps: list[Stamp]) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.who, self.stamps = who, stamps
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if request.method not in ("GET", "HEAD") and response.status_code < 400:
+            body = request.content.decode(errors="replace") if request.content else ""
+            self.stamps.append(Stamp(time.perf_counter(), self.who, request.method, request.url.path, body))
+        return response
+
+    async def aclose(self) -> None:
+        return None
+
+
+@dataclass
+class Results:
+    stages: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in (*STAGES, "total")})
+    baseline: list[float] = field(default_factory=list)
+    wall: float = 0.0
+
+
+def git(*args: str, cwd: Path) -> None:
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(cwd),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_AUTHOR_NAME": "Bezalel",
+        "GIT_AUTHOR_EMAIL": "bezalel@mesh.invalid",
+        "GIT_COMMITTER_NAME": "Bezalel",
+        "GIT_COMMITTER_EMAIL": "bezalel@mesh.invalid",
+    }
+    subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, timeout=120)
+
+
+async def make_repo(root: GiteaClient, timmy: GiteaClient, name: str, config: TriageConfig, houses: list[str]) -> None:
+    await root.create_repo(name, org=ORG, auto_init=True)
+    for user, permission in (("timmy", "admin"), ("allegro", "write"), ("ezra", "write"), ("bezalel", "write")):
+        await root.add_collaborator(ORG, name, user, permission)
+    for path, content in FILES.items():
+        await timmy.create_file(ORG, name, path, content.encode(), f"add {path}")
+    for spec in config.labels(tuple(houses)):
+        await timmy.ensure_label(
+            ORG, name, spec.name, spec.color, description=spec.description, exclusive=spec.exclusive
+        )
+
+
+async def baseline(url: str, port: int, token: str, bezalel: GiteaClient, work: Path, rounds: int = 3) -> list[float]:
+    times = []
+    for i in range(rounds):
+        clone = work / f"bare-{i}"
+        start = time.perf_counter()
+        git("clone", "-q", f"http://bezalel:{token}@127.0.0.1:{port}/{ORG}/plain.git", str(clone), cwd=work)
+        (clone / f"mod_{i}.py").write_text(f"def value():\n    return {i}\n")
+        git("checkout", "-q", "-b", f"bare-{i}", cwd=clone)
+        git("add", "-A", cwd=clone)
+        git("commit", "-q", "-m", f"Add module {i}", cwd=clone)
+        git("push", "-q", "origin", f"HEAD:refs/heads/bare-{i}", cwd=clone)
+        await bezalel.create_pull(ORG, "plain", head=f"bare-{i}", base="main", title=f"Add module {i}", body="bare")
+        times.append(time.perf_counter() - start)
+    return times
+
+
+async def measure(args: argparse.Namespace) -> Results:
+    results = Results()
+    stamps: list[Stamp] = []
+    with tempfile.TemporaryDirectory(prefix="spine-") as tmp:
+        root_dir = Path(tmp)
+        server = DevforgeServer(root_dir / "forge", ADMIN).start()
+        clients: list[GiteaClient] = []
+
+        def client(user: str) -> GiteaClient:
+            token = (root_dir / "secrets" / f"{user}.token").read_text().strip()
+            made = GiteaClient(server.url, token, registry=CollectorRegistry(), transport=Recorder(user, stamps))
+            clients.append(made)
+            return made
+
+        runtimes: list[Runtime] = []
+        try:
+            await bootstrap(load_layout(LAYOUT), url=server.url, admin=ADMIN, secrets_dir=root_dir / "secrets")
+            token = {u: (root_dir / "secrets" / f"{u}.token").read_text().strip() for u in ("timmy", "bezalel")}
+            shipped = load_houses(default_houses_dir())
+            raised: dict[str, HousePolicy] = dict(shipped)
+            raised["bezalel"] = shipped["bezalel"].model_copy(update={"max_concurrency": max(args.issues, 2)})
+            config = load_triage_config()
+            config = config.model_copy(
+                update={
+                    "dispatcher": config.dispatcher.model_copy(
+                        update={"repos": (f"{ORG}/spine",), "poll_seconds": args.poll}
+                    )
+                }
+            )
+            timmy, bezalel, allegro = client("timmy"), client("bezalel"), client("allegro")
+            async with GiteaClient(server.url, username=ADMIN[0], password=ADMIN[1]) as root:
+                for name in ("spine", "plain"):
+                    await make_repo(root, timmy, name, config, list(shipped))
+                await root.create_branch_protection(
+                    ORG, "spine", "main", required_approvals=1, enable_approvals_whitelist=True,
+                    approvals_whitelist_username=["timmy"], enable_merge_whitelist=True,
+                    merge_whitelist_usernames=["timmy"], enable_status_check=True, status_check_contexts=[PROOF],
+                    block_on_rejected_reviews=True,
+                )  # fmt: skip
+            results.baseline = await baseline(server.url, server.port, token["bezalel"], bezalel, root_dir)
+
+            def runtime(role: str, user: str | None, houses: dict[str, HousePolicy], **extra: str) -> Runtime:
+                (root_dir / role / "workspace").mkdir(parents=True)
+                tok = token.get(user or "")
+                settings = Settings(
+                    host=f"{role}-host", data_dir=root_dir / role / "data", workspace=root_dir / role / "workspace",
+                    gitea_url=server.url, gitea_token=tok, **extra,
+                )  # fmt: skip
+                env = ToolEnv(gitea_url=server.url, gitea_token=tok, http_transport=Recorder(user or role, stamps))
+                made = Runtime(settings, env=env, houses=houses, metrics_registry=CollectorRegistry())
+                runtimes.append(made)
+                return made
+
+            dispatch_rt = runtime("dispatcher", "allegro", {h: raised[h] for h in ("allegro", "bezalel")})
+            loop = build_dispatch_loop(dispatch_rt.settings, dispatch_rt, forge=allegro, config=config)
+            worker_rt = runtime("worker", "bezalel", raised)
+            worker = Worker(
+                bezalel, house="bezalel", runtime=worker_rt, repos=config.dispatcher.repos,
+                claim_ttl=config.dispatcher.claim_ttl_minutes * 60, host="worker-host", token=token["bezalel"],
+                poll_seconds=args.poll,
+            )  # fmt: skip
+            review_rt = runtime("reviewer", "timmy", raised, house="timmy")
+            reviewer = build_reviewer(review_rt.settings, review_rt, forge=client("timmy"))
+            reviewer.repos = config.dispatcher.repos
+            reviewer.config = ReviewConfig.model_validate({"auto_approve": True, "owner_login": "timmy"})
+
+            stop = asyncio.Event()
+            tasks = [
+                asyncio.create_task(loop.run(stop)),
+                asyncio.create_task(worker.run(stop)),
+                asyncio.create_task(run_reviewer(reviewer, stop, args.poll)),
+            ]
+            created: dict[int, float] = {}
+            start = time.perf_counter()
+            for i in range(args.issues):
+                t0 = time.perf_counter()
+                issue = await timmy.create_issue(ORG, "spine", f"Implement module {i}", playbook(i))
+                created[issue.number] = t0
+            merge_path = re.compile(rf"/api/v1/repos/{ORG}/spine/pulls/(\d+)/merge")
+            deadline = time.monotonic() + args.timeout
+            while sum(1 for s in stamps if s.who == "timmy" and merge_path.fullmatch(s.path)) < args.issues:
+                if time.monotonic() > deadline or any(t.done() for t in tasks):
+                    stop.set()
+                    raise RuntimeError(f"the spine did not merge {args.issues} PRs in {args.timeout} s")
+                await asyncio.sleep(0.05)
+            results.wall = time.perf_counter() - start
+            stop.set()
+            await asyncio.gather(*tasks)
+
+            pulls = await timmy.list_pulls(ORG, "spine", state="all")
+            issue_of_pr = {
+                p.number: int(p.head_ref.rsplit("-", 1)[1]) for p in pulls if p.head_ref.startswith("bezalel/issue-")
+            }
+            issue_of_sha = {p.head_sha: issue_of_pr[p.number] for p in pulls if p.number in issue_of_pr}
+            assert all(p.merged for p in pulls if p.number in issue_of_pr), "a PR is not merged"
+            base = f"/api/v1/repos/{ORG}/spine"
+            for n, t0 in created.items():
+                on = [s for s in stamps if re.fullmatch(rf"{base}/issues/{n}(/.*)?", s.path)]
+                claimed = min(s.at for s in on if s.who == "bezalel" and s.path.endswith("/labels"))
+                routed = max(s.at for s in on if s.who == "allegro" and s.at <= claimed)
+                proof = max(
+                    s.at for s in stamps
+                    if s.who == "bezalel" and s.path.startswith(f"{base}/statuses/")
+                    and issue_of_sha.get(s.path.rsplit("/", 1)[1]) == n
+                )  # fmt: skip
+                pr = min(
+                    s.at for s in stamps
+                    if s.who == "bezalel" and s.method == "POST" and s.path == f"{base}/pulls"
+                    and json.loads(s.body).get("head") == f"bezalel/issue-{n}"
+                )  # fmt: skip
+                numbers = [k for k, v in issue_of_pr.items() if v == n]
+                approved = min(
+                    s.at for s in stamps
+                    if s.who == "timmy" and any(s.path == f"{base}/pulls/{k}/reviews" for k in numbers)
+                    and "APPROVE" in s.body
+                )  # fmt: skip
+                merged = min(
+                    s.at for s in stamps if s.who == "timmy" and s.path in {f"{base}/pulls/{k}/merge" for k in numbers}
+                )
+                points = [t0, routed, claimed, proof, pr, approved, merged]
+                for stage, (a, b) in zip(STAGES, itertools.pairwise(points), strict=True):
+                    results.stages[stage].append(b - a)
+                results.stages["total"].append(merged - t0)
+        finally:
+            for made in clients:
+                await made.aclose()
+            for rt in runtimes:
+                rt.close()
+            server.stop()
+    return results
+
+
+def command(args: argparse.Namespace) -> str:
+    return f".venv/bin/python benchmarks/spine.py --issues {args.issues} --poll {args.poll:g}"
+
+
+def report(results: Results, args: argparse.Namespace) -> str:
+    base = statistics.median(results.baseline)
+    lines = [
+        f"command: `{command(args)}`",
+        "",
+        f"{args.issues} implementation issues filed in a burst; dispatcher, bezalel's worker and Timmy's reviewer "
+        f"(auto_approve) polling every {args.poll:g} s; all {args.issues} merged in {results.wall:.1f} s",
+        "",
+        "| stage | p50 s | max s |",
+        "|---|---:|---:|",
+    ]
+    labels = {
+        "triage": "triage (created → routed)",
+        "claim": "claim (routed → in-progress)",
+        "work": "work (→ proof posted: playbook, tests, commit, push)",
+        "PR": "PR (proof → PR opened)",
+        "review": "review (PR → approved; tests re-run)",
+        "merge": "merge (approved → merged)",
+        "total": "total (created → merged)",
+    }
+    for stage, label in labels.items():
+        values = results.stages[stage]
+        lines.append(f"| {label} | {statistics.median(values):.2f} | {max(values):.2f} |")
+    total = statistics.median(results.stages["total"])
+    lines += [
+        f"| baseline: bare git clone + commit + push + create PR, one issue (median of {len(results.baseline)}) "
+        f"| {base:.2f} | {max(results.baseline):.2f} |",
+        "",
+        f"overhead: the spine's total is {total / base:.1f}x the bare baseline at p50 "
+        f"({max(results.stages['total']) / base:.1f}x at max).",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> str:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--issues", type=int, default=20, help="implementation issues to push through the spine")
+    parser.add_argument("--poll", type=float, default=0.1, help="seconds between the roles' polls")
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds before the run is given up")
+    args = parser.parse_args(argv)
+    if args.issues < 1 or args.poll <= 0:
+        parser.error("--issues must be at least 1 and --poll positive")
+    text = report(asyncio.run(measure(args)), args)
+    print(text)
+    return text
+
+
+if __name__ == "__main__":
+    main()
