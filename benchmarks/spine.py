@@ -52,6 +52,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
 from prometheus_client import CollectorRegistry
@@ -122,11 +123,20 @@ class Stamp:
 
 
 class Recorder(httpx.AsyncBaseTransport):
-    """A real transport that stamps every write the forge accepted; closing it leaves it usable."""
+    """A real transport that stamps every write the forge accepted; closing it leaves it usable
+    (tools open and close a client per call on the same transport): ``shutdown`` closes it for good."""
+
+    opened: ClassVar[list[Recorder]] = []
 
     def __init__(self, who: str, stamps: list[Stamp]) -> None:
         self.inner = httpx.AsyncHTTPTransport()
         self.who, self.stamps = who, stamps
+        Recorder.opened.append(self)
+
+    @classmethod
+    async def shutdown(cls) -> None:
+        while cls.opened:
+            await cls.opened.pop().inner.aclose()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         response = await self.inner.handle_async_request(request)
@@ -315,6 +325,7 @@ async def measure(args: argparse.Namespace) -> Results:
         finally:
             for made in clients:
                 await made.aclose()
+            await Recorder.shutdown()
             for rt in runtimes:
                 rt.close()
             server.stop()
