@@ -15,6 +15,7 @@ from ..forge.client import GiteaClient
 from ..forge.intake import WebhookIntake
 from ..harness.runtime import Runtime
 from ..observe.events import EventLog
+from ..roles import role_forge
 from .config import TriageConfig, load_triage_config
 from .dispatcher import Dispatcher
 from .lease import Lease, LocalLease
@@ -41,13 +42,7 @@ def build_dispatch_loop(
     if settings.dispatcher_house not in houses:
         raise ConfigError(f"no house {settings.dispatcher_house!r} in {settings.houses_dir}", key="dispatcher_house")
     if forge is None:
-        token = settings.secret("gitea_token")
-        if not settings.gitea_url or not token:
-            raise ConfigError(
-                "the dispatcher needs gitea_url and gitea_token (the token of the dispatcher house's forge user)",
-                key="gitea_url",
-            )
-        forge = GiteaClient(settings.gitea_url, token, registry=runtime.metrics.registry)
+        forge = role_forge(settings, runtime, "dispatcher", settings.dispatcher_house)
     if not config.dispatcher.repos:
         raise ConfigError("the dispatcher watches no repository: set dispatcher.repos", key="dispatcher.repos")
     metrics = DispatchMetrics.for_registry(runtime.metrics.registry)

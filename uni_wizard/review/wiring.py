@@ -14,9 +14,10 @@ import asyncio
 import logging
 
 from ..config import Settings
-from ..errors import ConfigError, UniWizardError
+from ..errors import UniWizardError
 from ..forge.client import GiteaClient
 from ..harness.runtime import Runtime
+from ..roles import role_forge, role_house, role_repos, role_token
 from .config import ReviewConfig, load_review_config
 from .reviewer import Reviewer
 from .types import MergeReport, ReviewReport
@@ -35,26 +36,12 @@ def build_reviewer(
     dry_run: bool = False,
 ) -> Reviewer:
     """The reviewer of ``settings.house`` over the dispatcher's repositories."""
-    from ..dispatch.config import load_triage_config
-
-    house = settings.house
-    if not house:
-        raise ConfigError("the reviewer role needs `house`: the house that reviews (timmy)", key="house")
-    if house not in runtime.houses:
-        raise ConfigError(f"no house {house!r} in {settings.houses_dir}", key="house")
-    if not runtime.houses[house].rules.may_approve:
-        raise ConfigError(f"house {house!r} may not approve pull requests (rules.may_approve)", key="house")
-    repos = load_triage_config(settings.triage_config).dispatcher.repos
-    if not repos:
-        raise ConfigError("the reviewer watches no repository: set dispatcher.repos", key="dispatcher.repos")
+    house = role_house(settings, runtime, "reviewer", settings.house, rule="may_approve")
+    repos = role_repos(settings, "reviewer")
     config = config or load_review_config(settings.review_config)
-    token = settings.secret("gitea_token")
-    if not settings.gitea_url or not token:
-        raise ConfigError(
-            f"the reviewer needs gitea_url and gitea_token (the token of {house}'s forge user)", key="gitea_url"
-        )
+    token = role_token(settings, "reviewer", house)
     if forge is None:
-        forge = GiteaClient(settings.gitea_url, token, registry=runtime.metrics.registry)
+        forge = role_forge(settings, runtime, "reviewer", house)
     return Reviewer(
         forge,
         runtime=runtime,

@@ -19,9 +19,10 @@ import time
 from collections.abc import Callable
 
 from ..config import Settings
-from ..errors import ConfigError, StoreError
+from ..errors import StoreError
 from ..forge.client import GiteaClient
 from ..harness.runtime import Runtime
+from ..roles import role_forge, role_house, role_repos, role_token
 from ..store import Store
 from .types import Planner
 from .worker import Worker
@@ -42,23 +43,12 @@ def build_worker(
     """The worker of ``settings.house`` over the dispatcher's repositories."""
     from ..dispatch.config import load_triage_config
 
-    house = settings.house
-    if not house:
-        raise ConfigError("the worker role needs `house`: the house this host works as", key="house")
-    if house not in runtime.houses:
-        raise ConfigError(f"no house {house!r} in {settings.houses_dir}", key="house")
-    if not runtime.houses[house].rules.may_take_issues:
-        raise ConfigError(f"house {house!r} may not take issues (rules.may_take_issues)", key="house")
+    house = role_house(settings, runtime, "worker", settings.house, rule="may_take_issues")
+    role_repos(settings, "worker")
     config = load_triage_config(settings.triage_config).dispatcher
-    if not config.repos:
-        raise ConfigError("the worker watches no repository: set dispatcher.repos", key="dispatcher.repos")
-    token = settings.secret("gitea_token")
-    if not settings.gitea_url or not token:
-        raise ConfigError(
-            f"the worker needs gitea_url and gitea_token (the token of {house}'s forge user)", key="gitea_url"
-        )
+    token = role_token(settings, "worker", house)
     if forge is None:
-        forge = GiteaClient(settings.gitea_url, token, registry=runtime.metrics.registry)
+        forge = role_forge(settings, runtime, "worker", house)
     return Worker(
         forge,
         house=house,
