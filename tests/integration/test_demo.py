@@ -49,9 +49,15 @@ def test_demo_runs_every_chapter_and_routes_the_issues(tmp_path: Path) -> None:
     out = _output(console)
 
     assert tour.failures == []
-    assert [chapter.__name__ for chapter in demo.CHAPTERS][-1] == "chapter_mesh"
+    assert [chapter.__name__ for chapter in demo.CHAPTERS][-2:] == ["chapter_mesh", "chapter_spine"]
     assert len(tour.steps) == 20  # the first four chapters' tool calls are all still there
-    for title in ("1. Each house at work", "4. Provenance", "5. The mesh: Allegro triages and routes", "Summary"):
+    for title in (
+        "1. Each house at work",
+        "4. Provenance",
+        "5. The mesh: Allegro triages and routes",
+        "6. The spine: Bezalel's PR, Timmy's review, the merge",
+        "Summary",
+    ):
         assert title in out
 
     assert [issue.title for issue in tour.routed] == [spec.title for spec in ISSUES]
@@ -77,6 +83,17 @@ def test_demo_runs_every_chapter_and_routes_the_issues(tmp_path: Path) -> None:
     assert out.count("<!-- uni-wizard:audit triage issue=") == len(ISSUES)
     assert out.count("house    text  history  load  bid   total  eligible") == 2 * len(ISSUES)
     assert "ms to routed" in out
+
+    # the spine: Bezalel's PR proven, approved by Timmy and merged, the issue closed; Ezra's report
+    fix, study = tour.paths
+    assert (fix.repository, fix.house, fix.closed) == ("mesh/spine", "bezalel", True)
+    assert fix.pr is not None
+    assert list(fix.stages) and set(fix.stages) == {"routed", "claimed", "proof", "PR", "approved", "merged"}
+    assert fix.stages["routed"] <= fix.stages["claimed"] <= fix.stages["proof"] <= fix.stages["merged"]
+    assert fix.stages["PR"] <= fix.stages["approved"] <= fix.stages["merged"]
+    assert (study.house, study.pr) == ("ezra", None)
+    assert set(study.stages) == {"routed", "claimed", "report"}
+    assert "seconds from filing" in out
     assert not (tmp_path / "demo").exists()  # removed without --keep
     assert _leftover_threads() == []
 

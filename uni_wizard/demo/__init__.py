@@ -3,7 +3,8 @@
 Each house runs a few tools; one denial of each kind is shown with its reason; a SOVEREIGN call
 waits for an approval, is approved by Timmy and runs; the provenance chain is verified; then the
 mesh: a devforge, the bootstrapped layout and Allegro's dispatcher, which triages and routes the
-issues Timmy files, live. A summary closes the tour.
+issues Timmy files, live; then the spine on a forge of its own: Bezalel's PR with proof, reviewed,
+approved and merged by Timmy, and Ezra's report, with each stage's time. A summary closes the tour.
 
 A chapter is a function of the ``Tour`` (``tour.py``); later capabilities add theirs to
 ``CHAPTERS``. Chapters record tool calls in ``tour.steps``, forge issues in ``tour.routed`` and
@@ -26,6 +27,7 @@ from ..errors import UniWizardError
 from ..harness.runtime import Runtime
 from .chapters import chapter_denials, chapter_houses_at_work, chapter_provenance, chapter_sovereign
 from .mesh import chapter_mesh
+from .spine import chapter_spine
 from .tour import RoutedIssue, Tour, build_world, routing_summary, summary
 
 __all__ = ["CHAPTERS", "RoutedIssue", "Tour", "run_demo"]
@@ -36,6 +38,7 @@ CHAPTERS: list[Callable[[Tour], None]] = [
     chapter_sovereign,
     chapter_provenance,
     chapter_mesh,
+    chapter_spine,
 ]
 
 

@@ -18,7 +18,7 @@ from ..harness.result import Result, Status
 from ..harness.runtime import Runtime
 from ..policy.model import Mode
 
-__all__ = ["RoutedIssue", "Tour", "build_world", "routing_summary", "summary"]
+__all__ = ["IssuePath", "RoutedIssue", "Tour", "build_world", "routing_summary", "summary"]
 
 
 @dataclass(frozen=True)
@@ -35,11 +35,25 @@ class RoutedIssue:
     flags: tuple[str, ...] = ()  # needs-info, epic, duplicate of #n
 
 
+@dataclass(frozen=True)
+class IssuePath:
+    """One issue a chapter saw worked through the spine: each stage's time from its filing, in seconds."""
+
+    repository: str
+    number: int
+    title: str
+    house: str | None
+    stages: dict[str, float]
+    pr: int | None = None
+    closed: bool = False
+
+
 @dataclass
 class Tour:
     """The demo's world: the workspace, the runtime, and what happened so far.
 
-    Chapters append tool calls to ``steps``, forge issues to ``routed`` and what did not go as
+    Chapters append tool calls to ``steps``, forge issues to ``routed``, issues worked through the
+    spine to ``paths`` and what did not go as
     expected to ``failures`` (the demo fails at the end when there is any).
     """
 
@@ -48,6 +62,7 @@ class Tour:
     console: Console
     steps: list[tuple[str, Result]] = field(default_factory=list)
     routed: list[RoutedIssue] = field(default_factory=list)
+    paths: list[IssuePath] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
 
     @property
