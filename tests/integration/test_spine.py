@@ -9,10 +9,8 @@ the expected end state, at most ``TURNS`` turns.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -22,6 +20,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from uni_wizard.config import Settings
+from uni_wizard.demo.spine import FILES, FIXED, STUDY_BODY, fix_body
 from uni_wizard.devforge import DevforgeServer
 from uni_wizard.dispatch.config import load_triage_config
 from uni_wizard.dispatch.loop import DispatchLoop
@@ -48,55 +47,10 @@ HOST = "test-host"
 PROOF = "uni-wizard/proof"
 TURNS = 40
 
-FILES = {
-    "calc.py": "def add(a, b):\n    return a + b\n",
-    "tests/__init__.py": "",
-    "tests/test_calc.py": (
-        "import unittest\n\nfrom calc import add\n\n\nclass AddTest(unittest.TestCase):\n"
-        "    def test_add(self):\n        self.assertEqual(add(2, 3), 5)\n        self.assertEqual(add(2), 2)\n"
-    ),
-    ".uni-wizard.yaml": f"test_command: [{sys.executable!r}, -m, unittest, discover, -s, tests, -t, .]\n",
-    ".gitignore": "__pycache__/\n",
-}
-
-
-def playbook(text: str) -> str:
-    return f"\n\n```uni-wizard\n{text.strip()}\n```\n"
-
-
-def implementation(content: str) -> str:
-    return "Bug: `add` crashes with a traceback when given no second number; it should default to 0." + playbook(
-        f"""
-title: Default the second number of add
-steps:
-  - name: fix add
-    tool: file_write
-    args:
-      path: "{{worktree}}/calc.py"
-      content: {json.dumps(content)}
-    expect:
-      - status: ok
-"""
-    )
-
-
-FIXED = "def add(a, b=0):\n    return a + b\n"
+# the sample project and issues are the demo's (uni_wizard/demo/spine.py): one recipe for both
 BROKEN = "def add(a, b=0):\n    return a - b\n"
-ANALYSIS = "Research: analyse how the calc module is tested and write up whether the suite covers add." + playbook(
-    """
-steps:
-  - name: read the module
-    tool: file_read
-    args: {path: "{worktree}/calc.py"}
-    expect:
-      - {path: output.content, op: contains, value: def add}
-  - name: find the tests of add
-    tool: file_search
-    args: {path: "{worktree}", regex: "add\\\\("}
-    expect:
-      - status: ok
-"""
-)
+implementation = fix_body
+ANALYSIS = STUDY_BODY
 
 
 @dataclass

@@ -43,7 +43,7 @@ from ..work.worker import Worker
 from .mesh_world import mesh_layout
 from .tour import IssuePath, Tour
 
-__all__ = ["chapter_spine"]
+__all__ = ["FILES", "FIXED", "STUDY_BODY", "chapter_spine", "fix_body"]
 
 ADMIN = ("demo-admin", "demo-admin-password")
 OWNER, NAME = "mesh", "spine"
@@ -70,19 +70,26 @@ def _playbook(text: str) -> str:
 
 
 FIX_TITLE = "add crashes without a second number"
-FIX_BODY = "Bug: `add` crashes with a traceback when given no second number; it should default to 0." + _playbook(
-    f"""
+
+
+def fix_body(content: str) -> str:
+    """The implementation issue: a playbook that writes ``content`` as calc.py (the proof then runs the suite)."""
+    return "Bug: `add` crashes with a traceback when given no second number; it should default to 0." + _playbook(
+        f"""
 title: Default the second number of add
 steps:
   - name: fix add
     tool: file_write
     args:
       path: "{{worktree}}/calc.py"
-      content: {json.dumps(FIXED)}
+      content: {json.dumps(content)}
     expect:
       - status: ok
 """
-)
+    )
+
+
+FIX_BODY = fix_body(FIXED)
 STUDY_TITLE = "Research: how well is calc tested?"
 STUDY_BODY = "Research: analyse how the calc module is tested and write up whether the suite covers add." + _playbook(
     """
