@@ -28,10 +28,9 @@ from typing import Any
 
 import httpx
 import pytest
+from bootstrapped_forge import ADMIN, Mesh, start_mesh
 from prometheus_client import CollectorRegistry
 
-from uni_wizard.devforge import DevforgeServer
-from uni_wizard.devforge.delivery import Deliverer
 from uni_wizard.dispatch.audit import marker
 from uni_wizard.dispatch.config import TriageConfig, load_triage_config
 from uni_wizard.dispatch.history import RoutingLedger
@@ -40,7 +39,6 @@ from uni_wizard.dispatch.loop import DispatchLoop, SweepReport
 from uni_wizard.dispatch.wiring import build_dispatch_loop
 from uni_wizard.errors import LeaseLost
 from uni_wizard.forge import GiteaClient
-from uni_wizard.forge.bootstrap import bootstrap, load_layout
 from uni_wizard.forge.http import forge_breaker
 from uni_wizard.forge.intake import WebhookIntake
 from uni_wizard.forge.models import Comment, Issue
@@ -51,8 +49,6 @@ from uni_wizard.web.app import create_app
 from uni_wizard.web.threaded import ThreadedServer
 
 ROOT = Path(__file__).resolve().parents[2]
-LAYOUT = ROOT / "configs" / "forge-layout.example.yaml"
-ADMIN = ("root", "root-password-1")
 ORG = "mesh"
 OUTSIDER = "mallory"  # a forge user who is not a house
 SECRET = "dispatch-webhook-secret"
@@ -74,44 +70,10 @@ RESEARCH = ("Investigate the research on gossip protocols", "## Acceptance crite
 # -- the forge ----------------------------------------------------------------------------------------
 
 
-@dataclass
-class Mesh:
-    server: DevforgeServer
-    secrets: Path
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    def token(self, user: str) -> str:
-        return (self.secrets / f"{user}.token").read_text().strip()
-
-    @property
-    def deliverer(self) -> Deliverer:
-        deliverer = self.server.forge.deliverer
-        assert deliverer is not None
-        return deliverer
-
-
-async def _outsider(url: str, secrets: Path) -> None:
-    async with GiteaClient(url, username=ADMIN[0], password=ADMIN[1]) as root:
-        await root.create_user(OUTSIDER, f"{OUTSIDER}@example.com", f"{OUTSIDER}-password-1")
-    async with GiteaClient(url, username=OUTSIDER, password=f"{OUTSIDER}-password-1") as basic:
-        token = (await basic.create_token(OUTSIDER, "tests")).sha1
-    (secrets / f"{OUTSIDER}.token").write_text(token + "\n")
-
-
 @pytest.fixture(scope="module")
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
-    root = tmp_path_factory.mktemp("dispatch-mesh")
-    server = DevforgeServer(root / "forge", ADMIN).start()
-    try:
-        secrets = root / "secrets"
-        asyncio.run(bootstrap(load_layout(LAYOUT), url=server.url, admin=ADMIN, secrets_dir=secrets))
-        asyncio.run(_outsider(server.url, secrets))
-        yield Mesh(server, secrets)
-    finally:
-        server.stop()
+    with start_mesh(tmp_path_factory.mktemp("dispatch-mesh"), extra_users=(OUTSIDER,)) as started:
+        yield started
 
 
 # -- the dispatcher's way to the forge ----------------------------------------------------------------

@@ -10,7 +10,6 @@ a branch pushed over smart HTTP, a PR closing an issue, a ``uni-wizard/proof`` s
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
@@ -22,13 +21,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from bootstrapped_forge import ADMIN, Mesh, start_mesh
 from prometheus_client import CollectorRegistry
 
 from uni_wizard.config import Settings
-from uni_wizard.devforge import DevforgeServer
 from uni_wizard.errors import PolicyDenied
 from uni_wizard.forge import GiteaClient
-from uni_wizard.forge.bootstrap import bootstrap, load_layout
 from uni_wizard.forge.models import PullRequest, Review
 from uni_wizard.harness import Harness, ProvenanceRecord, Runtime, Status
 from uni_wizard.harness.provenance import canonical_json, sha256_text
@@ -42,8 +40,6 @@ pytestmark = pytest.mark.skipif(
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-LAYOUT = ROOT / "configs" / "forge-layout.example.yaml"
-ADMIN = ("root", "root-password-1")
 ORG = "mesh"
 OWNER = "owner"
 HOST = "test-host"
@@ -60,38 +56,10 @@ CHECK = (
 # -- the forge ----------------------------------------------------------------------------------------
 
 
-@dataclass
-class Mesh:
-    server: DevforgeServer
-    secrets: Path
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    def token(self, user: str) -> str:
-        return (self.secrets / f"{user}.token").read_text().strip()
-
-
-async def _owner(url: str, secrets: Path) -> None:
-    async with GiteaClient(url, username=ADMIN[0], password=ADMIN[1]) as root:
-        await root.create_user(OWNER, f"{OWNER}@example.com", f"{OWNER}-password-1")
-    async with GiteaClient(url, username=OWNER, password=f"{OWNER}-password-1") as basic:
-        token = (await basic.create_token(OWNER, "tests")).sha1
-    (secrets / f"{OWNER}.token").write_text(token + "\n")
-
-
 @pytest.fixture(scope="module")
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
-    root = tmp_path_factory.mktemp("review-mesh")
-    server = DevforgeServer(root / "forge", ADMIN).start()
-    try:
-        secrets = root / "secrets"
-        asyncio.run(bootstrap(load_layout(LAYOUT), url=server.url, admin=ADMIN, secrets_dir=secrets))
-        asyncio.run(_owner(server.url, secrets))
-        yield Mesh(server, secrets)
-    finally:
-        server.stop()
+    with start_mesh(tmp_path_factory.mktemp("review-mesh"), extra_users=(OWNER,)) as started:
+        yield started
 
 
 class Line(httpx.AsyncBaseTransport):

@@ -8,7 +8,6 @@ the expected end state, at most ``TURNS`` turns.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import uuid
@@ -17,16 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from bootstrapped_forge import ADMIN, Mesh, start_mesh
 from prometheus_client import CollectorRegistry
 
 from uni_wizard.config import Settings
 from uni_wizard.demo.spine import FILES, FIXED, STUDY_BODY, fix_body
-from uni_wizard.devforge import DevforgeServer
 from uni_wizard.dispatch.config import load_triage_config
 from uni_wizard.dispatch.loop import DispatchLoop
 from uni_wizard.dispatch.wiring import build_dispatch_loop
 from uni_wizard.forge import GiteaClient
-from uni_wizard.forge.bootstrap import bootstrap, load_layout
 from uni_wizard.forge.models import Comment, PullRequest
 from uni_wizard.harness import Runtime
 from uni_wizard.review import ReviewConfig, Reviewer
@@ -39,8 +37,6 @@ pytestmark = pytest.mark.skipif(
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-LAYOUT = ROOT / "configs" / "forge-layout.example.yaml"
-ADMIN = ("root", "root-password-1")
 ORG = "mesh"
 OWNER = "owner"
 HOST = "test-host"
@@ -53,36 +49,10 @@ implementation = fix_body
 ANALYSIS = STUDY_BODY
 
 
-@dataclass
-class Mesh:
-    server: DevforgeServer
-    secrets: Path
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    def token(self, user: str) -> str:
-        return (self.secrets / f"{user}.token").read_text().strip()
-
-
-async def _owner(url: str) -> None:
-    """The human owner, the other official approver."""
-    async with GiteaClient(url, username=ADMIN[0], password=ADMIN[1]) as root:
-        await root.create_user(OWNER, f"{OWNER}@example.com", f"{OWNER}-password-1")
-
-
 @pytest.fixture(scope="module")
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
-    root = tmp_path_factory.mktemp("spine-mesh")
-    server = DevforgeServer(root / "forge", ADMIN).start()
-    try:
-        secrets = root / "secrets"
-        asyncio.run(bootstrap(load_layout(LAYOUT), url=server.url, admin=ADMIN, secrets_dir=secrets))
-        asyncio.run(_owner(server.url))
-        yield Mesh(server, secrets)
-    finally:
-        server.stop()
+    with start_mesh(tmp_path_factory.mktemp("spine-mesh"), extra_users=(OWNER,)) as started:
+        yield started
 
 
 @dataclass

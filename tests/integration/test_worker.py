@@ -25,15 +25,14 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from bootstrapped_forge import ADMIN, Mesh, start_mesh
 from prometheus_client import CollectorRegistry
 
-from uni_wizard.devforge import DevforgeServer
 from uni_wizard.dispatch.config import TriageConfig, default_triage_path, load_triage_config
 from uni_wizard.dispatch.state import CLAIM_MARKER, latest_claim
 from uni_wizard.dispatch.wiring import build_dispatch_loop
 from uni_wizard.errors import ConfigError
 from uni_wizard.forge import GiteaClient
-from uni_wizard.forge.bootstrap import bootstrap, load_layout
 from uni_wizard.forge.models import Comment, Issue, PullRequest
 from uni_wizard.harness.runtime import Runtime
 from uni_wizard.testing import FakeClock, make_runtime
@@ -45,8 +44,6 @@ from uni_wizard.work.wiring import QueueHint, build_worker
 from uni_wizard.work.worker import Worker
 
 ROOT = Path(__file__).resolve().parents[2]
-LAYOUT = ROOT / "configs" / "forge-layout.example.yaml"
-ADMIN = ("root", "root-password-1")
 ORG = "mesh"
 HOST = "test-host"
 TTL = 60.0
@@ -148,29 +145,10 @@ steps:
 # -- the forge ----------------------------------------------------------------------------------------
 
 
-@dataclass
-class Mesh:
-    server: DevforgeServer
-    secrets: Path
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    def token(self, user: str) -> str:
-        return (self.secrets / f"{user}.token").read_text().strip()
-
-
 @pytest.fixture(scope="module")
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
-    root = tmp_path_factory.mktemp("worker-mesh")
-    server = DevforgeServer(root / "forge", ADMIN).start()
-    try:
-        secrets = root / "secrets"
-        asyncio.run(bootstrap(load_layout(LAYOUT), url=server.url, admin=ADMIN, secrets_dir=secrets))
-        yield Mesh(server, secrets)
-    finally:
-        server.stop()
+    with start_mesh(tmp_path_factory.mktemp("worker-mesh")) as started:
+        yield started
 
 
 class Tripwire(httpx.AsyncBaseTransport):
