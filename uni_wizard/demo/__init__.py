@@ -28,7 +28,7 @@ from ..harness.runtime import Runtime
 from .chapters import chapter_denials, chapter_houses_at_work, chapter_provenance, chapter_sovereign
 from .mesh import chapter_mesh
 from .spine import chapter_spine
-from .tour import RoutedIssue, Tour, build_world, routing_summary, summary
+from .tour import RoutedIssue, Tour, build_world, paths_summary, routing_summary, summary
 
 __all__ = ["CHAPTERS", "RoutedIssue", "Tour", "run_demo"]
 
@@ -60,9 +60,9 @@ def run_demo(*, keep: bool = False, console: Console | None = None, root: Path |
     console.rule("Summary")
     if tour.steps:
         console.print(summary(tour))
-    routed = routing_summary(tour)
-    if routed is not None:
-        console.print(routed)
+    for table in (routing_summary(tour), paths_summary(tour)):
+        if table is not None:
+            console.print(table)
     elapsed = time.perf_counter() - started
     by_status: dict[str, int] = {}
     for _, r in tour.steps:

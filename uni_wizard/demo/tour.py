@@ -18,7 +18,7 @@ from ..harness.result import Result, Status
 from ..harness.runtime import Runtime
 from ..policy.model import Mode
 
-__all__ = ["IssuePath", "RoutedIssue", "Tour", "build_world", "routing_summary", "summary"]
+__all__ = ["IssuePath", "RoutedIssue", "Tour", "build_world", "paths_summary", "routing_summary", "summary"]
 
 
 @dataclass(frozen=True)
@@ -147,4 +147,18 @@ def routing_summary(tour: Tour) -> Table | None:
         flags = ", ".join(issue.flags) or "-"
         where = f"{issue.repository}#{issue.number}"
         table.add_row(where, issue.kind, issue.priority, issue.house or "held", flags, f"{issue.ms:.0f}")
+    return table
+
+
+def paths_summary(tour: Tour) -> Table | None:
+    """Each issue worked through the spine: its path, stage by stage, in seconds from its filing."""
+    if not tour.paths:
+        return None
+    table = Table("issue", "house", "path (seconds from filing)", "PR", "closed", title="the spine")
+    for path in tour.paths:
+        stages = " → ".join(f"{stage} {at:.2f}" for stage, at in sorted(path.stages.items(), key=lambda kv: kv[1]))
+        table.add_row(
+            f"{path.repository}#{path.number}", path.house or "-", stages,
+            f"#{path.pr}" if path.pr else "-", "yes" if path.closed else "no",
+        )  # fmt: skip
     return table
