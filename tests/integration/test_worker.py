@@ -298,6 +298,8 @@ async def test_bezalel_fixes_an_issue_with_proof_and_asks_for_review(world: Worl
     assert pull.head_sha in proof_comment.body and "passed" in proof_comment.body
 
     # every call is in the provenance log under the issue's task, and the report and PR name them
+    outcomes = world.runtime.store.query("SELECT house, kind, outcome FROM house_outcomes WHERE number = ?", (n,))
+    assert [tuple(row) for row in outcomes] == [("bezalel", "task", "success")]  # what routing learns from
     records = world.runtime.provenance.tail(100, task=f"{world.repo}#{n}")
     assert [r.tool for r in records] == ["file_write", "run_tests", "git_commit", "run_tests", "git_push"]
     assert {r.house for r in records} == {"bezalel"} and {r.status for r in records} == {"ok"}

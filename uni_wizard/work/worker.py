@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from ..dispatch.history import RoutingLedger
 from ..dispatch.types import IssueText
 from ..errors import ConfigError, ForgeError, ForgeUnavailable, PlaybookError, ToolExecutionError
 from ..forge.client import GiteaClient
@@ -207,8 +208,16 @@ class Worker:
             number=number,
             data={"house": self.house, "ttl": self.claim_ttl},
         )
+        started = self.clock()
         async with ClaimKeeper(self.forge, repo, comment.id, self.house, self.claim_ttl, clock=self.clock):
             report = await self._do(repo, issue)
+        # what routing learns from: success or failure per house and kind (the dispatcher reads it
+        # from the same store on one host; across hosts it arrives with the shared telemetry)
+        kind = next((n.split("/", 1)[1] for n in issue.label_names if n.startswith("kind/")), "task")
+        RoutingLedger(self.runtime.store, clock=self.clock).record_outcome(
+            self.house, kind, repo, number, success=report.status in ("review", "done"),
+            duration=max(0.0, self.clock() - started),
+        )  # fmt: skip
         await self.events.emit(
             "work.finished",
             f"work:{repo}#{number}:{self.house}:{comment.id}:{int(self.clock())}",
