@@ -90,10 +90,16 @@ class ForgeLine(httpx.AsyncBaseTransport):
         self.refused = 0
         self.fail_after: int | None = None
         self.after_write: Callable[[], None] | None = None
+        self.after_listing: Callable[[], None] | None = None
+        self.reads: list[str] = []
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if request.method in ("GET", "HEAD"):
-            return await self.inner.handle_async_request(request)
+            self.reads.append(f"{request.method} {request.url.path}")
+            response = await self.inner.handle_async_request(request)
+            if self.after_listing is not None and request.url.path.endswith("/issues"):
+                self.after_listing()
+            return response
         if self.fail_after is not None and len(self.writes) >= self.fail_after:
             self.refused += 1
             raise httpx.ConnectError("injected: the forge went away", request=request)
@@ -391,6 +397,10 @@ async def test_handling_an_issue_twice_writes_nothing_the_second_time(world: Wor
     assert [a.kind for a in third if a.apply is not None] == []
 
     assert world.line.writes[writes:] == []
+    reads = len(world.line.reads)
+    full = await loop.sweep(world.repo, full=True)  # every house still full: the held issue costs nothing
+    assert (full.issues, full.failed, repairs([full])) == (len(numbers), [], [])
+    assert [r for r in world.line.reads[reads:] if "/comments" in r] == []
     assert {n: (await world.view(n)).state() for n in numbers} == before
     assert {n: len(world.decisions(n)) for n in numbers} == decisions
     assert (len(world.events("issue.routed")), len(world.events("sweep.repaired"))) == (routed, repaired)
@@ -701,6 +711,28 @@ async def test_a_long_sweep_renews_the_lease_instead_of_outliving_it(world: Worl
     for number in numbers:
         v = await world.view(number)
         assert len(v.assignees) == 1 and footer(1) in v.audits[0].body
+
+
+async def test_a_listing_longer_than_the_lease_renews_it_between_pages(world: World) -> None:
+    clock = FakeClock()
+    lease = LocalLease(clock=clock)  # 15 s, usable for 12
+    dispatcher = world.config.dispatcher.model_copy(update={"poll_seconds": 1e-6})
+    world.config = world.config.model_copy(update={"dispatcher": dispatcher})
+    loop = world.loop(lease=lease)
+    await loop.run_once()  # the labels, and the cursor
+    limit = asyncio.Semaphore(8)
+
+    async def one(i: int) -> None:
+        async with limit:
+            await world.file(f"Write the runbook page {i}", "## Acceptance criteria\n- [ ] a page")
+
+    await asyncio.gather(*(one(i) for i in range(101)))  # three pages of 50
+    world.line.after_listing = lambda: clock.advance(7.0)  # 21 s to list: longer than the lease lives
+
+    (report,) = await loop.run_once()
+
+    assert (report.issues, report.failed) == (101, [])
+    assert lease.epoch == 1 and world.events("lease.lost") == []
 
 
 # -- 8. dry run ----------------------------------------------------------------------------------------

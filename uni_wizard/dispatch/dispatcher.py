@@ -120,6 +120,8 @@ class Dispatcher:
                     self._relabel(repo, issue, {"status/done"}, "closed: mark it done", leaves=("done", state.house))
                 ]
             return []
+        if state.status == "triage" and self._held(state.labels):
+            return []  # triaged and held for lack of a free house: nothing can change until one frees up
         if state.untriaged:
             return await self._triage_and_route(repo, issue, epoch)
         if state.status == "routed" and state.house and not state.assignees:
@@ -127,6 +129,19 @@ class Dispatcher:
         if state.status == "in-progress" and state.house:
             return await self._check_claim(repo, issue, state.house, epoch)
         return []
+
+    def _held(self, labels: tuple[str, ...]) -> bool:
+        """Whether an issue in ``status/triage`` already carries its triage and no house could take it now.
+
+        Such an issue was triaged and explained before (the audit comment is written first); re-triaging
+        it on every sweep would cost a read of its comments and a triage each time for nothing."""
+        triaged = any(n.startswith("kind/") for n in labels) and any(n.startswith("priority/") for n in labels)
+        if not triaged:
+            return False
+        load = self.load()
+        return not any(
+            p.rules.may_take_issues and load.get(name, 0) < p.max_concurrency for name, p in self.houses.items()
+        )
 
     async def _triage_and_route(self, repo: str, issue: Issue, epoch: int) -> list[Action]:
         owner, name = split_repo(repo)

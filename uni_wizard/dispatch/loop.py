@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Literal
 
 from ..errors import ForgeError, ForgeUnavailable, LeaseLost
 from ..forge.client import GiteaClient
@@ -107,12 +108,12 @@ class DispatchLoop:
         since, last_full = self._cursor(repo)
         seen = self._seen.setdefault(repo, set())
         if full:
-            issues = await self.forge.list_issues(owner, name, state="open", type="issues")
+            issues = await self._listing(owner, name, state="open")
             self.dispatcher.open_issues[repo] = {}
             for issue in issues:
                 self.dispatcher._track_open(repo, issue)
         else:
-            listed = await self.forge.list_issues(owner, name, state="all", type="issues", since=since)
+            listed = await self._listing(owner, name, state="all", since=since)
             issues = dedupe_since(listed, set(seen))  # a copy: an issue is seen once it was handled
         issues.sort(key=lambda i: (i.updated_at or datetime.min.replace(tzinfo=UTC), i.number))
         for issue in issues:
@@ -142,6 +143,17 @@ class DispatchLoop:
             },
         )
         return report
+
+    async def _listing(
+        self, owner: str, name: str, *, state: Literal["open", "all"], since: datetime | None = None
+    ) -> list[Issue]:
+        """Every issue of a listing, the lease renewed between pages: a big repository lists for longer
+        than the lease lives."""
+        issues = []
+        async for issue in self.forge.iter_issues(owner, name, state=state, type="issues", since=since):
+            await self._keep_lease()
+            issues.append(issue)
+        return issues
 
     async def _keep_lease(self) -> None:
         """Renew the lease during a long turn (at most every ``poll_seconds``), so that a big sweep does not

@@ -165,11 +165,30 @@ def weighted_score(tokens: Sequence[str], weights: Mapping[str, float]) -> tuple
     return score, [term for _, term in sorted(found)]
 
 
+Bag = tuple[Counter[str], float]
+
+
 @lru_cache(maxsize=4096)
-def _bag(text: str) -> tuple[Counter[str], float]:
+def _bag(text: str) -> Bag:
+    return bag_of(text)
+
+
+def bag_of(text: str) -> Bag:
+    """The stems of ``text``'s content words with their counts, and the bag's norm (for ``cosine``)."""
     stems = [stem(t) for t in tokenize(text) if t not in STOP_WORDS and len(t) > 1]
     bag = Counter(stems)
     return bag, math.sqrt(sum(n * n for n in bag.values()))
+
+
+def cosine(a: Bag, b: Bag) -> float:
+    """The cosine of two bags from ``bag_of`` (what ``similarity`` computes on texts)."""
+    (bag_a, norm_a), (bag_b, norm_b) = a, b
+    if not norm_a or not norm_b:
+        return 0.0
+    if len(bag_a) > len(bag_b):
+        bag_a, bag_b = bag_b, bag_a
+    dot = sum(n * bag_b.get(word, 0) for word, n in bag_a.items())
+    return min(1.0, dot / (norm_a * norm_b))
 
 
 def similarity(a: str, b: str) -> float:
@@ -184,11 +203,4 @@ def similarity(a: str, b: str) -> float:
     >>> round(similarity("App crashes on startup", "Crash at startup of the app"), 2)
     1.0
     """
-    bag_a, norm_a = _bag(a)
-    bag_b, norm_b = _bag(b)
-    if not norm_a or not norm_b:
-        return 0.0
-    if len(bag_a) > len(bag_b):
-        bag_a, bag_b = bag_b, bag_a
-    dot = sum(n * bag_b.get(word, 0) for word, n in bag_a.items())
-    return min(1.0, dot / (norm_a * norm_b))
+    return cosine(_bag(a), _bag(b))

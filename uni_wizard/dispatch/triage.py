@@ -20,11 +20,12 @@ comment shows. Every word and phrase is matched as whole tokens (``tokens.py``),
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
 from .config import PriorityRule, TriageConfig
-from .tokens import phrase_hits, similarity, stem, tokenize, weighted_score
+from .tokens import Bag, bag_of, cosine, phrase_hits, stem, tokenize, weighted_score
 from .types import Classifier, IssueText, TriageResult
 
 __all__ = ["MODEL_MIN_CONFIDENCE", "checklist_items", "kind_matches", "triage", "triage_with_model"]
@@ -218,6 +219,18 @@ def _needs_info(issue: IssueText, config: TriageConfig, body: list[str], items: 
     return f"needs info: no acceptance criteria (no {shown}{more}{checklist})."
 
 
+# Each open issue's bag, kept as long as the issue object lives (the dispatcher keeps its open issues):
+# a bounded cache scanned in the same order every time would miss on every lookup past its size.
+_BAGS: weakref.WeakKeyDictionary[IssueText, Bag] = weakref.WeakKeyDictionary()
+
+
+def _bag_of_issue(issue: IssueText) -> Bag:
+    bag = _BAGS.get(issue)
+    if bag is None:
+        bag = _BAGS[issue] = bag_of(_comparable(issue))
+    return bag
+
+
 def _comparable(issue: IssueText) -> str:
     """What duplicate detection compares: the title twice, the body without headings and checklist marks."""
     body = _HEADING_LINE.sub(" ", issue.body)
@@ -231,12 +244,12 @@ def _duplicates(
     rule = config.duplicates
     if rule.max_suggestions == 0:
         return ()
-    mine = _comparable(issue)
+    mine = bag_of(_comparable(issue))
     found = []
     for other in open_issues:
         if other.number == issue.number:
             continue
-        score = similarity(mine, _comparable(other))
+        score = cosine(mine, _bag_of_issue(other))
         if score >= rule.threshold:
             found.append((other.number, round(score, 3)))
     found.sort(key=lambda pair: (-pair[1], pair[0]))

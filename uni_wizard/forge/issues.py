@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
+
+import httpx
 
 from ..errors import ToolCallError
 from .http import ForgeSession
 from .models import Comment, Issue, Label
+from .pagination import MAX_LIMIT, paginate
 
 __all__ = ["IssuesAPI", "rfc3339"]
 
@@ -104,6 +107,28 @@ class IssuesAPI(ForgeSession):
         callers that must be exact check ``Issue.label_names`` too. ``since`` is inclusive:
         see ``dedupe_since``. ``assigned_by`` is the assignee's username.
         """
+        found = self.iter_issues(
+            owner, repo, state=state, type=type, labels=labels, since=since, before=before,
+            assigned_by=assigned_by, created_by=created_by, limit=limit,
+        )  # fmt: skip
+        return [issue async for issue in found]
+
+    async def iter_issues(
+        self,
+        owner: str,
+        repo: str,
+        *,
+        state: Literal["open", "closed", "all"] = "open",
+        type: Literal["issues", "pulls"] | None = None,
+        labels: Sequence[str] = (),
+        since: datetime | None = None,
+        before: datetime | None = None,
+        assigned_by: str | None = None,
+        created_by: str | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[Issue]:
+        """``list_issues`` one issue at a time, pages fetched as they are needed (a long listing lets its
+        caller do other work between pages, such as renewing a lease)."""
         params: dict[str, Any] = {"state": state}
         optional = {
             "type": type,
@@ -114,8 +139,14 @@ class IssuesAPI(ForgeSession):
             "created_by": created_by,
         }
         params.update({key: value for key, value in optional.items() if value is not None})
-        raw = await self._list(_REPO + "/issues", path={"owner": owner, "repo": repo}, params=params, limit=limit)
-        return [Issue.model_validate(item) for item in raw]
+        path = {"owner": owner, "repo": repo}
+
+        async def fetch(query: Mapping[str, Any]) -> httpx.Response:
+            return await self._request("GET", _REPO + "/issues", path=path, params=query)
+
+        page_size = MAX_LIMIT if limit is None else min(max(limit, 1), MAX_LIMIT)
+        async for item in paginate(fetch, params, limit=page_size, max_items=limit):
+            yield Issue.model_validate(item)
 
     async def get_issue(self, owner: str, repo: str, index: int) -> Issue:
         """One issue; works for a pull request's number too (``is_pull``)."""
