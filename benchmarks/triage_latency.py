@@ -744,8 +744,8 @@ def report_held(results: Results, args: argparse.Namespace) -> list[str]:
         "",
         f"held after their first triage: {results.held}/{h} (that sweep took {first.seconds[0]:.2f} s, "
         f"{first.requests[0]} requests: {by_route(first)}); the sweeps after it applied {applied} actions and spent "
-        f"{(sweep_s - list_s) / h * 1000:.2f} ms per held issue beyond the listing (one `GET` of its comments and "
-        f"a triage against every open issue of the repository); their requests: {by_route(sw)}.",
+        f"{(sweep_s - list_s) / h * 1000:.2f} ms per held issue beyond the listing (while no house is free a held "
+        f"issue is only derived from its labels, no request, no triage); their requests: {by_route(sw)}.",
     ]
 
 
