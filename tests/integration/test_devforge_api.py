@@ -156,6 +156,22 @@ def test_empty_repository_has_no_branches_until_first_write(forge: Forge) -> Non
     assert forge.alice.get(f"/repos/{repo}").json()["empty"] is False
 
 
+def test_an_archived_repository_refuses_every_write_with_423_and_still_reads(forge: Forge) -> None:
+    repo = forge.new_repo(auto_init=True)
+    number = forge.alice.post(f"/repos/{repo}/issues", json={"title": "before"}).json()["number"]
+    assert forge.alice.patch(f"/repos/{repo}", json={"archived": True}).status_code == 200
+    writes = [
+        forge.alice.post(f"/repos/{repo}/issues", json={"title": "after"}),
+        forge.alice.patch(f"/repos/{repo}/issues/{number}", json={"title": "x"}),
+        forge.alice.post(f"/repos/{repo}/issues/{number}/comments", json={"body": "x"}),
+        forge.alice.post(f"/repos/{repo}/issues/{number}/labels", json={"labels": []}),
+        forge.alice.post(f"/repos/{repo}/contents/x.txt", json={"content": b64(b"x")}),
+    ]
+    for r in writes:
+        assert_error(r, 423, forge, "repo is archived")
+    assert forge.alice.get(f"/repos/{repo}/issues/{number}").status_code == 200
+
+
 # -- §9.1 one number counter; separate id spaces ----------------------------------------------------------------------
 
 

@@ -110,11 +110,13 @@ def load_repo(
     message: str = "",
     bodiless: bool = False,
     allow_archived: bool = False,
+    mutates: bool | None = None,
 ) -> RepoCtx:
     """The repository ``owner/name`` as the caller may see it.
 
     Order as in Gitea's middleware: token required (401) for writes, token scope (403), repository
-    lookup and visibility (404), permission (403), archived (423).
+    lookup and visibility (404), permission (403), archived (423). ``mutates`` (default: ``need`` is
+    write) refuses an archived repository even for calls a reader may make (a comment, a new issue).
     """
     writing = need >= WRITE
     if writing and caller.user is None:
@@ -132,6 +134,6 @@ def load_repo(
     ctx = RepoCtx(forge, caller, repo, owner_row, mode)
     if mode < need:
         raise forbidden(message or _default_message(need), bodiless=bodiless)
-    if writing and repo["archived"] and not allow_archived:
+    if (writing if mutates is None else mutates) and repo["archived"] and not allow_archived:
         raise locked()
     return ctx

@@ -13,7 +13,7 @@ from .access import READ, WRITE, RepoCtx, load_repo
 from .auth import Caller, caller_of, require_user
 from .core import forge_of
 from .db import Row, fmt_time, parse_time
-from .errors import forbidden, locked, not_found, required, server_error, unprocessable
+from .errors import forbidden, not_found, required, server_error, unprocessable
 from .events import fire_comment
 from .issuecore import get_issue, reload_issue, touch
 from .objects import comment_json, user_by_id_json
@@ -86,9 +86,7 @@ def create_comment(
 ) -> Response:
     forge = forge_of(request)
     user = require_user(caller)
-    rc = load_repo(forge, caller, owner, repo, need=READ, area="issue")
-    if rc.repo["archived"]:
-        raise locked()
+    rc = load_repo(forge, caller, owner, repo, need=READ, area="issue", mutates=True)
     issue = get_issue(rc, index)
     if issue["is_locked"] and not rc.can_write():
         raise forbidden("issue is locked")

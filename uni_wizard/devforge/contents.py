@@ -261,9 +261,7 @@ def _write(
     request: Request, caller: Caller, owner: str, repo: str, ops: list[FileOp], body: Body
 ) -> tuple[RepoCtx, str, str]:
     user = require_user(caller)
-    rc = load_repo(forge_of(request), caller, owner, repo, need=READ)
-    if rc.repo["archived"]:
-        raise ApiError(423, "repo is archived")
+    rc = load_repo(forge_of(request), caller, owner, repo, need=READ, mutates=True)
     if rc.mode < WRITE:
         raise ApiError(403, "user should have a permission to write to the target branch")
     branch, commit = change_files(rc, user, body, ops)

@@ -17,7 +17,7 @@ from .access import READ, WRITE, RepoCtx, access_mode, load_repo, user_by_name
 from .auth import Caller, caller_of, require_user
 from .core import Forge, forge_of
 from .db import Row, parse_time
-from .errors import conflict, forbidden, locked, not_found, precondition, required, unprocessable
+from .errors import conflict, forbidden, not_found, precondition, required, unprocessable
 from .events import fire_issue
 from .issuecore import (
     get_issue,
@@ -76,9 +76,7 @@ def create_issue(
 ) -> Response:
     forge = forge_of(request)
     user = require_user(caller)
-    rc = load_repo(forge, caller, owner, repo, need=READ, area="issue")
-    if rc.repo["archived"]:
-        raise locked()
+    rc = load_repo(forge, caller, owner, repo, need=READ, area="issue", mutates=True)
     title = body.str("title")
     if not title:
         raise required("Title")
@@ -283,9 +281,7 @@ def edit_issue(
 ) -> Response:
     forge = forge_of(request)
     user = require_user(caller)
-    rc = load_repo(forge, caller, owner, repo, need=READ, area="issue")
-    if rc.repo["archived"]:
-        raise locked()
+    rc = load_repo(forge, caller, owner, repo, need=READ, area="issue", mutates=True)
     with forge.db.tx():
         issue, events = edit_issue_fields(rc, get_issue(rc, index), body, user)
     for action, kind, changes in events:

@@ -15,7 +15,7 @@ from .access import READ, WRITE, RepoCtx, load_repo
 from .auth import Caller, caller_of, require_user
 from .core import forge_of
 from .db import Row
-from .errors import ApiError, forbidden, not_found, required, unprocessable
+from .errors import forbidden, not_found, required, unprocessable
 from .events import fire_issue
 from .issuecore import get_issue, issue_labels_set, normalize_color, reload_issue, resolve_label_refs, touch
 from .objects import label_json, labels_of
@@ -121,9 +121,7 @@ def delete_label(owner: str, repo: str, ident: str, request: Request, caller: Ca
 
 def _issue_for_write(request: Request, caller: Caller, owner: str, repo: str, index: str) -> tuple[RepoCtx, Row]:
     require_user(caller)
-    rc = load_repo(forge_of(request), caller, owner, repo, need=READ, area="issue")
-    if rc.repo["archived"]:
-        raise ApiError(423, "repo is archived")
+    rc = load_repo(forge_of(request), caller, owner, repo, need=READ, area="issue", mutates=True)
     return rc, get_issue(rc, index)
 
 

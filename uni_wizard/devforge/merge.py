@@ -20,7 +20,7 @@ from .access import ADMIN, RepoCtx, load_repo
 from .auth import Caller, caller_of, require_user
 from .core import forge_of
 from .db import Row
-from .errors import ApiError, conflict, locked, not_allowed, not_found, required, unprocessable
+from .errors import ApiError, conflict, not_allowed, not_found, required, unprocessable
 from .events import fire_issue, fire_pull
 from .git import Signature
 from .issuecore import reload_issue
@@ -125,9 +125,7 @@ def merge_pull(
 ) -> Response:
     forge = forge_of(request)
     user = require_user(caller)
-    rc = load_repo(forge, caller, owner, repo)
-    if rc.repo["archived"]:
-        raise locked()
+    rc = load_repo(forge, caller, owner, repo, mutates=True)
     style = body.str("Do", "do")
     if not style:
         raise required("Do")

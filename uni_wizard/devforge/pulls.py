@@ -15,7 +15,7 @@ from .access import READ, RepoCtx, load_repo, user_by_name
 from .auth import Caller, caller_of, require_user
 from .core import forge_of
 from .db import Row
-from .errors import bad_request, conflict, forbidden, locked, not_found, required, server_error, unprocessable
+from .errors import bad_request, conflict, forbidden, not_found, required, server_error, unprocessable
 from .events import fire_issue, fire_pull
 from .git import GitError, Signature
 from .issuecore import get_issue, issue_labels_set, label_ids, reload_issue, resolve_assignees, resolve_label_refs
@@ -99,9 +99,7 @@ def create_pull(
 ) -> Response:
     forge = forge_of(request)
     user = require_user(caller)
-    rc = load_repo(forge, caller, owner, repo, need=READ)
-    if rc.repo["archived"]:
-        raise locked()
+    rc = load_repo(forge, caller, owner, repo, need=READ, mutates=True)
     head = body.str("head").split(":", 1)[-1]
     base = body.str("base")
     if not head:
@@ -180,9 +178,7 @@ def edit_pull(
 ) -> Response:
     forge = forge_of(request)
     user = require_user(caller)
-    rc = load_repo(forge, caller, owner, repo, need=READ)
-    if rc.repo["archived"]:
-        raise locked()
+    rc = load_repo(forge, caller, owner, repo, need=READ, mutates=True)
     pull, issue = get_pull(rc, index)
     label_event = False
     with forge.db.tx():
