@@ -92,6 +92,14 @@ class Settings(BaseSettings):
     )
     triage_config: Path | None = Field(None, description="configs/triage.yaml (default: the shipped one).")
     review_config: Path | None = Field(None, description="configs/review.yaml (default: the shipped one).")
+    cascade_config: Path | None = Field(
+        None, description="configs/cascade.yaml: the model providers (default: the shipped one, local only)."
+    )
+    mesh_config: Path | None = Field(
+        None, description="configs/mesh.yaml: hosts, peers, the forge lease and Syncthing (default: a mesh of one)."
+    )
+    syncthing_api_key: SecretStr | None = Field(None, description="Syncthing's REST API key (X-API-Key).")
+    syncthing_api_key_file: Path | None = Field(None, description="File holding Syncthing's REST API key.")
     log_level: str = Field("INFO", description="Python logging level.")
 
     @classmethod
@@ -118,7 +126,8 @@ class Settings(BaseSettings):
         return self.data_dir / "uni-wizard.db"
 
     def secret(self, name: str) -> str | None:
-        """``api_token``, ``gitea_token`` or ``webhook_secret``: the value, else the content of its ``*_file``."""
+        """``api_token``, ``gitea_token``, ``webhook_secret`` or ``syncthing_api_key``: the value, else the content
+        of its ``*_file``."""
         value: SecretStr | None = getattr(self, name)
         if value is not None:
             return value.get_secret_value()

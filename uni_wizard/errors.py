@@ -34,7 +34,19 @@ Classes carry data, not behaviour, and never log.
     ├── LeaseLost                          a lease is not held (or is within its safety margin): nothing is written
     ├── EventRejected (ValueError)         an event cannot be logged: bad kind, key or data; nothing is written
     ├── PlaybookError (ValueError)         an issue's ```uni-wizard playbook is invalid; .line (in the body), .step
-    └── WebhookRejected                    a webhook delivery failed verification or could not be parsed
+    ├── WebhookRejected                    a webhook delivery failed verification or could not be parsed
+    ├── ModelError                         a model provider failed; .provider, .model
+    │   ├── ProviderUnavailable            ... transiently (connect error, timeout, 429, 502/503/504, error mid-stream)
+    │   ├── ProviderRejected (ValueError)  ... permanently (400/401/403/422, malformed answer): no retry, no failover
+    │   │   ├── ModelNotFound (LookupError)  the model is not on that provider (404, not pulled)
+    │   │   └── ContextLengthExceeded      the prompt does not fit the model's context: a bigger one may
+    │   ├── CascadeExhausted               every allowed provider failed; .attempts lists what each did
+    │   └── BudgetExhausted                the agent loop ran out of steps, tokens or time; .budget
+    ├── MeshError                          the mesh: a peer, Syncthing or the mesh configuration
+    │   └── SyncthingError                 Syncthing's REST API failed or is unreachable; .status
+    └── UpgradeError                       the self-upgrade queue or a deploy
+        ├── TransitionRefused              a state change not allowed from the current state (compare-and-set lost)
+        └── DeployFailed                   a release could not be installed, switched or health-checked
 
 A ``Result`` returned by the Harness names the class of its error in
 ``error_type`` so that a result can be turned back into the exception with
@@ -45,9 +57,13 @@ from __future__ import annotations
 
 __all__ = [
     "ApprovalError",
+    "BudgetExhausted",
+    "CascadeExhausted",
     "CircuitOpen",
     "ConfigError",
     "Conflict",
+    "ContextLengthExceeded",
+    "DeployFailed",
     "DuplicateToolError",
     "EventRejected",
     "FileExists",
@@ -56,6 +72,9 @@ __all__ = [
     "ForgeUnavailable",
     "LeaseLost",
     "Locked",
+    "MeshError",
+    "ModelError",
+    "ModelNotFound",
     "NotAllowed",
     "NotAuthorized",
     "NotFound",
@@ -63,17 +82,22 @@ __all__ = [
     "PolicyDenied",
     "PreconditionFailed",
     "ProvenanceBroken",
+    "ProviderRejected",
+    "ProviderUnavailable",
     "ServerError",
     "ShaMismatch",
     "StoreError",
+    "SyncthingError",
     "ToolCallError",
     "ToolDefinitionError",
     "ToolExecutionError",
     "ToolTimeout",
     "TransientToolError",
+    "TransitionRefused",
     "Unauthorized",
     "UniWizardError",
     "Unprocessable",
+    "UpgradeError",
     "WebhookRejected",
 ]
 
@@ -260,3 +284,77 @@ class PlaybookError(UniWizardError, ValueError):
         super().__init__(message)
         self.line = line
         self.step = step
+
+
+class ModelError(UniWizardError):
+    """A model provider failed. ``provider`` and ``model`` name where (empty when not known)."""
+
+    def __init__(self, message: str, *, provider: str = "", model: str = "") -> None:
+        super().__init__(message)
+        self.provider = provider
+        self.model = model
+
+
+class ProviderUnavailable(ModelError):
+    """A transient failure: connection refused, a timeout, 429, 502/503/504, an error line before the first
+    token. Worth a retry and, once retries or the breaker say so, the next provider.
+    ``retry_after`` is the provider's Retry-After in seconds, when it sent one."""
+
+    def __init__(self, message: str, *, provider: str = "", model: str = "", retry_after: float | None = None) -> None:
+        super().__init__(message, provider=provider, model=model)
+        self.retry_after = retry_after
+
+
+class ProviderRejected(ModelError, ValueError):
+    """A permanent failure: the provider refused the request (400/401/403/422) or answered something that is
+    not its protocol. Not retried, not counted by the breaker, and no failover: the same request would fail
+    the same way elsewhere (``ModelNotFound`` and ``ContextLengthExceeded`` are the exceptions)."""
+
+
+class ModelNotFound(ProviderRejected, LookupError):
+    """The provider does not have the model (404, not pulled)."""
+
+
+class ContextLengthExceeded(ProviderRejected):
+    """The prompt does not fit the model's context window; a provider whose model has a bigger one may."""
+
+
+class CascadeExhausted(ModelError):
+    """Every allowed provider was tried and failed. ``attempts`` is ``(provider, model, reason)`` per try."""
+
+    def __init__(self, message: str, *, attempts: tuple[tuple[str, str, str], ...] = ()) -> None:
+        super().__init__(message)
+        self.attempts = attempts
+
+
+class BudgetExhausted(ModelError):
+    """The agent loop ran out of ``budget`` ("steps", "tokens" or "time") before the model finished."""
+
+    def __init__(self, message: str, *, budget: str) -> None:
+        super().__init__(message)
+        self.budget = budget
+
+
+class MeshError(UniWizardError):
+    """The mesh: a peer, Syncthing, or the mesh configuration failed."""
+
+
+class SyncthingError(MeshError):
+    """Syncthing's REST API failed (``status`` is the HTTP status, 0 when it could not be reached)."""
+
+    def __init__(self, message: str, *, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class UpgradeError(UniWizardError):
+    """The self-upgrade queue or a deploy failed."""
+
+
+class TransitionRefused(UpgradeError):
+    """A state change that the current state does not allow (or a compare-and-set that was lost): nothing
+    changed."""
+
+
+class DeployFailed(UpgradeError):
+    """A release could not be installed, switched to, or passed its health gate."""

@@ -18,7 +18,20 @@ from ..errors import (
     ToolCallError,
     UniWizardError,
 )
-from . import dispatch_cmd, events_cmd, forge_cmd, records_cmd, review_cmd, route_cmd, serve_cmd, tools_cmd
+from . import (
+    cascade_cmd,
+    deploy_cmd,
+    dispatch_cmd,
+    events_cmd,
+    forge_cmd,
+    mesh_cmd,
+    records_cmd,
+    review_cmd,
+    route_cmd,
+    serve_cmd,
+    tools_cmd,
+    upgrades_cmd,
+)
 from .common import EXIT_DENIED, EXIT_FAILED, EXIT_USAGE, Exit, app, err_console
 
 __all__ = ["app", "main"]
@@ -31,6 +44,10 @@ events_cmd.register(app)
 route_cmd.register(app)
 dispatch_cmd.register(app)
 review_cmd.register(app)
+cascade_cmd.register(app)
+mesh_cmd.register(app)
+upgrades_cmd.register(app)
+deploy_cmd.register(app)
 
 
 def exit_code_for(exc: BaseException) -> int:

@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import hmac
 from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Header, HTTPException, Query, Request
+from fastapi import APIRouter, FastAPI, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -59,10 +60,25 @@ class ExecuteRequest(BaseModel):
     timeout: float | None = Field(None, gt=0, description="Seconds before the call is cancelled.")
 
 
-def create_app(runtime: Runtime, *, api_token: str | None = None, webhook_secret: str | None = None) -> FastAPI:
+def create_app(
+    runtime: Runtime,
+    *,
+    api_token: str | None = None,
+    webhook_secret: str | None = None,
+    routers: Sequence[APIRouter] = (),
+    readiness: Mapping[str, Callable[[], Mapping[str, Any]]] | None = None,
+) -> FastAPI:
     """Build the daemon's app on ``runtime``; ``api_token`` guards the execute and events endpoints and
-    ``webhook_secret`` verifies the forge's webhook deliveries."""
+    ``webhook_secret`` verifies the forge's webhook deliveries.
+
+    ``routers`` add the APIs of the daemon's components (cascade, mesh, upgrades); ``readiness`` maps a
+    component's name to a probe answering ``{"ready": bool, ...}`` for ``/ready`` (a probe that raises
+    counts as not ready).
+    """
     app = FastAPI(title="uni-wizard", version=__version__, docs_url=None, redoc_url=None)
+    for router in routers:
+        app.include_router(router)
+    probes = dict(readiness or {})
     intake = WebhookIntake(runtime.store, webhook_secret, runtime.metrics.registry) if webhook_secret else None
     app.state.intake = intake  # the dispatcher consumes the queue it fills
     # One Harness per (house, mode, task), so read-before-write spans a task's calls; the oldest are dropped.
@@ -112,6 +128,11 @@ def create_app(runtime: Runtime, *, api_token: str | None = None, webhook_secret
         components["tools"] = {"ready": len(runtime.registry) > 0, "count": len(runtime.registry)}
         states = runtime.breakers.states()
         components["breakers"] = {"ready": all(s != "open" for s in states.values()), "groups": states}
+        for name, probe in probes.items():
+            try:
+                components[name] = dict(probe())
+            except Exception as exc:  # report, do not crash the probe
+                components[name] = {"ready": False, "error": str(exc)}
         ok = all(c["ready"] for c in components.values())
         return JSONResponse({"ready": ok, "components": components}, status_code=200 if ok else 503)
 

@@ -12,11 +12,11 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from .config import Settings
-from .harness.core import Harness
-from .harness.runtime import Runtime
-from .policy.model import HousePolicy, Mode
-from .tools.registry import ToolRegistry
+from ..config import Settings
+from ..harness.core import Harness
+from ..harness.runtime import Runtime
+from ..policy.model import HousePolicy, Mode
+from ..tools.registry import ToolRegistry
 
 __all__ = ["FakeClock", "RecordingSleep", "make_harness", "make_runtime"]
 
