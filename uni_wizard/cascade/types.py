@@ -63,6 +63,7 @@ class Completion:
     fallbacks: tuple[tuple[str, str, str], ...] = ()
     incomplete: bool = False
     finish_reason: str = ""
+    error: str = ""  # why an incomplete answer broke off
 
 
 class CompletionClient(Protocol):
