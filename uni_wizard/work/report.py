@@ -20,12 +20,13 @@ from typing import Any, NamedTuple
 
 from ..errors import PlaybookError
 from ..harness.provenance import redact
-from .types import StepOutcome
+from .types import AgentRun, StepOutcome
 
 __all__ = [
     "INLINE_LIMIT",
     "Artifact",
     "ArtifactStore",
+    "agent_notes",
     "render_blocked",
     "render_report",
     "report_marker",
@@ -189,6 +190,17 @@ def _section(
         "",
     ]
     return lines, 0
+
+
+def agent_notes(run: AgentRun) -> str:
+    """The model planner's part of a report: how its loop ended, what it cost, and its answer."""
+    text = "Model planner: " + run.summary()
+    answer = run.answer.strip()
+    if answer:
+        if len(answer) > INLINE_LIMIT:
+            answer = answer[:INLINE_LIMIT] + f"\n[... {len(answer) - INLINE_LIMIT:,} more characters not shown]"
+        text += "\n\nIts answer:\n\n" + "\n".join(_fenced(answer, "text"))
+    return text
 
 
 def render_blocked(

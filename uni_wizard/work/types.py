@@ -1,21 +1,35 @@
 """What a house works from: a plan of tool steps, and what each step produced.
 
 A plan comes from a playbook (a fenced ``uni-wizard`` YAML block in the issue body) or from a
-``Planner`` (the model-driven agent loop the cascade brings). Steps run through the house's own
-Harness, so its policy, its mode and provenance apply to every call.
+``Planner`` (a whole plan decided up front). An ``AgentRunner`` (the model's tool-calling loop,
+``uni_wizard.cascade.planner.AgentPlanner``) decides its steps one at a time instead, and runs each
+through the ``StepRunner`` the worker hands it. Either way steps run through the house's own Harness,
+so its policy, its mode and provenance apply to every call.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from ..cascade.types import Usage
 from ..dispatch.types import IssueText
+from ..errors import ModelError
 from ..harness.result import Result
 from ..tools.spec import ToolSpec
 
-__all__ = ["Expectation", "Plan", "Planner", "Step", "StepOutcome"]
+__all__ = [
+    "AgentContext",
+    "AgentRun",
+    "AgentRunner",
+    "Expectation",
+    "Plan",
+    "Planner",
+    "Step",
+    "StepOutcome",
+    "StepRunner",
+]
 
 Op = Literal["==", "!=", ">", ">=", "<", "<=", "contains", "exists", "truthy"]
 
@@ -60,6 +74,59 @@ class StepOutcome:
 
 
 class Planner(Protocol):
-    """The seam for a model-driven agent loop; ``None`` means it has no plan for this issue."""
+    """The seam for a whole plan decided before anything runs; ``None`` means no plan for this issue."""
 
     async def plan(self, issue: IssueText, house: str, tools: Sequence[ToolSpec]) -> Plan | None: ...
+
+
+# Runs one step through the house's Harness (``{worktree}``... filled in), records it, returns its outcome.
+StepRunner = Callable[[Step], Awaitable[StepOutcome]]
+
+
+@dataclass(frozen=True)
+class AgentContext:
+    """What an agent works on: the issue, the house, the clone (``worktree`` on ``branch``), and the tools
+    the house's policy lets it use (what the model is shown)."""
+
+    issue: IssueText
+    house: str
+    repo: str
+    worktree: str
+    branch: str
+    tools: tuple[ToolSpec, ...]
+
+
+@dataclass(frozen=True)
+class AgentRun:
+    """How an agent's loop ended.
+
+    ``finished`` when the model answered without asking for a tool (``answer`` is that answer); otherwise
+    ``stop`` says why it ended: ``BudgetExhausted`` (``.budget`` is "steps", "tokens" or "time") or the
+    ``ModelError`` the model failed with. ``turns`` counts model requests, ``tool_calls`` the steps run.
+    """
+
+    finished: bool
+    answer: str = ""
+    stop: ModelError | None = None
+    turns: int = 0
+    tool_calls: int = 0
+    usage: Usage = field(default_factory=Usage)
+    model: str = ""  # "provider/model" of the last answer
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        """One paragraph for the report: how it ended and what it cost."""
+        cost = (
+            f"{self.turns} model request(s), {self.tool_calls} tool call(s), "
+            f"{self.usage.input_tokens + self.usage.output_tokens} tokens, {self.seconds:.1f} s"
+        )
+        who = f"the model `{self.model}`" if self.model else "the model"
+        if self.finished:
+            return f"{who} finished after {cost}."
+        return f"{who} stopped after {cost}: {self.stop}"
+
+
+class AgentRunner(Protocol):
+    """The seam for a model-driven agent loop: it calls ``execute`` for each step it decides on."""
+
+    async def run(self, context: AgentContext, execute: StepRunner) -> AgentRun: ...

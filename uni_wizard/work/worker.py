@@ -3,7 +3,10 @@
 Per issue: claim (``status/in-progress`` and a claim comment, renewed while the work runs) → plan
 (the issue's playbook, else the house's planner) → a clone on ``<house>/issue-<n>`` → every step
 through ``Harness(house, policy.default_mode, task="<repo>#<n>")`` (so the house's policy, mode and
-provenance apply) with its expectations checked → when the repository changed: commit and push
+provenance apply) with its expectations checked; with no plan but an ``agent`` (the model planner), the
+agent's loop instead, each tool call it makes run and recorded the same way (a loop stopped by a budget
+or a model failure blocks the issue, its report saying which and what was done) → when the repository
+changed: commit and push
 through the Harness, the proof when the house's policy has ``proof_required`` (run_tests, the
 ``uni-wizard/proof`` commit status on the head sha, a proof comment), then the pull request
 (``Closes #<n>``, labelled ``status/review``) → the report comment → ``status/review`` (a PR),
@@ -22,7 +25,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from ..dispatch.history import RoutingLedger
@@ -31,21 +34,23 @@ from ..errors import ConfigError, ForgeError, ForgeUnavailable, PlaybookError, T
 from ..forge.client import GiteaClient
 from ..forge.models import Issue
 from ..harness.core import Harness
+from ..harness.result import Call
 from ..harness.runtime import Runtime
 from ..observe.events import EventKind, EventLog
 from ..policy.model import HousePolicy
 from .checks import check, substitute
 from .claims import ClaimKeeper, claim, relabel_status
-from .planner import NO_PLAN_MESSAGE, make_plan
+from .planner import NO_PLAN_MESSAGE, allowed_tools, make_plan
 from .publish import Proof, open_pull, post_proof, pull_body, upsert_comment
 from .repo import IssueWorktree
-from .report import ArtifactStore, render_blocked, render_report, report_marker
-from .types import Expectation, Plan, Planner, Step, StepOutcome
+from .report import ArtifactStore, agent_notes, render_blocked, render_report, report_marker
+from .types import AgentContext, AgentRunner, Expectation, Plan, Planner, Step, StepOutcome
 
 __all__ = ["WorkReport", "Worker"]
 
 log = logging.getLogger(__name__)
 ROUTED = "status/routed"
+_WHO = {"playbook": "plan", "model": "model"}
 
 
 @dataclass
@@ -61,6 +66,7 @@ class WorkReport:
     pr_url: str | None = None
     head_sha: str | None = None
     proof: Proof | None = None
+    notes: str = ""  # shown under the reason in the report (the model planner's summary and answer)
 
 
 class Worker:
@@ -75,6 +81,7 @@ class Worker:
         runtime: Runtime,
         repos: Sequence[str],
         planner: Planner | None = None,
+        agent: AgentRunner | None = None,
         claim_ttl: float,
         host: str,
         clock: Callable[[], float] = time.time,
@@ -84,6 +91,7 @@ class Worker:
     ) -> None:
         self.forge, self.house, self.runtime, self.repos = forge, house, runtime, tuple(repos)
         self.planner, self.claim_ttl, self.host, self.clock = planner, claim_ttl, host, clock
+        self.agent = agent  # the model's agent loop, for issues without a playbook (None: they are blocked)
         self.policy: HousePolicy = runtime.policy(house)
         self.login = self.policy.gitea_user
         token = token or runtime.env.gitea_token
@@ -241,7 +249,7 @@ class Worker:
             )
         except PlaybookError as exc:
             return await self._blocked(repo, number, render_blocked(self.house, number, exc), str(exc))
-        if plan is None:
+        if plan is None and self.agent is None:
             reason = "the issue has no playbook and the house no model"
             return await self._blocked(repo, number, render_blocked(self.house, number, NO_PLAN_MESSAGE), reason)
         try:
@@ -262,7 +270,8 @@ class Worker:
         finally:
             await tree.remove()
 
-    async def _run_plan(self, repo: str, issue: Issue, plan: Plan, tree: IssueWorktree) -> WorkReport:
+    async def _run_plan(self, repo: str, issue: Issue, plan: Plan | None, tree: IssueWorktree) -> WorkReport:
+        """Run ``plan``'s steps, or (no plan) the house's agent loop, then publish what changed."""
         number, path = issue.number, str(tree.path)
         task = f"{repo}#{number}"
         harness = Harness(self.house, self.policy.default_mode, runtime=self.runtime, task=task)
@@ -270,19 +279,39 @@ class Worker:
         report = WorkReport(repo, number, "blocked")
 
         async def call(step: Step) -> StepOutcome:
-            result = await harness.aexecute(step.tool, **step.args)
+            result = await harness.run(Call(step.tool, step.args))
             outcome = StepOutcome(step, result, check(step, result))
             report.outcomes.append(outcome)
             return outcome
 
+        async def filled(step: Step) -> StepOutcome:
+            return await call(replace(step, args=substitute(step.args, values)))
+
+        if plan is None:
+            assert self.agent is not None  # _do only comes here without a plan when there is an agent
+            labels = tuple(issue.label_names)
+            context = AgentContext(
+                IssueText(number, issue.title, issue.body, labels),
+                self.house,
+                repo,
+                path,
+                tree.branch,
+                allowed_tools(self.runtime.registry, self.policy),
+            )
+            run = await self.agent.run(context, filled)
+            report.notes = agent_notes(run)
+            if not run.finished:
+                report.reason = f"the model planner stopped before the work was done: {run.stop}"
+                return await self._finish(report)
+            plan = Plan((), source="model")
         for index, step in enumerate(plan.steps, 1):
-            outcome = await call(Step(step.tool, substitute(step.args, values), step.expect, step.line, step.name))
+            outcome = await filled(step)
             if not outcome.ok:
                 why = outcome.result.error or "; ".join(outcome.failures) or str(outcome.result.status)
                 report.reason = f"step {index} (`{step.tool}`, line {step.line}) failed: {why}"
                 return await self._finish(report)
         if not await tree.changed():
-            report.status, report.reason = "done", "the plan ran; it changed nothing in the repository"
+            report.status, report.reason = "done", f"the {_WHO[plan.source]} ran; it changed nothing in the repository"
             return await self._finish(report)
         title = plan.title or issue.title
         if await tree.dirty():
@@ -344,7 +373,7 @@ class Worker:
             repo=report.repo,
             pr_url=report.pr_url,
             status=report.status,
-            reason=report.reason,
+            reason=f"{report.reason}\n\n{report.notes}" if report.notes else report.reason,
             host=self.host,
         )
         marker = report_marker(self.house, report.number)
