@@ -38,6 +38,7 @@ def sweep(
                 rows += [(name, n, a.kind, a.description, a.apply is not None) for n, a in report.actions]
                 rows += [(name, n, "failed", why, False) for n, why in report.failed]
         finally:
+            await loop.dispatcher.lease.release()  # a forge lease: the daemons' standbys need not wait for a lapse
             await loop.forge.aclose()
         return rows
 
@@ -51,6 +52,7 @@ def sweep(
 def run(ctx: typer.Context) -> None:
     """The dispatcher loop in the foreground until Ctrl-C or SIGTERM (the daemon runs it with role dispatcher)."""
     from ..dispatch.wiring import build_dispatch_loop
+    from ..mesh.failover import run_dispatcher
 
     opts = options(ctx)
     loop = build_dispatch_loop(opts.settings(), opts.runtime())
@@ -60,7 +62,7 @@ def run(ctx: typer.Context) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             asyncio.get_running_loop().add_signal_handler(sig, stop.set)
         try:
-            await loop.run(stop)
+            await run_dispatcher(loop, stop)  # a standby under the forge lease when mesh_config is set
         finally:
             await loop.forge.aclose()
 
