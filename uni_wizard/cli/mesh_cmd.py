@@ -1,9 +1,134 @@
-"""``mesh``: (being built; see the mesh issue)."""
+"""``mesh status``: every host of the mesh with its houses, roles, lease, heartbeat age, health and Syncthing state.
+
+Without ``--daemon`` the command takes its own look, read-only: it probes every host's ``/health`` (this
+one included), reads the heartbeats in the shared folder, asks Syncthing and reads the lease from the
+forge. With ``--daemon URL`` it prints what that daemon's ``GET /api/v1/mesh`` answers.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
+import httpx
 import typer
+from rich.table import Table
+
+from ..errors import MeshError
+from .common import console, options, print_json
+
+mesh_app = typer.Typer(help="The mesh: hosts, peers, the lease, Syncthing.", no_args_is_help=True)
+
+
+@mesh_app.command("status")
+def status(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Print the JSON of GET /api/v1/mesh."),
+    daemon: str | None = typer.Option(None, "--daemon", help="Ask this daemon (its base URL) instead of looking."),
+) -> None:
+    """Host, houses, roles, lease holder and epoch, heartbeat age, health and Syncthing state, per host."""
+    opts = options(ctx)
+    view = _ask(daemon) if daemon else asyncio.run(_look(opts.settings(), opts.runtime()))
+    if as_json:
+        print_json(view)
+        return
+    console.print(_summary(view), markup=False, highlight=False, soft_wrap=True)
+    table = Table("host", "houses", "roles", "lease", "heartbeat", "health", "syncthing", title="mesh")
+    for row in view["hosts"]:
+        table.add_row(
+            row["host"] + (" (this host)" if row["self"] else ""),
+            ", ".join(row["houses"]) or "-",
+            ", ".join(row["roles"]) or "-",
+            f"holder, epoch {row['lease_epoch']}" if row["lease_holder"] else "-",
+            _age(row),
+            row["health"] + (f": {row['health_error']}" if row.get("health_error") else ""),
+            _syncthing(row["syncthing"]),
+        )
+    console.print(table)
+    for path in view.get("conflicts") or []:
+        console.print(f"conflict file: {path}", markup=False, highlight=False)
+
+
+def _ask(url: str) -> dict[str, Any]:
+    try:
+        response = httpx.get(url.rstrip("/") + "/api/v1/mesh", timeout=10.0)
+    except httpx.HTTPError as exc:
+        raise MeshError(f"cannot reach the daemon at {url}: {exc}") from exc
+    if response.status_code != 200:
+        raise MeshError(f"the daemon at {url} answered HTTP {response.status_code} to GET /api/v1/mesh")
+    data: dict[str, Any] = response.json()
+    return data
+
+
+async def _look(settings: Any, runtime: Any) -> dict[str, Any]:
+    from ..mesh.node import MeshNode
+    from ..mesh.peers import PeerProber
+
+    node = MeshNode.from_settings(settings, runtime)
+    me = node.mesh.host(settings.host)
+    own = PeerProber((me,), node.mesh.peers) if me else None
+    try:
+        jobs: list[Any] = [node.prober.probe_once(), node.lease.refresh()]
+        if own is not None:
+            jobs.append(own.probe_once())
+        if node.monitor is not None:
+            jobs.append(node.monitor.refresh())
+        await asyncio.gather(*jobs)
+        if node.reader is not None:
+            await asyncio.to_thread(node.reader.heartbeats_only)
+        if node.writer is not None:
+            await asyncio.to_thread(node.writer.look)
+        if own is not None and me is not None:
+            node.view.self_health = lambda: own.results.get(me.name)
+        return node.view.snapshot()
+    finally:
+        if own is not None:
+            await own.aclose()
+        await node.aclose()
+
+
+def _summary(view: dict[str, Any]) -> str:
+    lease = view.get("lease")
+    if lease is None:
+        lease_text = "lease: unknown (no forge configured)"
+    elif lease.get("error"):
+        lease_text = f"lease: unreadable ({lease['error']})"
+    elif lease.get("holder") is None:
+        lease_text = "lease: nobody holds it"
+    else:
+        lapsed = " (expired)" if lease.get("expired") else ""
+        lease_text = f"lease: {lease['holder']} ({lease['house']}), epoch {lease['epoch']}{lapsed}"
+    st = view.get("syncthing") or {}
+    if not st.get("configured"):
+        st_text = "syncthing: not configured (heartbeats over HTTP)"
+    else:
+        st_text = f"syncthing: {st.get('state') or 'unknown'}" + (f" ({st['problem']})" if st.get("problem") else "")
+    spool = view.get("spool")
+    spool_text = ""
+    if spool is not None:
+        spool_text = f"; telemetry exported to seq {spool['exported_seq']}, {spool['buffered']} buffered"
+    return f"{view['host']}: {lease_text}; {st_text}{spool_text}"
+
+
+def _age(row: dict[str, Any]) -> str:
+    age = row.get("heartbeat_age_seconds")
+    if age is None:
+        return "never"
+    stale = " (stale)" if row.get("heartbeat_stale") else ""
+    return f"{age:.1f} s ago via {row['heartbeat_source']}{stale}"
+
+
+def _syncthing(cell: Any) -> str:
+    if isinstance(cell, str):
+        return cell
+    if "state" in cell:
+        return str(cell.get("state") or "unknown")
+    if cell.get("device") is None:
+        return "device unknown"
+    link = {True: "connected", False: "disconnected", None: "unknown"}[cell.get("connected")]
+    done = cell.get("completion")
+    return link + (f", {done:.0f} % in sync" if done is not None else "")
 
 
 def register(app: typer.Typer) -> None:
-    """Adds the ``mesh`` commands (none yet)."""
+    app.add_typer(mesh_app, name="mesh")

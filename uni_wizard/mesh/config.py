@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from ..errors import ConfigError
 from ..policy.loader import read_yaml, validation_error
+from ..reconcile.settings import ReconcileSettings
 
 __all__ = ["HostEntry", "LeaseSettings", "MeshConfig", "PeerSettings", "SyncthingSettings", "load_mesh_config"]
 
@@ -75,6 +76,7 @@ class MeshConfig(_Strict):
     lease: LeaseSettings = LeaseSettings()
     peers: PeerSettings = PeerSettings()
     syncthing: SyncthingSettings | None = Field(None, description="Absent: heartbeats over HTTP only.")
+    reconcile: ReconcileSettings = ReconcileSettings()
 
     @model_validator(mode="after")
     def _unique_hosts(self) -> MeshConfig:
@@ -82,6 +84,7 @@ class MeshConfig(_Strict):
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise ValueError(f"host {dup[0]!r} is listed twice")
+        self.reconcile.check_hosts(set(names))
         return self
 
     def host(self, name: str) -> HostEntry | None:
