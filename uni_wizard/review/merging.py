@@ -42,6 +42,10 @@ async def plan_merge(reviewer: Reviewer, repo: str, number: int) -> MergeReport:
     combined = await reviewer.forge.combined_status(owner, name, pr.head_sha)
     labels = {label.name for label in pr.labels}
     blockers = merge_blockers(pr, reviews, combined, labels, reviewer.config, reviewer.approvers)
+    if reviewer.upgrades is not None and reviewer.upgrades.is_upgrade(repo, pr):
+        from ..upgrade.hook import merge_blockers as upgrade_blockers  # here: upgrade imports review
+
+        blockers += upgrade_blockers(reviewer.upgrades, repo, pr)
     if blockers:
         return MergeReport(repo, number, pr.head_sha, "blocked", blockers)
     return MergeReport(repo, number, pr.head_sha, "ready", actions=[Action("merge", f"merge {short(pr.head_sha)}")])

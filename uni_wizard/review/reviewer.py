@@ -17,7 +17,9 @@ Every write is planned first (``Action``) and applied unless ``dry_run``.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from ..errors import Forbidden, PolicyDenied, UniWizardError
 from ..forge.client import GiteaClient
@@ -34,7 +36,12 @@ from .render import VERDICT, Findings, find_marker, marker, render_verdict
 from .types import Action, MergeReport, ReviewReport
 from .worktree import HeadMoved, Worktrees
 
+if TYPE_CHECKING:
+    from ..upgrade.queue import UpgradeQueue
+
 __all__ = ["Reviewer"]
+
+log = logging.getLogger(__name__)
 
 
 def _split(repo: str) -> tuple[str, str]:
@@ -50,7 +57,8 @@ class Reviewer:
     """Reviews and merges for ``house`` (Timmy) in ``repos``; ``forge`` acts as the house's forge user.
 
     The Harness runs on ``runtime`` (its ``env`` carries the forge URL and the house's token for the
-    approve and merge tools; the clean worktrees live under ``<workspace>/review``).
+    approve and merge tools; the clean worktrees live under ``<workspace>/review``). With ``upgrades``, the
+    PRs labelled ``upgrade`` in the mesh's repository are reviewed too and go through the upgrade queue.
     """
 
     def __init__(
@@ -65,8 +73,10 @@ class Reviewer:
         house: str = "timmy",
         clone_token: str | None = None,
         dry_run: bool = False,
+        upgrades: UpgradeQueue | None = None,
     ) -> None:
         self.forge = forge
+        self.upgrades = upgrades
         self.runtime = runtime
         self.config = config
         self.repos = tuple(repos)
@@ -87,7 +97,7 @@ class Reviewer:
         found = []
         for pr in await self.forge.list_pulls(owner, name, state="open"):
             issues = linked_issues(f"{pr.title}\n{pr.body}")
-            if self.config.review_label in _labels(pr):
+            if self.config.review_label in _labels(pr) or self._is_upgrade(repo, pr):
                 found.append((pr, issues))
                 continue
             for number in issues:
@@ -95,6 +105,9 @@ class Reviewer:
                     found.append((pr, issues))
                     break
         return found
+
+    def _is_upgrade(self, repo: str, pr: PullRequest) -> bool:
+        return self.upgrades is not None and self.upgrades.is_upgrade(repo, pr)
 
     async def _apply(self, actions: list[Action]) -> None:
         for action in actions:
@@ -134,10 +147,16 @@ class Reviewer:
         head = pr.head_sha
         if pr.state != "open" or pr.merged:
             return ReviewReport(repo, number, head, "skipped", notes=["closed or merged meanwhile"])
+        upgrades = self.upgrades if self._is_upgrade(repo, pr) else None
         reviews = await self.forge.list_reviews(owner, name, number)
         comments = await self.forge.list_comments(owner, name, number)
-        if find_marker([*reviews, *comments], marker(VERDICT, number, head), self.login) is not None:
+        written = find_marker([*reviews, *comments], marker(VERDICT, number, head), self.login) is not None
+        if written and (upgrades is None or not upgrades.needs_proposal(repo, number, head)):
             return ReviewReport(repo, number, head, "reviewed_already")
+        limit = self.config.max_diff_lines
+        if upgrades is not None:
+            limit = min(limit, upgrades.config.max_diff_lines)
+        proposal = None
         combined = await self.forge.combined_status(owner, name, head)
         proof = next((s for s in combined.statuses if s.context == self.config.proof_context), None)
         reasons: list[str] = []
@@ -154,10 +173,11 @@ class Reviewer:
         clone_url = (await self.forge.get_repo(owner, name)).clone_url
         try:
             async with self.worktrees.checkout(clone_url, owner, name, number, head, pr.base_ref) as co:
-                if co.lines > self.config.max_diff_lines:
+                too_large = co.lines > limit
+                if too_large:
                     reasons.append(
                         f"the diff is too large: {co.lines} lines changed against the limit of "
-                        f"{self.config.max_diff_lines}; split it into smaller pull requests"
+                        f"{limit}; split it into smaller pull requests"
                     )
                 code = matching(co.paths, self.config.rerun_tests_paths)
                 if code and not reasons:
@@ -180,12 +200,28 @@ class Reviewer:
                 )
                 sensitive = tuple(matching(co.paths, self.config.sensitive_paths))
                 files, lines = len(co.files), co.lines
+                if upgrades is not None:
+                    proposal = upgrades.proposal(repo, pr, co, await self.worktrees.diff_digest(co))
         except HeadMoved as exc:
             return ReviewReport(repo, number, head, "waiting", notes=[str(exc)])
         reasons += provenance.problems
         notes += [provenance.summary(), *provenance.notes]
         findings = Findings(number, head, tuple(reasons), tuple(notes), sensitive, files, lines)
-        return self._verdict(repo, pr, findings, reviews)
+        if upgrades is None or proposal is None:
+            return self._verdict(repo, pr, findings, reviews)
+        from ..upgrade.hook import plan_upgrade_verdict  # here: the upgrade package imports the review package
+
+        report = plan_upgrade_verdict(
+            self, upgrades, pr, findings, proposal, too_large=too_large, why_owner=self._why_owner(pr), reviews=reviews
+        )
+        if written:  # the verdict is on the forge already: only record the proposal
+            report.actions = report.actions[:1]
+        return report
+
+    def _why_owner(self, pr: PullRequest) -> list[str]:
+        if pr.user is not None and pr.user.login == self.login:
+            return [f"{self.login} opened it, and nobody approves their own pull request"]
+        return []
 
     async def _rerun(self, repo: str, number: int, head: str, path: str) -> tuple[bool | None, str]:
         """Re-run the tests through the house's Harness; ``(agrees with the proof, sentence)``, None: not yet."""
@@ -214,8 +250,7 @@ class Reviewer:
         why_owner = []
         if findings.sensitive:
             why_owner.append(f"it touches sensitive paths ({', '.join(findings.sensitive[:5])})")
-        if pr.user is not None and pr.user.login == self.login:
-            why_owner.append(f"{self.login} opened it, and nobody approves their own pull request")
+        why_owner += self._why_owner(pr)
         if findings.reasons:
             report.verdict = "changes_requested"
         elif why_owner:
@@ -237,29 +272,29 @@ class Reviewer:
         for old in reviews:  # our own earlier "changes requested" would block the merge of this head
             mine = old.user is not None and old.user.login == self.login
             if mine and old.state == "REQUEST_CHANGES" and old.official and not old.dismissed:
-                report.actions.append(self._dismiss(report, old))
+                report.actions.append(self.dismiss_action(report, old))
         if report.verdict == "escalated":
             if findings.sensitive:
                 report.actions.append(self._label(repo, pr, add=self.config.needs_owner_label))
             write = lambda: self.forge.create_comment(owner, name, number, body)  # noqa: E731
             report.actions.append(Action("comment", f"ask @{self.owner} to approve {short(head)}", write))
         elif report.verdict == "approved":
-
-            async def approve() -> Result:
-                task = f"review:{repo}#{number}@{short(head)}"
-                return (
-                    await self.harness(task).aexecute(
-                        "gitea_approve_pr", repo=repo, number=number, commit_id=head, body=body
-                    )
-                ).raise_for_status()
-
+            approve = lambda: self.approve_head(repo, number, head, body)  # noqa: E731
             report.actions.append(Action("approve", f"approve head {short(head)}", approve))
         else:
             write = lambda: self.forge.create_comment(owner, name, number, body)  # noqa: E731
             report.actions.append(Action("comment", f"pre-review {short(head)} for @{self.owner}", write))
         return report
 
-    def _dismiss(self, report: ReviewReport, old: Review) -> Action:
+    async def approve_head(self, repo: str, number: int, head: str, body: str) -> Result:
+        """An APPROVED review bound to ``head``, through the house's Harness (``rules.may_approve``)."""
+        task = f"review:{repo}#{number}@{short(head)}"
+        result = await self.harness(task).aexecute(
+            "gitea_approve_pr", repo=repo, number=number, commit_id=head, body=body
+        )
+        return result.raise_for_status()
+
+    def dismiss_action(self, report: ReviewReport, old: Review) -> Action:
         owner, name = _split(report.repository)
 
         async def dismiss() -> None:
@@ -288,7 +323,9 @@ class Reviewer:
 
     # -- merge ----------------------------------------------------------------------------------
     async def merge_once(self) -> list[MergeReport]:
-        """Merge every waiting PR nothing blocks (see ``gate.merge_blockers``), at the head checked."""
+        """Merge every waiting PR nothing blocks (see ``gate.merge_blockers``), at the head checked; the
+        upgrade queue is brought up to date before (approvals seen) and after (merges seen)."""
+        await self.sync_upgrades()
         reports = []
         for repo in self.repos:
             waiting, failed = await self._waiting_or_report(repo)
@@ -305,4 +342,14 @@ class Reviewer:
                 except UniWizardError as exc:
                     report.outcome, report.reasons = "error", [*report.reasons, f"{type(exc).__name__}: {exc}"]
                 reports.append(report)
+        await self.sync_upgrades()
         return reports
+
+    async def sync_upgrades(self) -> None:
+        """One ``sync_once`` of the upgrade queue (not in a dry run); a failure is left for the next pass."""
+        if self.upgrades is None or self.dry_run:
+            return
+        try:
+            await self.upgrades.sync_once()
+        except UniWizardError as exc:
+            log.warning("upgrade queue not synced: %s: %s", type(exc).__name__, exc)

@@ -5,7 +5,8 @@ houses): its forge client, its clean worktrees and the approve and merge tools u
 that house's forge user's token. It watches the repositories of ``configs/triage.yaml``'s
 ``dispatcher.repos`` (the ones the dispatcher routes and the workers open PRs in). Its configuration is
 ``settings.review_config`` (default: the shipped ``configs/review.yaml``); the owner whose approval
-counts and who is mentioned on escalations is ``settings.owner``.
+counts and who is mentioned on escalations is ``settings.owner``. When it watches the mesh's own
+repository (``configs/upgrades.yaml`` ``repo``), the upgrade queue is attached (``uni_wizard/upgrade``).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def build_reviewer(
     token = role_token(settings, "reviewer", house)
     if forge is None:
         forge = role_forge(settings, runtime, "reviewer", house)
-    return Reviewer(
+    reviewer = Reviewer(
         forge,
         runtime=runtime,
         config=config,
@@ -53,6 +54,13 @@ def build_reviewer(
         clone_token=token,
         dry_run=dry_run,
     )
+    from ..upgrade.config import load_upgrade_config
+    from ..upgrade.wiring import build_upgrade_queue
+
+    upgrades = load_upgrade_config(settings.upgrades_config)
+    if upgrades.repo in repos:  # the mesh's own repository is watched: its upgrade PRs go through the queue
+        reviewer.upgrades = build_upgrade_queue(settings, runtime, reviewer, config=upgrades)
+    return reviewer
 
 
 async def review_pass(reviewer: Reviewer) -> tuple[list[ReviewReport], list[MergeReport]]:

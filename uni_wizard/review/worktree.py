@@ -10,6 +10,7 @@ timeout (``tools.process.run``).
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -130,6 +131,14 @@ class Worktrees:
             yield Checkout(path, head, merge_base, files, base_files)
         finally:
             await self._remove(cache, path)
+
+    async def diff_digest(self, checkout: Checkout) -> str:
+        """sha256 of the full binary diff from the merge base to the head: what an approval of the head approves."""
+        diff = await self._git(
+            checkout.path, "diff", "--binary", "--full-index", "--no-color", "--no-ext-diff",
+            checkout.merge_base, checkout.head, "--",
+        )  # fmt: skip
+        return hashlib.sha256(diff.encode()).hexdigest()
 
     async def _remove(self, cache: Path, path: Path) -> None:
         """Remove a worktree (and what a crash may have left of one)."""

@@ -1,0 +1,184 @@
+"""The schema of the host's SQLite store: an append-only list of migrations (never edit one that shipped).
+
+Migration N (1-based) brings a database from schema version N-1 to N; ``Store`` applies the missing ones
+at open, each in one transaction, and records it in ``schema_version``.
+"""
+
+from __future__ import annotations
+
+__all__ = ["MIGRATIONS"]
+
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE provenance (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        house TEXT NOT NULL,
+        host TEXT NOT NULL,
+        mode TEXT NOT NULL,
+        tool TEXT NOT NULL,
+        task TEXT,
+        args_digest TEXT NOT NULL,
+        args_json TEXT NOT NULL,
+        output_digest TEXT,
+        output_json TEXT,
+        status TEXT NOT NULL,
+        error TEXT,
+        error_type TEXT,
+        duration REAL NOT NULL,
+        attempts INTEGER NOT NULL,
+        decision_json TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+    );
+    CREATE INDEX provenance_task ON provenance(task);
+    CREATE TABLE approvals (
+        id INTEGER PRIMARY KEY,
+        house TEXT NOT NULL,
+        tool TEXT NOT NULL,
+        args_digest TEXT NOT NULL,
+        args_json TEXT NOT NULL,
+        task TEXT,
+        reason TEXT NOT NULL,
+        state TEXT NOT NULL,
+        requested_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        decided_by TEXT,
+        decided_at TEXT,
+        note TEXT
+    );
+    CREATE INDEX approvals_lookup ON approvals(house, tool, args_digest, state);
+    CREATE TABLE approval_transitions (
+        id INTEGER PRIMARY KEY,
+        approval_id INTEGER NOT NULL REFERENCES approvals(id),
+        from_state TEXT,
+        to_state TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        reason TEXT,
+        at TEXT NOT NULL
+    );
+    CREATE TABLE tool_stats (
+        house TEXT NOT NULL,
+        tool TEXT NOT NULL,
+        calls INTEGER NOT NULL,
+        successes INTEGER NOT NULL,
+        ewma_duration REAL NOT NULL,
+        max_duration REAL NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (house, tool)
+    );
+    """,
+    # 2: the webhook intake (uni_wizard/forge/intake.py): durable de-duplication and the event queue
+    """
+    CREATE TABLE webhook_deliveries (
+        delivery TEXT PRIMARY KEY,
+        event_type TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        status TEXT NOT NULL
+    );
+    CREATE INDEX webhook_deliveries_received ON webhook_deliveries(received_at);
+    CREATE TABLE event_queue (
+        id INTEGER PRIMARY KEY,
+        delivery TEXT NOT NULL,
+        event_type TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        repository TEXT NOT NULL,
+        number INTEGER,
+        payload_json TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        claimed_at TEXT,
+        done_at TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX event_queue_pending ON event_queue(id) WHERE done_at IS NULL;
+    """,
+    # 3: Allegro's lane (uni_wizard/dispatch/, uni_wizard/observe/events.py): the event log, routing
+    # decisions, house outcomes (the history routing learns from) and the sweep cursors
+    """
+    CREATE TABLE events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        at TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        key TEXT NOT NULL UNIQUE,
+        host TEXT NOT NULL,
+        repository TEXT,
+        number INTEGER,
+        data_json TEXT NOT NULL
+    );
+    CREATE INDEX events_kind ON events(kind, seq);
+    CREATE TABLE routing_decisions (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        repository TEXT NOT NULL,
+        number INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        chosen TEXT,
+        runner_up TEXT,
+        host TEXT NOT NULL,
+        epoch INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        candidates_json TEXT NOT NULL
+    );
+    CREATE INDEX routing_decisions_issue ON routing_decisions(repository, number, id);
+    CREATE TABLE house_outcomes (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        house TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        repository TEXT NOT NULL,
+        number INTEGER NOT NULL,
+        outcome TEXT NOT NULL CHECK (outcome IN ('success', 'failure')),
+        duration REAL NOT NULL
+    );
+    CREATE INDEX house_outcomes_house_kind ON house_outcomes(house, kind);
+    CREATE TABLE issue_states (
+        repository TEXT NOT NULL,
+        number INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        house TEXT,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (repository, number)
+    );
+    CREATE TABLE sweep_cursors (
+        repository TEXT PRIMARY KEY,
+        since TEXT,
+        last_full TEXT,
+        updated_at TEXT NOT NULL
+    );
+    """,
+    # 4: the self-upgrade queue (uni_wizard/upgrade/): one row per upgrade pull request, one per transition
+    """
+    CREATE TABLE upgrades (
+        id INTEGER PRIMARY KEY,
+        repository TEXT NOT NULL,
+        number INTEGER NOT NULL,
+        title TEXT NOT NULL,
+        author TEXT NOT NULL,
+        state TEXT NOT NULL,
+        head_sha TEXT NOT NULL,
+        diff_sha256 TEXT NOT NULL,
+        merge_base TEXT NOT NULL,
+        files_json TEXT NOT NULL,
+        lines INTEGER NOT NULL,
+        risk TEXT NOT NULL,
+        risk_reasons_json TEXT NOT NULL,
+        merge_sha TEXT,
+        note TEXT NOT NULL DEFAULT '',
+        proposed_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        UNIQUE (repository, number)
+    );
+    CREATE INDEX upgrades_state ON upgrades(state, updated_at);
+    CREATE TABLE upgrade_transitions (
+        id INTEGER PRIMARY KEY,
+        upgrade_id INTEGER NOT NULL REFERENCES upgrades(id),
+        from_state TEXT,
+        to_state TEXT NOT NULL,
+        head_sha TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        at TEXT NOT NULL
+    );
+    CREATE INDEX upgrade_transitions_upgrade ON upgrade_transitions(upgrade_id, id);
+    """,
+)
