@@ -79,6 +79,13 @@ class Runtime:
             self._houses = load_houses(self.settings.houses_dir)
         return self._houses
 
+    def reload_houses(self) -> None:
+        """Re-read ``houses_dir`` (SIGHUP, the reconciler): Harnesses built from now on use the new policies.
+        An invalid directory raises ``ConfigError`` and the policies in force stay."""
+        houses = load_houses(self.settings.houses_dir)
+        self._houses, self._bound = houses, {}
+        self.__dict__.pop("approvals", None)  # its approvers come from the houses
+
     def policy(self, house: str) -> HousePolicy:
         """The house's policy with its path roots bound to this host's workspace."""
         bound = self._bound.get(house)

@@ -1,0 +1,226 @@
+"""One test's world for the reconciler: a mesh repository on the devforge, upgrade PRs made as the
+upgrade queue would (labels ``upgrade`` + ``upgrade/<state>``, timmy's approval bound to the head, merged),
+and hosts whose reconcilers run on private directories with a recording systemd stand-in."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from bootstrapped_forge import ADMIN, Mesh
+from prometheus_client import CollectorRegistry
+
+from uni_wizard.config import Settings
+from uni_wizard.forge import GiteaClient
+from uni_wizard.forge.models import CommitStatus
+from uni_wizard.harness import Runtime
+from uni_wizard.reconcile.reconciler import Reconciler
+from uni_wizard.reconcile.services import HttpHealthGate
+from uni_wizard.reconcile.wiring import build_reconciler
+
+ROOT = Path(__file__).resolve().parents[2]
+ORG = "mesh"
+STATES = ("proposed", "approved", "rejected", "expired", "applying", "applied", "failed")
+
+
+def git(*args: str, cwd: Path) -> str:
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(cwd),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_AUTHOR_NAME": "Bezalel",
+        "GIT_AUTHOR_EMAIL": "bezalel@mesh.invalid",
+        "GIT_COMMITTER_NAME": "Bezalel",
+        "GIT_COMMITTER_EMAIL": "bezalel@mesh.invalid",
+    }
+    proc = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, f"git {' '.join(args)}: {proc.stderr}"
+    return proc.stdout.strip()
+
+
+class RecordingServices:
+    """systemd's stand-in: records ``restart:<unit>`` / ``reload:<unit>``; ``on_restart`` runs after each."""
+
+    def __init__(self, on_restart: Callable[[], None] | None = None, crash_on: str | None = None) -> None:
+        self.calls: list[str] = []
+        self.on_restart = on_restart
+        self.crash_on = crash_on
+
+    async def restart(self, units: Sequence[str], *, wait: bool = True) -> None:
+        self.calls += [f"restart:{u}" for u in units]
+        if self.crash_on == "restart":
+            raise Crash()
+        if self.on_restart is not None and wait:
+            self.on_restart()
+
+    async def reload(self, units: Sequence[str]) -> None:
+        self.calls += [f"reload:{u}" for u in units]
+        if self.crash_on == "reload":
+            raise Crash()
+
+
+class Crash(BaseException):
+    """The process dying mid-apply (nothing in the reconciler catches it)."""
+
+
+@dataclass
+class Host:
+    name: str
+    settings: Settings
+    runtime: Runtime
+    services: RecordingServices
+    reconciler: Reconciler | None = None
+
+    @property
+    def config_dir(self) -> Path:
+        return self.settings.config_dir
+
+    @property
+    def release_root(self) -> Path:
+        return self.settings.release_root
+
+
+@dataclass
+class World:
+    mesh: Mesh
+    repo: str
+    tmp: Path
+    work: Path
+    timmy: GiteaClient
+    bezalel: GiteaClient
+    hosts: list[Host] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.repo.split("/", 1)[1]
+
+    def push(self, branch: str, files: dict[str, str | None], message: str, *, base: str = "origin/main") -> str:
+        git("fetch", "-q", "origin", cwd=self.work)
+        start = f"origin/{branch}" if git("branch", "-r", "--list", f"origin/{branch}", cwd=self.work) else base
+        git("checkout", "-q", "-B", branch, start, cwd=self.work)
+        for path, text in files.items():
+            if text is None:
+                (self.work / path).unlink()
+            else:
+                (self.work / path).parent.mkdir(parents=True, exist_ok=True)
+                (self.work / path).write_text(text)
+        git("add", "-A", cwd=self.work)
+        git("commit", "-q", "-m", message, cwd=self.work)
+        git("push", "-q", "origin", f"HEAD:refs/heads/{branch}", cwd=self.work)
+        git("fetch", "-q", "origin", cwd=self.work)
+        return git("rev-parse", "HEAD", cwd=self.work)
+
+    async def upgrade(
+        self,
+        files: dict[str, str | None],
+        *,
+        approve: bool = True,
+        labels: Sequence[str] = ("upgrade", "upgrade/approved"),
+        push_after_approval: bool = False,
+    ) -> tuple[int, str]:
+        """An upgrade PR by bezalel, approved by timmy at its head, labelled, merged by timmy: (number, merged sha)."""
+        branch = f"upgrade-{uuid.uuid4().hex[:6]}"
+        head = self.push(branch, files, "An upgrade of the mesh")
+        pr = await self.bezalel.create_pull(ORG, self.name, head=branch, base="main", title=f"Upgrade {branch}")
+        if approve:
+            await self.timmy.create_review(ORG, self.name, pr.number, "APPROVED", "ok", commit_id=head)
+        if push_after_approval:
+            head = self.push(branch, {"NOTES.md": "a later commit\n"}, "After the approval")
+        if labels:
+            await self.timmy.add_labels(ORG, self.name, pr.number, list(labels))
+        for _ in range(100):  # the forge's conflict check runs after each push
+            if (await self.timmy.get_pull(ORG, self.name, pr.number)).mergeable:
+                break
+            await asyncio.sleep(0.05)
+        await self.timmy.merge_pull(ORG, self.name, pr.number, head_commit_id=head)
+        merged = await self.timmy.get_pull(ORG, self.name, pr.number)
+        assert merged.merged and merged.merge_commit_sha
+        return pr.number, merged.merge_commit_sha
+
+    async def statuses(self, sha: str) -> list[CommitStatus]:
+        return await self.timmy.list_statuses(ORG, self.name, sha)
+
+    async def add_host(
+        self,
+        name: str,
+        *,
+        health_urls: Sequence[str],
+        reconcile: dict[str, Any] | None = None,
+        services: RecordingServices | None = None,
+        deadline: float = 5.0,
+    ) -> Host:
+        base = self.tmp / name
+        config_dir = base / "etc"
+        shutil.copytree(ROOT / "houses", config_dir / "houses")
+        mesh_file = base / "mesh.yaml"
+        section = {"health_urls": list(health_urls), "units": ["uni-wizard@worker.service"], "self_unit": "",
+                   "health_deadline_seconds": deadline, "health_interval_seconds": 0.05, **(reconcile or {})}  # fmt: skip
+        hosts = [{"name": h, "url": "http://127.0.0.1:1", "roles": ["reconciler"]} for h in ("a", "b", name)]
+        unique = list({h["name"]: h for h in hosts}.values())
+        mesh_file.write_text(yaml.safe_dump({"hosts": unique, "lease": {"repo": self.repo}, "reconcile": section}))
+        settings = Settings(
+            host=name,
+            data_dir=base / "data",
+            workspace=base / "workspace",
+            houses_dir=config_dir / "houses",
+            config_dir=config_dir,
+            release_root=base / "opt",
+            mesh_config=mesh_file,
+            gitea_url=self.mesh.url,
+            gitea_token=self.mesh.token("allegro"),
+            roles=("reconciler",),
+        )
+        (base / "workspace").mkdir(parents=True)
+        runtime = Runtime(settings, metrics_registry=CollectorRegistry())
+        host = Host(name, settings, runtime, services or RecordingServices())
+        host.reconciler = await build_reconciler(
+            settings, runtime, services=host.services, health=HttpHealthGate(interval=0.05)
+        )
+        self.hosts.append(host)
+        return host
+
+    async def close(self) -> None:
+        for host in self.hosts:
+            if host.reconciler is not None:
+                await host.reconciler.forge.aclose()
+            host.runtime.close()
+        await self.timmy.aclose()
+        await self.bezalel.aclose()
+
+
+async def make_world(mesh: Mesh, tmp: Path) -> World:
+    name = f"m-{uuid.uuid4().hex[:8]}"
+    async with GiteaClient(mesh.url, username=ADMIN[0], password=ADMIN[1]) as root:
+        await root.create_repo(name, org=ORG, auto_init=True)
+        for user, permission in (("timmy", "admin"), ("bezalel", "write"), ("allegro", "write")):
+            await root.add_collaborator(ORG, name, user, permission)  # type: ignore[arg-type]
+        await root.ensure_label(ORG, name, "upgrade", "#1d76db")
+        for state in STATES:
+            await root.ensure_label(ORG, name, f"upgrade/{state}", "#cccccc", exclusive=True)
+    work = tmp / "bezalel"
+    url = f"http://bezalel:{mesh.token('bezalel')}@127.0.0.1:{mesh.server.port}/{ORG}/{name}.git"
+    git("clone", "-q", url, str(work), cwd=tmp)
+    shutil.copytree(ROOT / "houses", work / "houses")
+    git("add", "-A", cwd=work)
+    git("commit", "-q", "-m", "The mesh's houses", cwd=work)
+    git("push", "-q", "origin", "HEAD:refs/heads/main", cwd=work)
+    git("fetch", "-q", "origin", cwd=work)
+    timmy = GiteaClient(mesh.url, mesh.token("timmy"), registry=CollectorRegistry())
+    bezalel = GiteaClient(mesh.url, mesh.token("bezalel"), registry=CollectorRegistry())
+    return World(mesh, f"{ORG}/{name}", tmp, work, timmy, bezalel)
+
+
+def with_bid(text: str, bid: float) -> str:
+    data = yaml.safe_load(text)
+    data["bid_rate"] = bid
+    return yaml.safe_dump(data, sort_keys=False)
