@@ -2,7 +2,9 @@
 
 The mesh chapter runs a devforge, bootstraps the layout, serves the daemon's webhook intake and runs
 the dispatcher, all on loopback; Timmy files ``ISSUES`` and each must be triaged and routed as
-``ISSUES`` says. Afterwards no server thread of the demo may be left running.
+``ISSUES`` says. The upgrade chapter takes a house change of the mesh repository through the upgrade
+queue to ``applied``, live on both reconciler hosts. Afterwards no server thread of the demo may be left
+running.
 """
 
 from __future__ import annotations
@@ -49,13 +51,18 @@ def test_demo_runs_every_chapter_and_routes_the_issues(tmp_path: Path) -> None:
     out = _output(console)
 
     assert tour.failures == []
-    assert [chapter.__name__ for chapter in demo.CHAPTERS][-2:] == ["chapter_mesh", "chapter_spine"]
+    assert [chapter.__name__ for chapter in demo.CHAPTERS][-3:] == [
+        "chapter_mesh",
+        "chapter_spine",
+        "chapter_upgrade",
+    ]
     assert len(tour.steps) == 20  # the first four chapters' tool calls are all still there
     for title in (
         "1. Each house at work",
         "4. Provenance",
         "5. The mesh: Allegro triages and routes",
         "6. The spine: Bezalel's PR, Timmy's review, the merge",
+        "7. The mesh upgrades itself",
         "Summary",
     ):
         assert title in out
@@ -94,6 +101,19 @@ def test_demo_runs_every_chapter_and_routes_the_issues(tmp_path: Path) -> None:
     assert (study.house, study.pr) == ("ezra", None)
     assert set(study.stages) == {"routed", "claimed", "report"}
     assert "seconds from filing" in out
+
+    # the mesh upgrades itself: Ezra's house change proposed, approved at its head, merged, applied live
+    (upgrade,) = tour.upgrades
+    assert (upgrade.repository, upgrade.state) == ("mesh/mesh", "applied")
+    assert upgrade.deploys == {"host-a": "success", "host-b": "success"}
+    assert upgrade.live == {host: "ezra max_concurrency 3" for host in ("host-a", "host-b")}
+    assert list(upgrade.stages) == [
+        "forge", "PR", "proof", "proposed", "approved", "merged", "host-a", "host-b", "applied"
+    ]  # fmt: skip
+    assert all(a <= b for a, b in zip(list(upgrade.stages.values()), list(upgrade.stages.values())[1:]))
+    assert len(upgrade.head) == len(upgrade.merge_sha) == 40 and upgrade.head != upgrade.merge_sha
+    assert "reload:uni-wizard@worker.service" in out and "restart:" not in out
+    assert "the mesh upgrades itself" in out and "1 upgrade(s) of the mesh, 1 applied" in out
     assert not (tmp_path / "demo").exists()  # removed without --keep
     assert _leftover_threads() == []
 

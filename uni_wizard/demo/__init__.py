@@ -4,7 +4,9 @@ Each house runs a few tools; one denial of each kind is shown with its reason; a
 waits for an approval, is approved by Timmy and runs; the provenance chain is verified; then the
 mesh: a devforge, the bootstrapped layout and Allegro's dispatcher, which triages and routes the
 issues Timmy files, live; then the spine on a forge of its own: Bezalel's PR with proof, reviewed,
-approved and merged by Timmy, and Ezra's report, with each stage's time. A summary closes the tour.
+approved and merged by Timmy, and Ezra's report, with each stage's time; then the mesh upgrades itself:
+a house change proposed as an upgrade, approved by the sovereign, merged and applied live by the
+reconcilers of two hosts. A summary closes the tour.
 
 A chapter is a function of the ``Tour`` (``tour.py``); later capabilities add theirs to
 ``CHAPTERS``. Chapters record tool calls in ``tour.steps``, forge issues in ``tour.routed`` and
@@ -28,7 +30,8 @@ from ..harness.runtime import Runtime
 from .chapters import chapter_denials, chapter_houses_at_work, chapter_provenance, chapter_sovereign
 from .mesh import chapter_mesh
 from .spine import chapter_spine
-from .tour import RoutedIssue, Tour, build_world, paths_summary, routing_summary, summary
+from .tour import RoutedIssue, Tour, build_world, paths_summary, routing_summary, summary, upgrades_summary
+from .upgrade import chapter_upgrade
 
 __all__ = ["CHAPTERS", "RoutedIssue", "Tour", "run_demo"]
 
@@ -39,6 +42,7 @@ CHAPTERS: list[Callable[[Tour], None]] = [
     chapter_provenance,
     chapter_mesh,
     chapter_spine,
+    chapter_upgrade,
 ]
 
 
@@ -60,7 +64,7 @@ def run_demo(*, keep: bool = False, console: Console | None = None, root: Path |
     console.rule("Summary")
     if tour.steps:
         console.print(summary(tour))
-    for table in (routing_summary(tour), paths_summary(tour)):
+    for table in (routing_summary(tour), paths_summary(tour), upgrades_summary(tour)):
         if table is not None:
             console.print(table)
     elapsed = time.perf_counter() - started
@@ -72,7 +76,9 @@ def run_demo(*, keep: bool = False, console: Console | None = None, root: Path |
     issues = (
         f"; {len(tour.routed)} issues triaged: {len(tour.routed) - held} routed, {held} held" if tour.routed else ""
     )
-    console.print(f"{calls}{issues}; {elapsed:.1f} s in all")
+    applied = sum(1 for up in tour.upgrades if up.state == "applied")
+    upgrades = f"; {len(tour.upgrades)} upgrade(s) of the mesh, {applied} applied" if tour.upgrades else ""
+    console.print(f"{calls}{issues}{upgrades}; {elapsed:.1f} s in all")
     if keep:
         console.print(f"kept: {root}")
     else:

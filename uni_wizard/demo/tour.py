@@ -18,7 +18,17 @@ from ..harness.result import Result, Status
 from ..harness.runtime import Runtime
 from ..policy.model import Mode
 
-__all__ = ["IssuePath", "RoutedIssue", "Tour", "build_world", "paths_summary", "routing_summary", "summary"]
+__all__ = [
+    "IssuePath",
+    "RoutedIssue",
+    "Tour",
+    "UpgradePath",
+    "build_world",
+    "paths_summary",
+    "routing_summary",
+    "summary",
+    "upgrades_summary",
+]
 
 
 @dataclass(frozen=True)
@@ -48,12 +58,28 @@ class IssuePath:
     closed: bool = False
 
 
+@dataclass(frozen=True)
+class UpgradePath:
+    """One upgrade of the mesh a chapter saw through the queue and the reconcilers: each step's time, in
+    seconds from the chapter's start; each host's deploy status; the changed setting live on each host."""
+
+    repository: str
+    number: int
+    title: str
+    state: str
+    head: str
+    merge_sha: str
+    stages: dict[str, float]
+    deploys: dict[str, str]
+    live: dict[str, str]
+
+
 @dataclass
 class Tour:
     """The demo's world: the workspace, the runtime, and what happened so far.
 
     Chapters append tool calls to ``steps``, forge issues to ``routed``, issues worked through the
-    spine to ``paths`` and what did not go as
+    spine to ``paths``, upgrades of the mesh to ``upgrades`` and what did not go as
     expected to ``failures`` (the demo fails at the end when there is any).
     """
 
@@ -63,6 +89,7 @@ class Tour:
     steps: list[tuple[str, Result]] = field(default_factory=list)
     routed: list[RoutedIssue] = field(default_factory=list)
     paths: list[IssuePath] = field(default_factory=list)
+    upgrades: list[UpgradePath] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
 
     @property
@@ -161,4 +188,20 @@ def paths_summary(tour: Tour) -> Table | None:
             f"{path.repository}#{path.number}", path.house or "-", stages,
             f"#{path.pr}" if path.pr else "-", "yes" if path.closed else "no",
         )  # fmt: skip
+    return table
+
+
+def upgrades_summary(tour: Tour) -> Table | None:
+    """Each upgrade of the mesh: its steps in seconds, its shas, each host's deploy status."""
+    if not tour.upgrades:
+        return None
+    table = Table(
+        "upgrade", "state", "steps (seconds)", "head → merge", "deploy status (the change live)",
+        title="the mesh upgrades itself",
+    )  # fmt: skip
+    for up in tour.upgrades:
+        steps = " → ".join(f"{stage} {at:.2f}" for stage, at in sorted(up.stages.items(), key=lambda kv: kv[1]))
+        deploys = ", ".join(f"{host} {state} (live: {up.live.get(host, '?')})" for host, state in up.deploys.items())
+        shas = f"{up.head[:8]} → {up.merge_sha[:8]}"
+        table.add_row(f"{up.repository}#{up.number}", up.state, steps, shas, deploys or "-")
     return table
