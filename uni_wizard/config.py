@@ -12,7 +12,7 @@ import os
 import socket
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -82,7 +82,8 @@ class Settings(BaseSettings):
     roles: tuple[str, ...] = Field(
         (),
         description="Daemon roles on this host: `dispatcher` runs Allegro's lane (as a standby without the lease); "
-        "`worker` runs the worker of `house`; `reviewer` runs the reviewer and merge gate as `house`.",
+        "`worker` runs the worker of `house`; `reviewer` runs the reviewer and merge gate as `house`; "
+        "`reconciler` applies approved upgrades of the mesh repository to this host (release_root, config_dir).",
     )
     dispatcher_house: str = Field("allegro", description="The house whose forge user the dispatcher acts as.")
     house: str | None = Field(
@@ -92,14 +93,36 @@ class Settings(BaseSettings):
     )
     triage_config: Path | None = Field(None, description="configs/triage.yaml (default: the shipped one).")
     review_config: Path | None = Field(None, description="configs/review.yaml (default: the shipped one).")
+    upgrades_config: Path | None = Field(
+        None, description="configs/upgrades.yaml: the self-upgrade queue (default: the shipped one)."
+    )
     cascade_config: Path | None = Field(
         None, description="configs/cascade.yaml: the model providers (default: the shipped one, local only)."
     )
     mesh_config: Path | None = Field(
         None, description="configs/mesh.yaml: hosts, peers, the forge lease and Syncthing (default: a mesh of one)."
     )
+    planner: Literal["playbook", "model"] = Field(
+        "playbook",
+        description="What a worker does with an issue without a playbook: `playbook` blocks it and asks for one; "
+        "`model` runs the model planner (a tool-calling agent loop on the cascade of cascade_config).",
+    )
+    planner_max_steps: int = Field(12, ge=1, le=500, description="Model planner: most tool calls per issue.")
+    planner_max_tokens: int = Field(20_000, ge=1, description="Model planner: most tokens (in + out) per issue.")
+    planner_max_seconds: float = Field(600.0, gt=0, description="Model planner: most seconds of wall time per issue.")
+    triage_model: bool = Field(
+        False, description="Triage asks the cascade for an issue's kind (the rules decide when it cannot answer)."
+    )
     syncthing_api_key: SecretStr | None = Field(None, description="Syncthing's REST API key (X-API-Key).")
     syncthing_api_key_file: Path | None = Field(None, description="File holding Syncthing's REST API key.")
+    release_root: Path = Field(
+        Path("/opt/uni-wizard"),
+        description="Reconciler: releases/<sha>/ venvs, the `current` symlink and the reconciler's state file.",
+    )
+    config_dir: Path = Field(
+        Path("/etc/uni-wizard"),
+        description="Reconciler: where the mesh repository's houses/*.yaml and configs/*.yaml are installed.",
+    )
     log_level: str = Field("INFO", description="Python logging level.")
 
     @classmethod

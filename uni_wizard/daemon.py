@@ -17,7 +17,9 @@ from collections.abc import Iterator
 import uvicorn
 
 from .config import Settings
+from .errors import UniWizardError
 from .harness.runtime import Runtime
+from .sdnotify import notify, watchdog_interval, watchdog_pings
 from .web.app import create_app
 
 __all__ = ["notify", "serve"]
@@ -25,34 +27,31 @@ __all__ = ["notify", "serve"]
 log = logging.getLogger(__name__)
 
 
-def notify(message: str) -> bool:
-    """Send ``message`` to systemd's notify socket; False when not under systemd."""
-    address = os.environ.get("NOTIFY_SOCKET")
-    if not address:
-        return False
-    if address.startswith("@"):
-        address = "\0" + address[1:]
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-        sock.connect(address)
-        sock.sendall(message.encode())
-    return True
+def _reload_houses(runtime: Runtime) -> None:
+    """SIGHUP (``systemctl reload``, the reconciler): re-read the house policies without a restart."""
+    try:
+        runtime.reload_houses()
+        log.info("houses reloaded: %s", ", ".join(sorted(runtime.houses)))
+    except UniWizardError as exc:
+        log.error("houses not reloaded, the policies in force stay: %s", exc)
 
 
-async def _watchdog(interval: float) -> None:
-    while True:
-        notify("WATCHDOG=1")
-        await asyncio.sleep(interval)
+def _status(settings: Settings) -> str:
+    roles = ", ".join(settings.roles) or "no roles"
+    return f"serving on {settings.bind}:{settings.port} ({roles})"
 
 
 class _Server(uvicorn.Server):
     """uvicorn, plus systemd notifications at start and stop."""
 
+    status = "starting"
+
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
-        notify(f"READY=1\nSTATUS=serving on {self.config.host}:{self.config.port}\nMAINPID={os.getpid()}")
+        notify(f"READY=1\nSTATUS={self.status}\nMAINPID={os.getpid()}")
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        notify("STOPPING=1")
+        notify("STOPPING=1\nSTATUS=stopping")
         await super().shutdown(sockets)
 
     @contextlib.contextmanager
@@ -73,7 +72,32 @@ class _Server(uvicorn.Server):
 async def serve(settings: Settings, *, runtime: Runtime | None = None) -> None:
     """Serve until SIGTERM or SIGINT; in-flight requests get a second to finish."""
     runtime = runtime or Runtime(settings)
-    app = create_app(runtime, api_token=settings.secret("api_token"), webhook_secret=settings.secret("webhook_secret"))
+    from .upgrade.wiring import upgrade_records
+    from .web.upgrades_routes import upgrades_router
+
+    mesh_node = None
+    if settings.mesh_config is not None:  # peers, heartbeats, Syncthing spool (uni_wizard/mesh/node.py)
+        from .mesh.node import MeshNode
+        from .web.mesh_routes import mesh_router
+
+        mesh_node = MeshNode.from_settings(settings, runtime)
+        mesh_node.register_metrics(runtime.metrics.registry)
+    from .cascade.cascade import Cascade
+    from .cascade.config import load_cascade_config
+    from .web.cascade_routes import cascade_router
+
+    cascade = Cascade.from_config(load_cascade_config(settings.cascade_config), registry=runtime.metrics.registry)
+    app = create_app(
+        runtime,
+        api_token=settings.secret("api_token"),
+        webhook_secret=settings.secret("webhook_secret"),
+        routers=[
+            *([mesh_router(mesh_node.view)] if mesh_node else []),
+            upgrades_router(upgrade_records(runtime), api_token=settings.secret("api_token")),
+            cascade_router(cascade),
+        ],
+        readiness={"cascade": cascade.readiness, **({"mesh": mesh_node.readiness} if mesh_node else {})},
+    )
     config = uvicorn.Config(
         app,
         host=settings.bind,
@@ -84,21 +108,25 @@ async def serve(settings: Settings, *, runtime: Runtime | None = None) -> None:
         access_log=False,
     )
     server = _Server(config)
-    watchdog_usec = int(os.environ.get("WATCHDOG_USEC", "0") or 0)
-    background = [asyncio.create_task(_watchdog(watchdog_usec / 2e6))] if watchdog_usec else []
+    server.status = _status(settings)
+    interval = watchdog_interval()
+    background = [asyncio.create_task(watchdog_pings(interval, lambda: server.status))] if interval else []
     stop = asyncio.Event()
+    background.append(asyncio.create_task(cascade.run_health_probes(stop), name="cascade-health"))
     loop = None
     if "dispatcher" in settings.roles:
         from .dispatch.wiring import build_dispatch_loop
+        from .mesh.failover import run_dispatcher
 
-        loop = build_dispatch_loop(settings, runtime, intake=app.state.intake)
-        background.append(asyncio.create_task(loop.run(stop), name="dispatcher"))
-        log.info("dispatcher role: watching %s", ", ".join(loop.repos))
+        loop = build_dispatch_loop(settings, runtime, intake=app.state.intake, model=cascade)
+        background.append(asyncio.create_task(run_dispatcher(loop, stop), name="dispatcher"))
+        lease_kind = type(loop.dispatcher.lease).__name__
+        log.info("dispatcher role: watching %s (lease: %s)", ", ".join(loop.repos), lease_kind)
     worker = None
     if "worker" in settings.roles:
         from .work.wiring import QueueHint, build_worker
 
-        worker = build_worker(settings, runtime)
+        worker = build_worker(settings, runtime, model=cascade)  # the agent loop only with `planner: model`
         background.append(asyncio.create_task(worker.run(stop), name="worker"))
         background.append(asyncio.create_task(QueueHint(runtime.store, worker).run(stop), name="worker-hint"))
         log.info("worker role: %s on %s", worker.house, ", ".join(worker.repos))
@@ -111,6 +139,17 @@ async def serve(settings: Settings, *, runtime: Runtime | None = None) -> None:
         poll = load_triage_config(settings.triage_config).dispatcher.poll_seconds
         background.append(asyncio.create_task(run_reviewer(reviewer, stop, poll), name="reviewer"))
         log.info("reviewer role: %s on %s", reviewer.house, ", ".join(reviewer.repos))
+    if "reconciler" in settings.roles:
+        from .reconcile.wiring import check_reconciler_settings, serve_reconciler
+
+        check_reconciler_settings(settings)  # a bad mesh.yaml stops the start, not a background task
+        background.append(asyncio.create_task(serve_reconciler(settings, runtime, stop), name="reconciler"))
+        log.info("reconciler role: releases under %s, configuration in %s", settings.release_root, settings.config_dir)
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not the main thread: no SIGHUP
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, _reload_houses, runtime)
+    if mesh_node is not None:
+        background.append(asyncio.create_task(mesh_node.run(stop), name="mesh"))
+        log.info("mesh: probing %d peers; syncthing %s", len(mesh_node.prober.peers), mesh_node.monitor is not None)
     try:
         await server.serve()
     finally:
@@ -124,5 +163,8 @@ async def serve(settings: Settings, *, runtime: Runtime | None = None) -> None:
             await worker.forge.aclose()
         if reviewer is not None:
             await reviewer.forge.aclose()
+        if mesh_node is not None:
+            await mesh_node.aclose()
+        await cascade.aclose()
         runtime.close()
         log.info("stopped")

@@ -36,8 +36,9 @@ Classes carry data, not behaviour, and never log.
     ├── PlaybookError (ValueError)         an issue's ```uni-wizard playbook is invalid; .line (in the body), .step
     ├── WebhookRejected                    a webhook delivery failed verification or could not be parsed
     ├── ModelError                         a model provider failed; .provider, .model
-    │   ├── ProviderUnavailable            ... transiently (connect error, timeout, 429, 502/503/504, error mid-stream)
-    │   ├── ProviderRejected (ValueError)  ... permanently (400/401/403/422, malformed answer): no retry, no failover
+    │   ├── ProviderUnavailable            ... on its side (connect error, timeout, 429, 5xx, error mid-stream,
+    │   │                                  malformed answer, breaker open); .reason says which; next provider
+    │   ├── ProviderRejected (ValueError)  ... permanently (400/401/403/422): no retry, no failover
     │   │   ├── ModelNotFound (LookupError)  the model is not on that provider (404, not pulled)
     │   │   └── ContextLengthExceeded      the prompt does not fit the model's context: a bigger one may
     │   ├── CascadeExhausted               every allowed provider failed; .attempts lists what each did
@@ -296,19 +297,30 @@ class ModelError(UniWizardError):
 
 
 class ProviderUnavailable(ModelError):
-    """A transient failure: connection refused, a timeout, 429, 502/503/504, an error line before the first
-    token. Worth a retry and, once retries or the breaker say so, the next provider.
-    ``retry_after`` is the provider's Retry-After in seconds, when it sent one."""
+    """A failure on the provider's side: connection refused, a timeout, 429, 5xx, an error line before the
+    first token, a malformed answer, or its breaker open. The next provider may answer.
+    ``retry_after`` is the provider's Retry-After in seconds, when it sent one. ``reason`` is one of
+    "unavailable", "timeout", "rate_limited" (worth a retry), "server_error", "malformed", "circuit_open"
+    (not retried: straight to the next provider)."""
 
-    def __init__(self, message: str, *, provider: str = "", model: str = "", retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str = "",
+        model: str = "",
+        retry_after: float | None = None,
+        reason: str = "unavailable",
+    ) -> None:
         super().__init__(message, provider=provider, model=model)
         self.retry_after = retry_after
+        self.reason = reason
 
 
 class ProviderRejected(ModelError, ValueError):
-    """A permanent failure: the provider refused the request (400/401/403/422) or answered something that is
-    not its protocol. Not retried, not counted by the breaker, and no failover: the same request would fail
-    the same way elsewhere (``ModelNotFound`` and ``ContextLengthExceeded`` are the exceptions)."""
+    """A permanent failure: the provider refused the request (400/401/403/422). Not retried, not counted by
+    the breaker, and no failover: the same request would fail the same way elsewhere (``ModelNotFound`` and
+    ``ContextLengthExceeded`` are the exceptions: the cascade moves on)."""
 
 
 class ModelNotFound(ProviderRejected, LookupError):

@@ -25,6 +25,7 @@ from . import (
     events_cmd,
     forge_cmd,
     mesh_cmd,
+    reconcile_cmd,
     records_cmd,
     review_cmd,
     route_cmd,
@@ -48,6 +49,7 @@ cascade_cmd.register(app)
 mesh_cmd.register(app)
 upgrades_cmd.register(app)
 deploy_cmd.register(app)
+reconcile_cmd.register(app)
 
 
 def exit_code_for(exc: BaseException) -> int:

@@ -17,8 +17,18 @@ from ..harness.core import Harness
 from ..harness.runtime import Runtime
 from ..policy.model import HousePolicy, Mode
 from ..tools.registry import ToolRegistry
+from .scripted_model import ScriptedModel, ScriptExhausted, text_reply, tool_reply
 
-__all__ = ["FakeClock", "RecordingSleep", "make_harness", "make_runtime"]
+__all__ = [
+    "FakeClock",
+    "RecordingSleep",
+    "ScriptExhausted",
+    "ScriptedModel",
+    "make_harness",
+    "make_runtime",
+    "text_reply",
+    "tool_reply",
+]
 
 
 class FakeClock:
