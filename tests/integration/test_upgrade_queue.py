@@ -25,9 +25,9 @@ from prometheus_client import CollectorRegistry
 
 from uni_wizard.cli import main
 from uni_wizard.config import Settings
-from uni_wizard.errors import TransitionRefused
+from uni_wizard.errors import ServerError, TransitionRefused
 from uni_wizard.forge import GiteaClient
-from uni_wizard.forge.models import PullRequest, Review
+from uni_wizard.forge.models import Issue, Label, PullRequest, Review
 from uni_wizard.harness import Runtime
 from uni_wizard.review import ReviewConfig, Reviewer
 from uni_wizard.testing import FakeClock
@@ -451,3 +451,182 @@ async def test_the_cli_approves_as_the_sovereign_refuses_anyone_else_and_rejects
     assert code == 0
     listed = {u["number"]: u["state"] for u in json.loads(out)["upgrades"]}
     assert listed == {pr.number: "approved", other.number: "rejected"}
+
+
+# -- the paths off the way through ----------------------------------------------------------------
+
+
+def last_step(up: Upgrade) -> tuple[str | None, str, str, str]:
+    step = up.history[-1]
+    return step.from_state, step.to_state, step.actor, step.reason
+
+
+@pytest.mark.parametrize("approved", [False, True], ids=["proposed", "approved"])
+async def test_a_pull_request_closed_without_being_merged_rejects_the_upgrade(desk: Desk, approved: bool) -> None:
+    pr = await desk.open_upgrade({"configs/app.yaml": "answer: 43\n"})
+    await desk.reviewer.review_once()
+    if approved:
+        await desk.queue.approve(pr.number, desk.reviewer.approve_head)
+    before = desk.get(pr.number).state
+    await desk.bezalel.edit_issue(ORG, desk.name, pr.number, state="closed")
+
+    await desk.queue.sync_once()
+
+    up = desk.get(pr.number)
+    assert up.state is State.REJECTED and up.merge_sha is None
+    assert last_step(up) == (before.value, "rejected", "timmy", "closed without being merged")
+    assert await desk.upgrade_labels(pr.number) == {"upgrade", "upgrade/rejected"}
+    closed = await desk.timmy.get_pull(ORG, desk.name, pr.number)
+    assert (closed.state, closed.merged) == ("closed", False)
+    await desk.queue.sync_once()  # finished: nothing more happens to it
+    assert len(desk.get(pr.number).history) == len(up.history)
+
+
+async def test_a_dismissed_approval_sends_the_upgrade_back_to_proposed_and_the_merge_waits(desk: Desk) -> None:
+    pr = await desk.open_upgrade({"configs/app.yaml": "answer: 43\n"})
+    await desk.reviewer.review_once()
+    await desk.queue.approve(pr.number, desk.reviewer.approve_head)
+    (approval,) = approvals(await desk.reviews(pr.number))
+    await desk.owner.dismiss_review(ORG, desk.name, pr.number, approval.id, "not this one after all")
+
+    (blocked,) = await desk.reviewer.merge_once()
+
+    assert blocked.outcome == "blocked" and f"upgrade #{pr.number} is proposed, not approved" in blocked.reasons
+    up = desk.get(pr.number)
+    assert (up.state, up.head_sha) == (State.PROPOSED, pr.head_sha)
+    why = f"the approval of head {pr.head_sha[:12]} was dismissed or no longer counts"
+    assert last_step(up) == ("approved", "proposed", "timmy", why)
+    assert await desk.upgrade_labels(pr.number) == {"upgrade", "upgrade/proposed"}
+    assert [r.dismissed for r in approvals(await desk.reviews(pr.number))] == [True]
+    assert not (await desk.timmy.get_pull(ORG, desk.name, pr.number)).merged
+    # the same head can be approved again, and only then merged
+    assert (await desk.queue.approve(pr.number, desk.reviewer.approve_head)).state is State.APPROVED
+    assert [m.outcome for m in await desk.reviewer.merge_once()] == ["merged"]
+    assert desk.get(pr.number).state is State.APPLYING
+
+
+async def test_a_merge_by_hand_at_a_head_pushed_after_the_approval_rejects_it_and_it_is_never_applied(
+    desk: Desk,
+) -> None:
+    pr = await desk.open_upgrade({"configs/app.yaml": "answer: 43\n"})
+    await desk.reviewer.review_once()
+    await desk.queue.approve(pr.number, desk.reviewer.approve_head)
+    new_head = desk.push(pr.head_ref, {"configs/app.yaml": "answer: 666\n"})
+    await desk.prove(new_head)
+    # the forge's own gate lets the owner merge (a stale approval still counts there); the queue's gate is
+    # bypassed, as when someone merges in the web UI before the queue saw the push
+    await desk.owner.merge_pull(ORG, desk.name, pr.number, head_commit_id=new_head)
+
+    await desk.queue.sync_once()
+
+    up = desk.get(pr.number)
+    merged = await desk.timmy.get_pull(ORG, desk.name, pr.number)
+    assert merged.merged and merged.head_sha == new_head and merged.merge_commit_sha
+    assert (up.state, up.head_sha, up.merge_sha) == (State.REJECTED, pr.head_sha, None)
+    why = f"merged at head {new_head[:12]}, not at the approved head {pr.head_sha[:12]}: it will not be applied"
+    assert last_step(up) == ("approved", "rejected", "timmy", why)
+    assert await desk.upgrade_labels(pr.number) == {"upgrade", "upgrade/rejected"}
+    for host in HOSTS:  # a reconciler that applied it anyway does not make it applied
+        await desk.deploy(merged.merge_commit_sha, host, "success")
+    await desk.queue.sync_once()
+    assert desk.get(pr.number).state is State.REJECTED
+
+
+async def test_a_proposal_whose_proof_stays_pending_still_expires_after_the_timeout(desk: Desk) -> None:
+    pr = await desk.open_upgrade({"configs/app.yaml": "answer: 43\n"}, proof=False)
+    await desk.bezalel.create_status(ORG, desk.name, pr.head_sha, "pending", PROOF, description="running")
+
+    (report,) = await desk.reviewer.review_once()
+
+    assert report.verdict == "waiting"
+    up = desk.get(pr.number)  # recorded although no verdict can be given yet: its timeout runs
+    assert (up.state, up.head_sha) == (State.PROPOSED, pr.head_sha) and "pending" in up.note
+    assert await desk.upgrade_labels(pr.number) == {"upgrade", "upgrade/proposed"}
+    assert not await desk.reviews(pr.number) and not await desk.comments_by(pr.number, "timmy")
+    assert [r.verdict for r in await desk.reviewer.review_once()] == ["waiting"]
+    desk.clock.advance(23 * 3600)
+    await desk.queue.sync_once()
+    assert desk.get(pr.number).state is State.PROPOSED
+
+    desk.clock.advance(2 * 3600)
+    await desk.queue.sync_once()
+
+    up = desk.get(pr.number)
+    assert up.state is State.EXPIRED
+    why = "not approved within 24 hours; the pull request was closed"
+    assert last_step(up) == ("proposed", "expired", "timmy", why)
+    assert (await desk.timmy.get_pull(ORG, desk.name, pr.number)).state == "closed"
+    assert any("**Upgrade expired**" in body for body in await desk.comments_by(pr.number, "timmy"))
+    assert await desk.upgrade_labels(pr.number) == {"upgrade", "upgrade/expired"}
+
+
+async def test_a_proof_that_was_pending_then_succeeds_gets_the_usual_verdict_on_the_same_proposal(desk: Desk) -> None:
+    pr = await desk.open_upgrade({"configs/app.yaml": "answer: 43\n"}, proof=False)
+    await desk.bezalel.create_status(ORG, desk.name, pr.head_sha, "pending", PROOF, description="running")
+    assert [r.verdict for r in await desk.reviewer.review_once()] == ["waiting"]
+    proposed_at = desk.get(pr.number).proposed_at
+    await desk.prove(pr.head_sha)
+
+    (report,) = await desk.reviewer.review_once()
+
+    assert report.verdict == "pre_reviewed"
+    up = desk.get(pr.number)
+    assert (up.state, up.proposed_at, up.note) == (State.PROPOSED, proposed_at, "waiting for the sovereign's approval")
+    assert desk.history(pr.number) == [(None, "proposed", "bezalel")]
+    assert (await desk.queue.approve(pr.number, desk.reviewer.approve_head)).state is State.APPROVED
+
+
+class FailingLabelWrites:
+    """The label mirror's forge calls, with the next ``failures`` label writes answered 500."""
+
+    def __init__(self, forge: GiteaClient, failures: int) -> None:
+        self.forge = forge
+        self.failures = failures
+
+    async def get_issue(self, owner: str, repo: str, index: int) -> Issue:
+        return await self.forge.get_issue(owner, repo, index)
+
+    async def ensure_label(
+        self, owner: str, repo: str, name: str, color: str, *, description: str = "", exclusive: bool = False
+    ) -> Label:
+        return await self.forge.ensure_label(owner, repo, name, color, description=description, exclusive=exclusive)
+
+    async def replace_labels(self, owner: str, repo: str, index: int, labels: list[str]) -> list[Label]:
+        if self.failures > 0:
+            self.failures -= 1
+            raise ServerError("injected: the label write failed", url=f"/repos/{owner}/{repo}/issues/{index}/labels")
+        return await self.forge.replace_labels(owner, repo, index, labels)
+
+
+# closed: the same sync retries the label right after the transition, so the forge fails twice
+@pytest.mark.parametrize(("how", "failures"), [("closed", 2), ("rejected", 1)], ids=["closed", "rejected"])
+async def test_a_label_write_that_failed_after_a_final_state_is_repaired_by_the_next_sync(
+    desk: Desk, how: str, failures: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pr = await desk.open_upgrade({"configs/app.yaml": "answer: 43\n"})
+    await desk.reviewer.review_once()
+    failing = FailingLabelWrites(desk.timmy, failures=failures)
+    monkeypatch.setattr(desk.queue.labels, "forge", failing)
+    if how == "closed":
+        await desk.bezalel.edit_issue(ORG, desk.name, pr.number, state="closed")
+        await desk.queue.sync_once()
+        expected = ("proposed", "rejected", "timmy", "closed without being merged")
+    else:  # the sovereign's rejection still closes the pull request with its comment
+        await desk.queue.reject(pr.number, "not now")
+        expected = ("proposed", "rejected", "timmy", "not now")
+        assert any("**Upgrade rejected**" in body for body in await desk.comments_by(pr.number, "timmy"))
+
+    assert failing.failures == 0  # the writes were attempted and failed
+    up = desk.get(pr.number)
+    assert up.state is State.REJECTED and last_step(up) == expected
+    assert up.note.startswith("label not written yet: upgrade/rejected")
+    assert await desk.upgrade_labels(pr.number) == {"upgrade", "upgrade/proposed"}
+    assert (await desk.timmy.get_pull(ORG, desk.name, pr.number)).state == "closed"
+
+    await desk.queue.sync_once()
+
+    assert await desk.upgrade_labels(pr.number) == {"upgrade", "upgrade/rejected"}
+    repaired = desk.get(pr.number)
+    assert repaired.state is State.REJECTED and repaired.history == up.history and repaired.note == ""
+    await desk.queue.sync_once()  # repaired once: nothing left to write
+    assert await desk.upgrade_labels(pr.number) == {"upgrade", "upgrade/rejected"}

@@ -162,10 +162,15 @@ class Reviewer:
         reasons: list[str] = []
         notes: list[str] = []
         context = f"`{self.config.proof_context}`"
+        pending: ReviewReport | None = None
         if proof is None:
             reasons.append(f"head `{short(head)}` has no {context} status: the tests must run and report on this head")
         elif proof.status == "pending":
-            return ReviewReport(repo, number, head, "waiting", notes=[f"the {context} status is still pending"])
+            pending = ReviewReport(repo, number, head, "waiting", notes=[f"the {context} status is still pending"])
+            # no verdict yet, but an upgrade's head is recorded now so that its timeout runs (it expires even
+            # if the proof never reports)
+            if upgrades is None or not upgrades.needs_proposal(repo, number, head):
+                return pending
         elif proof.status != "success":
             reasons.append(f"the {context} status of head `{short(head)}` is {proof.status}: {proof.description}")
         else:
@@ -180,7 +185,7 @@ class Reviewer:
                         f"{limit}; split it into smaller pull requests"
                     )
                 code = matching(co.paths, self.config.rerun_tests_paths)
-                if code and not reasons:
+                if code and not reasons and pending is None:
                     agreed, sentence = await self._rerun(repo, number, head, str(co.path))
                     if agreed is None:
                         return ReviewReport(repo, number, head, "waiting", notes=[sentence])
@@ -216,6 +221,14 @@ class Reviewer:
         )
         if written:  # the verdict is on the forge already: only record the proposal
             report.actions = report.actions[:1]
+        if pending is not None:  # only record the proposal; the verdict waits for the proof
+            queue, why = upgrades, pending.notes[0]
+
+            async def note() -> None:
+                await queue.note(await asyncio.to_thread(queue.get, number), f"waiting: {why}")
+
+            pending.actions = [*report.actions[:1], Action("upgrade", f"note upgrade #{number}: {why}", note)]
+            return pending
         return report
 
     def _why_owner(self, pr: PullRequest) -> list[str]:

@@ -11,7 +11,8 @@ the verdict through ``plan`` (see ``hook.py``); ``sync`` moves each upgrade on f
   when any posted failure (actor: that host, reason: its description).
 
 ``approve`` and ``reject`` are the sovereign's (``uni-wizard upgrades approve|reject``). Every transition
-is a compare-and-set in ``UpgradeStore`` and is mirrored as the ``upgrade/<state>`` label.
+is a compare-and-set in ``UpgradeStore`` and is mirrored as the ``upgrade/<state>`` label; a label write
+that fails is retried by the next ``sync_once`` (a finished upgrade keeps an ``UNMIRRORED`` note until then).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from .deploys import deploy_outcome
 from .labels import LabelMirror
 from .records import Proposal, Upgrade, UpgradeStore
 from .risk import assess
-from .states import State, allowed
+from .states import TERMINAL, State, allowed, state_label
 
 __all__ = ["ApproveHead", "UpgradeQueue"]
 
@@ -44,6 +45,8 @@ log = logging.getLogger(__name__)
 # The reviewer's approval code path: (repo, number, head sha, body) -> an APPROVED review bound to that sha.
 ApproveHead = Callable[[str, int, str, str], Awaitable[object]]
 OPEN = (State.PROPOSED, State.APPROVED, State.APPLYING)
+# The note of a finished upgrade whose ``upgrade/<state>`` label could not be written: ``sync_once`` retries it.
+UNMIRRORED = "label not written yet"
 
 
 def _login(review: Review) -> str:
@@ -129,8 +132,22 @@ class UpgradeQueue:
             self.records.transition, upgrade.id, upgrade.state, wanted,
             actor=actor, reason=reason, head_sha=upgrade.head_sha, merge_sha=merge_sha,
         )  # fmt: skip
-        await self.labels.mirror(moved.repository, moved.number, moved.state)
+        await self._mirror(moved)
         return moved
+
+    async def _mirror(self, upgrade: Upgrade) -> bool:
+        """Mirror ``upgrade``'s state as its label; False when the write failed. Never raises: the transition
+        is committed. An open upgrade is mirrored again by every sync; a finished one is noted ``UNMIRRORED``
+        and ``sync_once`` retries it until the label is written."""
+        try:
+            await self.labels.mirror(upgrade.repository, upgrade.number, upgrade.state)
+        except UniWizardError as exc:
+            problem = f"{state_label(upgrade.state)} on #{upgrade.number}: {type(exc).__name__}: {exc}"
+            log.warning("upgrade %s: label not written: %s", upgrade.repository, problem)
+            if upgrade.state in TERMINAL:
+                await self.note(upgrade, f"{UNMIRRORED}: {problem}")
+            return False
+        return True
 
     # -- forge reads --------------------------------------------------------------------------------
     async def approval(self, pr: PullRequest, head: str) -> Review | None:
@@ -165,6 +182,9 @@ class UpgradeQueue:
                 log.warning(
                     "upgrade %s#%d not synced: %s: %s", upgrade.repository, upgrade.number, type(exc).__name__, exc
                 )
+        for finished in await asyncio.to_thread(self.records.list, TERMINAL):  # label writes that failed
+            if finished.note.startswith(UNMIRRORED) and await self._mirror(finished):
+                await self.note(finished, "")
         await asyncio.to_thread(self.records.prune, self.config.prune_after_days)
         return done
 
@@ -178,7 +198,7 @@ class UpgradeQueue:
         elif upgrade.state is State.APPLYING:
             upgrade = await self._sync_applying(upgrade, pr)
         if upgrade.state in OPEN:  # repairs a label someone changed by hand, or a mirror that failed
-            await self.labels.mirror(upgrade.repository, upgrade.number, upgrade.state)
+            await self._mirror(upgrade)
         return upgrade
 
     def _expired(self, upgrade: Upgrade) -> bool:
