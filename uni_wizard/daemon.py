@@ -23,6 +23,7 @@ from .config import Settings
 from .dispatch.config import load_triage_config
 from .dispatch.wiring import build_dispatch_loop
 from .errors import UniWizardError
+from .forge.hints import QueueHint
 from .forge.intake import WebhookIntake
 from .harness.runtime import Runtime
 from .mesh.failover import run_dispatcher
@@ -35,7 +36,7 @@ from .web.app import create_app
 from .web.cascade_routes import cascade_router
 from .web.mesh_routes import mesh_router
 from .web.upgrades_routes import upgrades_router
-from .work.wiring import QueueHint, build_worker
+from .work.wiring import build_worker
 
 __all__ = ["notify", "serve"]
 
@@ -165,7 +166,8 @@ def _start_roles(
         worker = build_worker(settings, runtime, model=cascade)  # the agent loop only with `planner: model`
         closing.push_async_callback(worker.forge.aclose)
         start(worker.run(stop), "worker")
-        start(QueueHint(runtime.store, worker).run(stop), "worker-hint")
+        hint = QueueHint(runtime.store, worker.repos, worker.hint, name=f"the {worker.house} worker")
+        start(hint.run(stop), "worker-hint")
         log.info("worker role: %s on %s", worker.house, ", ".join(worker.repos))
     if "reviewer" in settings.roles:
         reviewer = build_reviewer(settings, runtime)

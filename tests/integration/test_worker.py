@@ -33,6 +33,7 @@ from uni_wizard.dispatch.state import CLAIM_MARKER, latest_claim
 from uni_wizard.dispatch.wiring import build_dispatch_loop
 from uni_wizard.errors import ConfigError
 from uni_wizard.forge import GiteaClient
+from uni_wizard.forge.hints import QueueHint
 from uni_wizard.forge.models import Comment, Issue, PullRequest
 from uni_wizard.harness.runtime import Runtime
 from uni_wizard.testing import FakeClock, make_runtime
@@ -40,7 +41,7 @@ from uni_wizard.work.claims import ClaimKeeper, claim
 from uni_wizard.work.publish import PROOF_CONTEXT
 from uni_wizard.work.repo import IssueWorktree
 from uni_wizard.work.report import report_marker
-from uni_wizard.work.wiring import QueueHint, build_worker
+from uni_wizard.work.wiring import build_worker
 from uni_wizard.work.worker import Worker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -568,7 +569,7 @@ async def test_a_claim_is_renewed_while_the_work_runs_and_claiming_again_edits_i
 
 async def test_a_queued_webhook_for_its_repository_wakes_the_worker(world: World) -> None:
     worker = world.worker("bezalel")
-    hint = QueueHint(world.runtime.store, worker)
+    hint = QueueHint(world.runtime.store, worker.repos, worker.hint)
     assert hint.check() is False  # the first look only notes where the queue stands
 
     def queue(repository: str) -> None:

@@ -205,3 +205,34 @@ def test_releases_find_wheels_in_the_wheelhouse_and_each_directory_in_it(tmp_pat
     assert links == ["--find-links", str(tmp_path), "--find-links", str(tmp_path / "0.1.0-abc"),
                      "--find-links", str(tmp_path / "extra")]  # fmt: skip
     assert Releases(tmp_path / "root", ReconcileSettings()).find_links() == []
+
+
+async def test_a_push_hint_cuts_the_wait_short_and_stop_ends_the_loop() -> None:
+    import asyncio
+    from types import SimpleNamespace
+
+    from prometheus_client import CollectorRegistry
+
+    from uni_wizard.reconcile.metrics import ReconcileMetrics
+    from uni_wizard.reconcile.wiring import run_reconciler
+
+    passes: list[int] = []
+    wake, stop = asyncio.Event(), asyncio.Event()
+
+    async def reconcile_once() -> SimpleNamespace:
+        passes.append(1)
+        if len(passes) == 2:
+            stop.set()
+        return SimpleNamespace(outcome="idle", sha="", number=0, reason="")
+
+    reconciler = SimpleNamespace(
+        reconcile_once=reconcile_once,
+        metrics=ReconcileMetrics.for_registry(CollectorRegistry()),
+        settings=ReconcileSettings(poll_seconds=3600, jitter=0),  # only the hint can bring the second pass
+    )
+    loop = asyncio.create_task(run_reconciler(reconciler, stop, wake))  # type: ignore[arg-type]
+    while not passes:
+        await asyncio.sleep(0.01)
+    wake.set()
+    await asyncio.wait_for(loop, timeout=30)
+    assert passes == [1, 1]

@@ -19,6 +19,7 @@ from ..config import Settings
 from ..deployment.layout import role_port
 from ..errors import ConfigError, UniWizardError
 from ..forge.client import GiteaClient
+from ..forge.hints import QueueHint
 from ..harness.runtime import Runtime
 from ..mesh.config import HostEntry, load_mesh_config
 from ..observe.events import EventLog
@@ -33,6 +34,9 @@ from .source import MeshSource
 from .state import StateFile
 
 __all__ = ["build_reconciler", "check_reconciler_settings", "next_wait", "run_reconciler", "serve_reconciler"]
+
+# Webhook events that may mean a new merge on the mesh repository: they wake the poll early.
+PUSH_HINTS = ("push", "pull_request")
 
 log = logging.getLogger(__name__)
 
@@ -156,8 +160,13 @@ async def serve_reconciler(settings: Settings, runtime: Runtime, stop: asyncio.E
             except TimeoutError:
                 continue
             return
+        wake = asyncio.Event()  # a push to the mesh repository, queued by any daemon of this host
+        hint = QueueHint(runtime.store, {reconciler.repo}, wake.set, event_types=PUSH_HINTS, name="the reconciler")
+        hints = asyncio.create_task(hint.run(stop), name="reconciler-hint")
         try:
-            await run_reconciler(reconciler, stop)
+            await run_reconciler(reconciler, stop, wake)
         finally:
+            hints.cancel()
+            await asyncio.gather(hints, return_exceptions=True)
             await reconciler.forge.aclose()
         return

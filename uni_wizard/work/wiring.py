@@ -1,4 +1,4 @@
-"""Build a house's worker from settings (daemon role ``worker``), and its webhook hint.
+"""Build a house's worker from settings (daemon role ``worker``).
 
 The worker acts as ``settings.house``: its forge client and its clones use ``gitea_token``, which
 on a worker host is that house's forge user's token. It watches the repositories of
@@ -12,28 +12,25 @@ within the ``planner_max_*`` budgets) for issues without a playbook; a daemon pa
 is contacted and such issues are blocked with a comment asking for a playbook.
 
 Webhooks are hints: the dispatcher consumes the store's webhook queue, so the worker does not take
-events from it; ``QueueHint`` only watches the queue grow for the worker's repositories and wakes
-the worker, which then polls the forge (the truth) at once.
+events from it; ``forge.hints.QueueHint`` only watches the queue grow for the worker's repositories and
+wakes the worker, which then polls the forge (the truth) at once.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable
 
 from ..cascade.types import CompletionClient
 from ..config import Settings
-from ..errors import StoreError
 from ..forge.client import GiteaClient
 from ..harness.runtime import Runtime
 from ..roles import role_forge, role_house, role_repos, role_token
-from ..store import Store
 from .types import AgentRunner, Planner
 from .worker import Worker
 
-__all__ = ["QueueHint", "build_worker"]
+__all__ = ["build_worker"]
 
 log = logging.getLogger(__name__)
 
@@ -75,36 +72,3 @@ def build_worker(
         token=token,
         poll_seconds=config.poll_seconds,
     )
-
-
-class QueueHint:
-    """Wakes ``worker`` when a webhook for one of its repositories was queued since the last look."""
-
-    def __init__(self, store: Store, worker: Worker, *, interval: float = 1.0) -> None:
-        self.store, self.worker, self.interval = store, worker, interval
-        self._seen: int | None = None
-
-    def check(self) -> bool:
-        """Whether an event for the worker's repositories arrived since the last look (then it is woken)."""
-        if self._seen is None:
-            self._seen = int(self.store.query("SELECT coalesce(max(id), 0) FROM event_queue")[0][0])
-            return False
-        rows = self.store.query("SELECT id, repository FROM event_queue WHERE id > ? ORDER BY id", (self._seen,))
-        if not rows:
-            return False
-        self._seen = int(rows[-1][0])
-        fresh = any(row[1] in self.worker.repos for row in rows)
-        if fresh:
-            self.worker.hint()
-        return fresh
-
-    async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                self.check()  # one indexed query: cheap enough for the event loop
-            except StoreError as exc:
-                log.warning("webhook hint for the %s worker: %s (the poll covers it)", self.worker.house, exc)
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=self.interval)
-            except TimeoutError:
-                continue
