@@ -43,10 +43,8 @@ import argparse
 import asyncio
 import itertools
 import json
-import os
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -68,6 +66,7 @@ from uni_wizard.policy.loader import load_houses
 from uni_wizard.policy.model import HousePolicy
 from uni_wizard.review import ReviewConfig
 from uni_wizard.review.wiring import build_reviewer, run_reviewer
+from uni_wizard.testing import git_as as git
 from uni_wizard.tools.env import ToolEnv
 from uni_wizard.work.worker import Worker
 
@@ -154,21 +153,6 @@ class Results:
     stages: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in (*STAGES, "total")})
     baseline: list[float] = field(default_factory=list)
     wall: float = 0.0
-
-
-def git(*args: str, cwd: Path) -> None:
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(cwd),
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_CONFIG_GLOBAL": os.devnull,
-        "GIT_TERMINAL_PROMPT": "0",
-        "GIT_AUTHOR_NAME": "Bezalel",
-        "GIT_AUTHOR_EMAIL": "bezalel@mesh.invalid",
-        "GIT_COMMITTER_NAME": "Bezalel",
-        "GIT_COMMITTER_EMAIL": "bezalel@mesh.invalid",
-    }
-    subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, timeout=120)
 
 
 async def make_repo(root: GiteaClient, timmy: GiteaClient, name: str, config: TriageConfig, houses: list[str]) -> None:

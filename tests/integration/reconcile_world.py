@@ -5,9 +5,7 @@ and hosts whose reconcilers run on private directories with a recording systemd 
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
-import subprocess
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +16,7 @@ import yaml
 from bootstrapped_forge import ADMIN, Mesh
 from prometheus_client import CollectorRegistry
 
+from uni_wizard import testing
 from uni_wizard.config import Settings
 from uni_wizard.forge import GiteaClient
 from uni_wizard.forge.models import CommitStatus
@@ -25,48 +24,31 @@ from uni_wizard.harness import Runtime
 from uni_wizard.reconcile.reconciler import Reconciler
 from uni_wizard.reconcile.services import HttpHealthGate
 from uni_wizard.reconcile.wiring import build_reconciler
+from uni_wizard.testing import git_as as git
 
 ROOT = Path(__file__).resolve().parents[2]
 ORG = "mesh"
 STATES = ("proposed", "approved", "rejected", "expired", "applying", "applied", "failed")
 
 
-def git(*args: str, cwd: Path) -> str:
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(cwd),
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_CONFIG_GLOBAL": os.devnull,
-        "GIT_TERMINAL_PROMPT": "0",
-        "GIT_AUTHOR_NAME": "Bezalel",
-        "GIT_AUTHOR_EMAIL": "bezalel@mesh.invalid",
-        "GIT_COMMITTER_NAME": "Bezalel",
-        "GIT_COMMITTER_EMAIL": "bezalel@mesh.invalid",
-    }
-    proc = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, f"git {' '.join(args)}: {proc.stderr}"
-    return proc.stdout.strip()
-
-
-class RecordingServices:
-    """systemd's stand-in: records ``restart:<unit>`` / ``reload:<unit>``; ``on_restart`` runs after each."""
+class RecordingServices(testing.RecordingServices):
+    """The shipped stand-in, plus ``crash_on``: "restart" or "reload" dies there (a process killed mid-apply)."""
 
     def __init__(self, on_restart: Callable[[], None] | None = None, crash_on: str | None = None) -> None:
-        self.calls: list[str] = []
-        self.on_restart = on_restart
+        super().__init__(on_restart)
         self.crash_on = crash_on
 
     async def restart(self, units: Sequence[str], *, wait: bool = True) -> None:
-        self.calls += [f"restart:{u}" for u in units]
         if self.crash_on == "restart":
+            self.calls += [f"restart:{u}" for u in units]
             raise Crash()
-        if self.on_restart is not None and wait:
-            self.on_restart()
+        await super().restart(units, wait=wait)
 
     async def reload(self, units: Sequence[str]) -> None:
-        self.calls += [f"reload:{u}" for u in units]
         if self.crash_on == "reload":
+            self.calls += [f"reload:{u}" for u in units]
             raise Crash()
+        await super().reload(units)
 
 
 class Crash(BaseException):

@@ -33,6 +33,7 @@ from uni_wizard.harness.provenance import canonical_json, sha256_text
 from uni_wizard.review import ReviewConfig, Reviewer, check_provenance, load_review_config
 from uni_wizard.review.render import VERDICT, marker
 from uni_wizard.store import utc_now
+from uni_wizard.testing import git_as as git
 from uni_wizard.tools.env import ToolEnv
 
 pytestmark = pytest.mark.skipif(
@@ -79,23 +80,6 @@ class Line(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         return None
-
-
-def git(*args: str, cwd: Path) -> str:
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(cwd),
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_CONFIG_GLOBAL": os.devnull,
-        "GIT_TERMINAL_PROMPT": "0",
-        "GIT_AUTHOR_NAME": "Bezalel",
-        "GIT_AUTHOR_EMAIL": "bezalel@mesh.invalid",
-        "GIT_COMMITTER_NAME": "Bezalel",
-        "GIT_COMMITTER_EMAIL": "bezalel@mesh.invalid",
-    }
-    proc = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, f"git {' '.join(args)}: {proc.stderr}"
-    return proc.stdout.strip()
 
 
 # -- one test's world ---------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from uni_wizard.forge.models import Issue, Label, PullRequest, Review
 from uni_wizard.harness import Runtime
 from uni_wizard.review import ReviewConfig, Reviewer
 from uni_wizard.testing import FakeClock
+from uni_wizard.testing import git_as as git
 from uni_wizard.tools.env import ToolEnv
 from uni_wizard.upgrade import State, Upgrade, UpgradeConfig, UpgradeQueue, UpgradeStore
 
@@ -48,18 +49,6 @@ CHECK = "import sys\nprint('1 passed, 0 failed')\nsys.exit(0)\n"
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     with start_mesh(tmp_path_factory.mktemp("upgrade-mesh"), extra_users=(OWNER,)) as started:
         yield started
-
-
-def git(*args: str, cwd: Path) -> str:
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(cwd), "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_CONFIG_GLOBAL": os.devnull, "GIT_TERMINAL_PROMPT": "0", "GIT_AUTHOR_NAME": "Bezalel",
-        "GIT_AUTHOR_EMAIL": "bezalel@mesh.invalid", "GIT_COMMITTER_NAME": "Bezalel",
-        "GIT_COMMITTER_EMAIL": "bezalel@mesh.invalid",
-    }  # fmt: skip
-    proc = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, f"git {' '.join(args)}: {proc.stderr}"
-    return proc.stdout.strip()
 
 
 @dataclass

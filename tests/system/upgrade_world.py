@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import re
 import shutil
 import socket
@@ -24,6 +23,7 @@ from uni_wizard.devforge import DevforgeServer
 from uni_wizard.forge import GiteaClient
 from uni_wizard.forge.bootstrap import bootstrap, load_layout
 from uni_wizard.forge.models import CommitStatus
+from uni_wizard.testing import git_as as git
 
 REPO = Path(__file__).resolve().parents[2]
 LAYOUT = REPO / "configs" / "forge-layout.example.yaml"
@@ -37,23 +37,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def git(*args: str, cwd: Path) -> str:
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(cwd),
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_CONFIG_GLOBAL": os.devnull,
-        "GIT_TERMINAL_PROMPT": "0",
-        "GIT_AUTHOR_NAME": "Bezalel",
-        "GIT_AUTHOR_EMAIL": "bezalel@mesh.invalid",
-        "GIT_COMMITTER_NAME": "Bezalel",
-        "GIT_COMMITTER_EMAIL": "bezalel@mesh.invalid",
-    }
-    done = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60, check=False)
-    assert done.returncode == 0, f"git {' '.join(args)}: {done.stderr}"
-    return done.stdout.strip()
 
 
 @dataclass

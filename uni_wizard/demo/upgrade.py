@@ -30,13 +30,14 @@ from ..harness.core import Harness
 from ..harness.runtime import Runtime
 from ..review import ReviewConfig, Reviewer
 from ..review.gate import short
+from ..testing.worlds import git_as
 from ..tools.env import ToolEnv
 from ..upgrade import State, UpgradeQueue, load_upgrade_config
 from ..upgrade.wiring import upgrade_records
 from ..work.publish import post_proof
 from .mesh_world import mesh_layout
 from .tour import Tour, UpgradePath
-from .upgrade_world import DemoHost, git, make_host, seed_files
+from .upgrade_world import DemoHost, make_host, seed_files
 
 __all__ = ["BRANCH", "HOSTS", "REPO", "chapter_upgrade", "raise_concurrency"]
 
@@ -166,13 +167,13 @@ async def _propose(
     """Bezalel's branch, PR (label ``upgrade``) and proof; (number, head sha)."""
     work = runtime.settings.workspace / "mesh"
     origin = url.rstrip("/").replace("://", f"://bezalel:{bezalel_token}@", 1) + f"/{REPO}.git"
-    await asyncio.to_thread(git, runtime.settings.workspace, "clone", "-q", origin, str(work))
+    await asyncio.to_thread(git_as, "clone", "-q", origin, str(work), cwd=runtime.settings.workspace)
     ezra = work / "houses" / "ezra.yaml"
     ezra.write_text(raise_concurrency(ezra.read_text(encoding="utf-8")), encoding="utf-8")
-    await asyncio.to_thread(git, work, "checkout", "-q", "-b", BRANCH)
-    await asyncio.to_thread(git, work, "commit", "-q", "-am", "Ezra takes 3 issues at once")
-    await asyncio.to_thread(git, work, "push", "-q", "origin", f"HEAD:refs/heads/{BRANCH}")
-    head = await asyncio.to_thread(git, work, "rev-parse", "HEAD")
+    await asyncio.to_thread(git_as, "checkout", "-q", "-b", BRANCH, cwd=work)
+    await asyncio.to_thread(git_as, "commit", "-q", "-am", "Ezra takes 3 issues at once", cwd=work)
+    await asyncio.to_thread(git_as, "push", "-q", "origin", f"HEAD:refs/heads/{BRANCH}", cwd=work)
+    head = await asyncio.to_thread(git_as, "rev-parse", "HEAD", cwd=work)
     body = "Raise Ezra's max_concurrency from 2 to 3: the archive's queue is the longest."
     pr = await bezalel.create_pull(OWNER, NAME, head=BRANCH, base="main", title=TITLE, body=body)
     await bezalel.add_labels(OWNER, NAME, pr.number, ["upgrade"])

@@ -9,9 +9,7 @@ both hosts with the ``reconciler`` role), its own ``Runtime`` (its live houses) 
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,14 +19,14 @@ import yaml
 from prometheus_client import CollectorRegistry
 
 from ..config import Settings, default_houses_dir
-from ..errors import UniWizardError
 from ..harness.runtime import Runtime
 from ..policy.loader import load_houses
 from ..reconcile.reconciler import Reconciler
 from ..reconcile.services import HealthReport
 from ..reconcile.wiring import build_reconciler
+from ..testing.worlds import RecordingServices
 
-__all__ = ["DemoHost", "LiveHousesGate", "RecordingServices", "git", "make_host", "seed_files"]
+__all__ = ["DemoHost", "LiveHousesGate", "make_host", "seed_files"]
 
 HOUSES_TEST = """import unittest
 from pathlib import Path
@@ -54,33 +52,6 @@ def seed_files() -> dict[str, str]:
         ".gitignore": "__pycache__/\n",
     }
     return files
-
-
-def git(cwd: Path, *args: str) -> str:
-    """``git`` as Bezalel, a fixed argv (no shell), no user or system configuration."""
-    env = {
-        "PATH": os.environ.get("PATH", os.defpath), "HOME": str(cwd), "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_CONFIG_GLOBAL": os.devnull, "GIT_TERMINAL_PROMPT": "0", "GIT_AUTHOR_NAME": "Bezalel",
-        "GIT_AUTHOR_EMAIL": "bezalel@mesh.invalid", "GIT_COMMITTER_NAME": "Bezalel",
-        "GIT_COMMITTER_EMAIL": "bezalel@mesh.invalid",
-    }  # fmt: skip
-    done = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
-    if done.returncode != 0:
-        raise UniWizardError(f"git {' '.join(args[:2])} failed: {done.stderr.strip()}")
-    return done.stdout.strip()
-
-
-class RecordingServices:
-    """systemd's stand-in: records ``restart:<unit>`` and ``reload:<unit>``."""
-
-    def __init__(self) -> None:
-        self.calls: list[str] = []
-
-    async def restart(self, units: Sequence[str], *, wait: bool = True) -> None:
-        self.calls += [f"restart:{u}" for u in units]
-
-    async def reload(self, units: Sequence[str]) -> None:
-        self.calls += [f"reload:{u}" for u in units]
 
 
 class LiveHousesGate:

@@ -1,7 +1,9 @@
 """Fakes shipped with the package, for tests of uni-wizard and of code built on it.
 
-Only what cannot run for real in a test lives here: time. Everything else
-(SQLite, git, the filesystem, HTTP on loopback) is used for real.
+Only what cannot run for real in a test lives here: time, a scripted model, model servers with injected
+faults (Ollama cannot be installed here), systemd's stand-in for the reconciler (``worlds.py``) and a
+TCP proxy that can cut a partition. Everything else (SQLite, git, the filesystem, HTTP on loopback) is
+used for real.
 """
 
 from __future__ import annotations
@@ -18,12 +20,15 @@ from ..harness.runtime import Runtime
 from ..policy.model import HousePolicy, Mode
 from ..tools.registry import ToolRegistry
 from .scripted_model import ScriptedModel, ScriptExhausted, text_reply, tool_reply
+from .worlds import RecordingServices, git_as
 
 __all__ = [
     "FakeClock",
+    "RecordingServices",
     "RecordingSleep",
     "ScriptExhausted",
     "ScriptedModel",
+    "git_as",
     "make_harness",
     "make_runtime",
     "text_reply",
