@@ -46,18 +46,16 @@ from ..errors import (
     Unprocessable,
 )
 from ..forge.models import FileChange
+from ..observe.events import EventKind
 from .config import LeaseSettings
 from .lease_file import LeaseForge, blob_sha, read_lease
 from .lease_metrics import LeaseMetrics
 from .types import LeaseRecord
 
-__all__ = ["EVENT_RELEASED", "ForgeLease", "LapseWatch", "LeaseForge", "read_lease"]
+__all__ = ["ForgeLease", "LapseWatch", "LeaseForge", "read_lease"]
 
 log = logging.getLogger(__name__)
 
-EVENT_ACQUIRED = "lease.acquired"  # the values of EventKind.LEASE_ACQUIRED / LEASE_LOST
-EVENT_LOST = "lease.lost"
-EVENT_RELEASED = "lease.released"
 RETHINK = (Unprocessable, Conflict, NotFound, ServerError, ForgeUnavailable)
 """Answers to a lease write that mean "read the file again, then decide" (GITEA_FACTS §3.8)."""
 
@@ -202,7 +200,7 @@ class ForgeLease:
                     return
                 self._mine, self.record = None, released
                 self.metrics.transition(self.name, "released")
-                await self._emit(EVENT_RELEASED, f"lease-released:{self.name}:{mine.epoch}", epoch=mine.epoch)
+                await self._emit(EventKind.LEASE_RELEASED, f"lease-released:{self.name}:{mine.epoch}", epoch=mine.epoch)
                 log.info("%s lease: released epoch %d", self.name, mine.epoch)
                 return
 
@@ -261,7 +259,7 @@ class ForgeLease:
         data: dict[str, Any] = {"epoch": epoch, "how": how}
         if previous is not None:
             data.update(previous_holder=previous.holder, previous_epoch=previous.epoch)
-        await self._emit(EVENT_ACQUIRED, f"lease:{self.name}:{epoch}", **data)
+        await self._emit(EventKind.LEASE_ACQUIRED, f"lease:{self.name}:{epoch}", **data)
         log.info("%s lease: acquired epoch %d (%s)", self.name, epoch, how)
         return True
 
@@ -356,7 +354,9 @@ class ForgeLease:
             return
         if record.renewed == record.acquired:
             self.metrics.transition(self.name, "acquired")
-            await self._emit(EVENT_ACQUIRED, f"lease:{self.name}:{record.epoch}", epoch=record.epoch, how="confirmed")
+            await self._emit(
+                EventKind.LEASE_ACQUIRED, f"lease:{self.name}:{record.epoch}", epoch=record.epoch, how="confirmed"
+            )
         else:
             self.metrics.transition(self.name, "renewed")
 
@@ -377,7 +377,7 @@ class ForgeLease:
         self._lost_epoch = self._epoch
         self.metrics.transition(self.name, "lost")
         log.warning("%s lease: lost epoch %d: %s; nothing more is written under it", self.name, self._epoch, why)
-        await self._emit(EVENT_LOST, f"lease-lost:{self.name}:{self._epoch}", epoch=self._epoch, why=why)
+        await self._emit(EventKind.LEASE_LOST, f"lease-lost:{self.name}:{self._epoch}", epoch=self._epoch, why=why)
 
     async def _emit(self, kind: str, key: str, **data: Any) -> None:
         if self.events is not None:

@@ -80,7 +80,9 @@ class EventKind(StrEnum):
     SWEEP_REPAIRED = "sweep.repaired"
     LEASE_ACQUIRED = "lease.acquired"
     LEASE_LOST = "lease.lost"
+    LEASE_RELEASED = "lease.released"
     DISPATCH_SKIPPED = "dispatch.skipped"
+    HOUSE_OUTCOME = "house.outcome"  # a finished attempt; peers import it into their routing history
 
 
 def check_kind(kind: str) -> str:
