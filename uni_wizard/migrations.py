@@ -181,4 +181,11 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX upgrade_transitions_upgrade ON upgrade_transitions(upgrade_id, id);
     """,
+    # 5: house outcomes from every host (uni_wizard/dispatch/history.py import_outcome): a row's origin
+    # ('' = this host) and, for one imported from a peer's telemetry, that event's seq there
+    """
+    ALTER TABLE house_outcomes ADD COLUMN origin_host TEXT NOT NULL DEFAULT '';
+    ALTER TABLE house_outcomes ADD COLUMN origin_seq INTEGER;
+    CREATE UNIQUE INDEX house_outcomes_origin ON house_outcomes(origin_host, origin_seq);
+    """,
 )

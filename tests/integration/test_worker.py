@@ -301,6 +301,13 @@ async def test_bezalel_fixes_an_issue_with_proof_and_asks_for_review(world: Worl
     # every call is in the provenance log under the issue's task, and the report and PR name them
     outcomes = world.runtime.store.query("SELECT house, kind, outcome FROM house_outcomes WHERE number = ?", (n,))
     assert [tuple(row) for row in outcomes] == [("bezalel", "task", "success")]  # what routing learns from
+    (event,) = worker.events.tail(kinds=["house.outcome"])  # and what the other hosts import from telemetry
+    assert (event.host, event.repository, event.number) == (worker.host, world.repo, n)
+    assert event.key.startswith(f"outcome:{world.repo}#{n}:bezalel:")
+    assert {k: v for k, v in event.data.items() if k != "duration"} == {
+        "house": "bezalel", "kind": "task", "repository": world.repo, "number": n, "outcome": "success"
+    }  # fmt: skip
+    assert event.data["duration"] >= 0
     records = world.runtime.provenance.tail(100, task=f"{world.repo}#{n}")
     assert [r.tool for r in records] == ["file_write", "run_tests", "git_commit", "run_tests", "git_push"]
     assert {r.house for r in records} == {"bezalel"} and {r.status for r in records} == {"ok"}

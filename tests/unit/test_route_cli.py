@@ -95,3 +95,23 @@ def test_explain_is_required(data_dir: Path, capsys: pytest.CaptureFixture[str])
     code, out = run(capsys)
     assert code == 2
     assert "--explain" in out
+
+
+def test_history_from_other_hosts_is_used_and_shown(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store = Store(data_dir / "uni-wizard.db")
+    ledger = RoutingLedger(store, host="test-host")
+    ledger.record_outcome("ezra", "task", "mesh/work", 1, success=True, duration=1.0)
+    for seq in range(1, 4):  # imported from vps-a's telemetry
+        data = {"house": "ezra", "kind": "task", "repository": "mesh/work", "number": seq, "outcome": "failure",
+                "duration": 2.0}  # fmt: skip
+        ledger.import_outcome("vps-a", seq, data)
+    store.close()
+    code, out = run(capsys, "--explain", "Code review", "--json")
+    assert code == 0, out
+    answer = json.loads(out)
+    assert answer["history"]["ezra"]["attempts"] == 4 and answer["history"]["ezra"]["hosts"] == {"": 1, "vps-a": 3}
+    parts = {c["house"]: c for c in answer["routing"]["candidates"]}
+    assert parts["ezra"]["history"] == pytest.approx(3 / 7, abs=1e-4)  # (1 + 2) / (4 + 3) with the prior
+    code, out = run(capsys, "--explain", "Code review")
+    assert code == 0, out
+    assert "history ezra: 1/4 succeeded (this host 1, vps-a 3)" in out

@@ -47,7 +47,8 @@ def register(app: typer.Typer) -> None:
         if kind is not None and kind not in known:
             raise typer.BadParameter(f"{kind!r} is not a kind (known: {', '.join(sorted(known))})", param_hint="--kind")
         routed_kind = kind or verdict.kind
-        history = RoutingLedger(runtime.store).history(routed_kind)
+        ledger = RoutingLedger(runtime.store)
+        history, origins = ledger.history(routed_kind), ledger.origins(routed_kind)  # every host's outcomes
         decision = route(issue, routed_kind, runtime.houses, history=history, load={}, weights=config.routing)
         matches = kind_matches(issue, config)
         if as_json:
@@ -57,6 +58,7 @@ def register(app: typer.Typer) -> None:
                     "triage": asdict(verdict),
                     "kind_matches": {k: {"score": s, "terms": t} for k, (s, t) in matches.items()},
                     "routed_kind": routed_kind,
+                    "history": {h: {**asdict(r), "hosts": origins.get(h, {})} for h, r in history.items()},
                     "routing": asdict(decision),
                 }
             )
@@ -75,5 +77,8 @@ def register(app: typer.Typer) -> None:
         _say("")
         _say(f"routing ({routed_kind}):")
         _say(format_table(decision))
+        for house, record in history.items():
+            hosts = ", ".join(f"{host or 'this host'} {n}" for host, n in origins.get(house, {}).items())
+            _say(f"history {house}: {record.successes}/{record.attempts} succeeded ({hosts})")
         _say(f"chosen: {decision.chosen or 'nobody'}; runner-up: {decision.runner_up or 'nobody'}")
         _say(f"reason: {decision.reason}")

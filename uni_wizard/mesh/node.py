@@ -1,5 +1,6 @@
 """This host's part of the mesh, built from settings: peer probes, the lease view, and with Syncthing the
-monitor, the spool writer and reader. The daemon runs it; the CLI takes one look with it.
+monitor, the spool writer and reader (which imports peers' ``house.outcome`` events into this host's routing
+history, ``outcomes.py``). The daemon runs it; the CLI takes one look with it.
 
     node = MeshNode.from_settings(settings, runtime)
     node.register_metrics(runtime.metrics.registry)
@@ -22,12 +23,14 @@ import httpx
 from prometheus_client import CollectorRegistry
 
 from ..config import Settings
+from ..dispatch.history import RoutingLedger
 from ..errors import ConfigError, EventRejected, StoreError, UniWizardError
 from ..forge.client import GiteaClient
 from ..harness.runtime import Runtime
 from ..observe.events import MAX_KEY_CHARS, EventLog
 from .config import MeshConfig, load_mesh_config
 from .exporter import SpoolCollector, SyncthingCollector, SyncthingMonitor
+from .outcomes import OutcomeImporter
 from .peers import PeerCollector, PeerHealth, PeerProber
 from .spool import SpoolWriter
 from .spool_files import JsonState
@@ -133,6 +136,7 @@ class MeshNode:
             host,
             [h.name for h in mesh.hosts],
             JsonState(state_dir / "spool-reader.json"),
+            on_event=OutcomeImporter(RoutingLedger(runtime.store, host=host, clock=clock)),  # peers' outcomes
             on_conflict=lambda path: _report_conflict(events, st.folder_path, path),
             clock=clock,
         )

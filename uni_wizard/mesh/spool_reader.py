@@ -11,7 +11,8 @@ consumed (a line Syncthing has not finished bringing over waits for the next pas
 by their ``seq``: a line whose ``seq`` was seen already is a duplicate and is not delivered again; a
 jump in ``seq`` is a gap (a line missing from the peer's file). Offsets and counts are saved together,
 atomically, after each pass. ``on_event`` sees each new event once per pass (again after a crash
-before the save: at least once).
+before the save: at least once); when it raises, the pass stops at that line, which is delivered again
+on the next pass.
 
 Conflict files (``*.sync-conflict-*``, which Syncthing creates when two devices changed one file) are
 looked for in the whole folder on every pass; ``on_conflict`` is called once per path per process.
@@ -171,8 +172,14 @@ class SpoolReader:
             end = len(chunk) - 1  # a line longer than anything the writer makes: skip it
             self.telemetry[peer].bad_lines += 1
         lines = chunk[:end].split(b"\n")
-        for line in lines:
-            self._take(peer, line)
+        start = offset
+        try:
+            for line in lines:
+                self._take(peer, line)
+                start += len(line) + 1
+        except BaseException:
+            self.offsets[key] = start  # the failed line is read again on the next pass
+            raise
         self.offsets[key] = offset + end + 1
         return len(lines)
 
@@ -189,12 +196,12 @@ class SpoolReader:
         if seq <= stats.last_seq:
             stats.duplicates += 1
             return
+        if self.on_event is not None:
+            self.on_event(peer, event)  # first: if it raises, the event is not counted as seen
         if stats.last_seq and seq > stats.last_seq + 1:
             stats.gaps += seq - stats.last_seq - 1
         stats.last_seq = seq
         stats.events += 1
-        if self.on_event is not None:
-            self.on_event(peer, event)
 
     # -- conflicts ---------------------------------------------------------------
     def scan_conflicts(self) -> tuple[str, ...]:

@@ -28,7 +28,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from ..dispatch.history import RoutingLedger
 from ..dispatch.types import IssueText
 from ..errors import ConfigError, ForgeError, ForgeUnavailable, PlaybookError, ToolExecutionError
 from ..forge.client import GiteaClient
@@ -40,6 +39,7 @@ from ..observe.events import EventKind, EventLog
 from ..policy.model import HousePolicy
 from .checks import check, substitute
 from .claims import ClaimKeeper, claim, relabel_status
+from .outcome import record_outcome
 from .planner import NO_PLAN_MESSAGE, allowed_tools, make_plan
 from .publish import Proof, open_pull, post_proof, pull_body, upsert_comment
 from .repo import IssueWorktree
@@ -219,12 +219,11 @@ class Worker:
         started = self.clock()
         async with ClaimKeeper(self.forge, repo, comment.id, self.house, self.claim_ttl, clock=self.clock):
             report = await self._do(repo, issue)
-        # what routing learns from: success or failure per house and kind (the dispatcher reads it
-        # from the same store on one host; across hosts it arrives with the shared telemetry)
+        # what routing learns from: here in the store, and on the other hosts from the shared telemetry
         kind = next((n.split("/", 1)[1] for n in issue.label_names if n.startswith("kind/")), "task")
-        RoutingLedger(self.runtime.store, clock=self.clock).record_outcome(
-            self.house, kind, repo, number, success=report.status in ("review", "done"),
-            duration=max(0.0, self.clock() - started),
+        await record_outcome(
+            self.runtime.store, self.events, house=self.house, kind=kind, repository=repo, number=number,
+            success=report.status in ("review", "done"), started=started, clock=self.clock,
         )  # fmt: skip
         await self.events.emit(
             "work.finished",
