@@ -5,7 +5,11 @@ and merged by hand (as the upgrade queue would).
 (a) a house policy change: both hosts apply it (reload, no restart), post ``uni-wizard/deploy/<host>``
     success on the merge sha, and the policy is live (the daemons' execute API now denies the tool);
 (b) a package upgrade to a deliberately broken release (its daemon exits at start): both hosts install it,
-    switch ``current``, fail the health gate, switch back, restart, and post failure; the sha is not retried.
+    switch ``current``, fail the health gate, switch back, restart, and post failure; the sha is not retried;
+(c) a package upgrade to a working release (after the re-deploy check: a deploy puts ``current`` back on its own
+    release): both hosts install it in ``releases/<sha>/``, switch ``current``, restart the role daemons (which
+    then report the new version), pass the health gate, post success, restart the reconciler itself last, and
+    keep the previous release directory as the rollback target.
 
 The figures of the issue's benchmark (merge → both hosts applied and healthy; merge → both rolled back) are
 printed at the end of the module (``pytest -s``) and recorded in docs/BENCHMARKS.md. Needs root,
@@ -40,6 +44,8 @@ POLL_SECONDS = 2.0
 APPLY_DEADLINE = 120.0
 ROLLBACK_DEADLINE = 240.0
 BROKEN_VERSION = "0.1.1"  # the pin names it; its wheel is shipped beside the deploy's wheels
+UPGRADED_VERSION = "0.1.2"  # a working release, shipped likewise
+RESTART_DEADLINE = 30.0
 EXTRA_WHEELS = "/opt/uni-wizard/wheelhouse/extra"
 
 
@@ -59,6 +65,7 @@ class World:
     mesh: DeployedMesh
     forge: Forge
     broken_wheel: Path
+    upgraded_wheel: Path
     timings: dict[str, float] = field(default_factory=dict)
 
     def context(self, host: str) -> str:
@@ -74,6 +81,8 @@ class World:
                 latest[status.context] = (str(status.status), status.description or "")
             if all(latest.get(self.context(m.name), ("", ""))[0] == state for m in MEMBERS):
                 return {m.name: latest[self.context(m.name)][1] for m in MEMBERS}
+            if any(posted in {"success", "failure"} - {state} for posted, _ in latest.values()):
+                break  # a host ended the other way: no point in waiting out the deadline
             await asyncio.sleep(0.25)
         logs = {
             m.name: self.mesh.hosts[m.name].ssh("journalctl -u uni-wizard@reconciler -n 30 -o cat") for m in MEMBERS
@@ -85,6 +94,7 @@ class World:
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     wheelhouse = build_wheelhouse(REPO, tmp_path_factory.mktemp("wheelhouse"))
     broken = build_release_wheel(tmp_path_factory.mktemp("broken"), BROKEN_VERSION, break_the_daemon)
+    upgraded = build_release_wheel(tmp_path_factory.mktemp("upgraded"), UPGRADED_VERSION)
     port = free_port()
     forges: list[Forge] = []
     with contextlib.ExitStack() as stack:
@@ -114,7 +124,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             before_deploy=start_forge,
         ) as mesh:
             assert mesh.reports[0].ok, mesh.reports[0].output[-3000:]
-            made = World(mesh, forges[0], broken, timings=dict(mesh.timings))
+            made = World(mesh, forges[0], broken, upgraded, timings=dict(mesh.timings))
             yield made
             print(f"\nupgrade e2e timings: {json.dumps({k: round(v, 2) for k, v in made.timings.items()})}")
 
@@ -132,6 +142,22 @@ def _execute(world: World, host: str, tool: str) -> str:
 
 def _ready(world: World, host: str) -> int:
     return httpx.get(f"{world.mesh.url(host, 'worker')}/ready", timeout=10).status_code
+
+
+def _version(world: World, host: str, role: str) -> str | None:
+    try:
+        response = httpx.get(f"{world.mesh.url(host, role)}/health", timeout=5)
+    except httpx.HTTPError:
+        return None
+    return str(response.json().get("version")) if response.status_code == 200 else None
+
+
+def _ship(world: World, wheel: Path) -> None:
+    """Copy a release's wheel into every host's wheelhouse, beside the deploy's wheels."""
+    for member in MEMBERS:
+        host = world.mesh.hosts[member.name]
+        host.ssh(f"mkdir -p {EXTRA_WHEELS}")
+        run(["scp", *host.ssh_base[1:], str(wheel), f"root@{host.address}:{EXTRA_WHEELS}/"])
 
 
 def test_the_deploy_points_the_daemons_at_the_reconcilers_directories(world: World) -> None:
@@ -168,13 +194,8 @@ def test_an_approved_house_policy_change_is_applied_live_on_both_hosts(world: Wo
 
 
 def test_a_broken_release_is_rolled_back_on_both_hosts(world: World) -> None:
-    previous = {}
-    for member in MEMBERS:
-        host = world.mesh.hosts[member.name]
-        host.ssh(f"mkdir -p {EXTRA_WHEELS}")
-        scp = ["scp", *host.ssh_base[1:], str(world.broken_wheel), f"root@{host.address}:{EXTRA_WHEELS}/"]
-        run(scp)
-        previous[member.name] = host.ssh("readlink /opt/uni-wizard/current").strip()
+    _ship(world, world.broken_wheel)
+    previous = {m.name: world.mesh.hosts[m.name].ssh("readlink /opt/uni-wizard/current").strip() for m in MEMBERS}
     _, sha = asyncio.run(world.forge.upgrade({"uni-wizard.version": f"{BROKEN_VERSION}\n"}, "A broken release"))
     merged = time.monotonic()
     descriptions = asyncio.run(world.wait_for(sha, "failure", ROLLBACK_DEADLINE))
@@ -204,6 +225,52 @@ def test_a_re_deploy_changes_nothing_and_keeps_the_applied_upgrade(world: World)
     for member in MEMBERS:
         assert "system:system_info" in world.mesh.hosts[member.name].ssh("cat /etc/uni-wizard/houses/bezalel.yaml")
         assert _execute(world, member.name, "system_info") == "denied"
+
+
+def test_a_working_release_is_installed_and_run_on_both_hosts(world: World) -> None:
+    """After the re-deploy test: a deploy switches ``current`` back to its own release (docs/OPERATIONS.md)."""
+    _ship(world, world.upgraded_wheel)
+    reconciler = "uni-wizard@reconciler.service"
+    previous, started = {}, {}
+    for member in MEMBERS:
+        host = world.mesh.hosts[member.name]
+        previous[member.name] = host.ssh("readlink /opt/uni-wizard/current").strip()
+        started[member.name] = host.unit_property(reconciler, "ExecMainStartTimestampMonotonic")
+        assert _version(world, member.name, "worker") != UPGRADED_VERSION
+    _, sha = asyncio.run(world.forge.upgrade({"uni-wizard.version": f"{UPGRADED_VERSION}\n"}, "A working release"))
+    merged = time.monotonic()
+    descriptions = asyncio.run(world.wait_for(sha, "success", APPLY_DEADLINE))
+    world.timings["package_merge_to_both_applied_seconds"] = time.monotonic() - merged
+    release = f"/opt/uni-wizard/releases/{sha}"
+    for member in MEMBERS:
+        host = world.mesh.hosts[member.name]
+        assert f"package {UPGRADED_VERSION}" in descriptions[member.name], descriptions
+        assert host.ssh("readlink /opt/uni-wizard/current").strip() == f"releases/{sha}"
+        mark = json.loads(host.ssh(f"cat {release}/.uni-wizard-release.json"))
+        assert mark["version"] == UPGRADED_VERSION and mark["sha"] == sha, mark
+        kept = f"/opt/uni-wizard/{previous[member.name]}/bin/uni-wizard"  # the rollback target stays
+        assert previous[member.name] != f"releases/{sha}" and host.ssh(f"test -x {kept} && echo kept").strip() == "kept"
+        for role in member.roles:
+            if role != "reconciler":
+                assert _version(world, member.name, role) == UPGRADED_VERSION, (member.name, role)
+        # the reconciler restarts itself last (--no-block, after posting success): wait for its new process
+        deadline = time.monotonic() + RESTART_DEADLINE
+        while time.monotonic() < deadline:
+            moved = host.unit_property(reconciler, "ExecMainStartTimestampMonotonic") != started[member.name]
+            if moved and _version(world, member.name, "reconciler") == UPGRADED_VERSION:
+                break
+            time.sleep(0.25)
+        else:
+            raise AssertionError(f"{member.name}: {reconciler} not restarted on {UPGRADED_VERSION}")
+        assert host.unit_property(reconciler, "ActiveState") == "active"
+        assert host.unit_property(reconciler, "SubState") == "running"
+        pid = host.unit_property(reconciler, "MainPID")
+        cmdline = host.ssh(f"tr '\\0' ' ' < /proc/{pid}/cmdline")
+        assert cmdline.startswith(f"{release}/bin/python"), cmdline  # the release venv's interpreter (shebang)
+        worker_started = host.unit_property("uni-wizard@worker.service", "ExecMainStartTimestampMonotonic")
+        assert int(host.unit_property(reconciler, "ExecMainStartTimestampMonotonic")) > int(worker_started)
+        state = json.loads(host.ssh("cat /opt/uni-wizard/reconcile-state.json"))
+        assert state.get("applying") is None and sha in state["applied"], state
 
 
 def test_the_logs_show_no_unexpected_failure(world: World) -> None:

@@ -17,7 +17,7 @@ from uni_wizard.forge.models import CommitStatus
 from uni_wizard.mesh.config import HostEntry, MeshConfig
 from uni_wizard.reconcile.candidates import waiting_for
 from uni_wizard.reconcile.configs import ConfigInstaller, validate_files
-from uni_wizard.reconcile.releases import Releases, parse_pin
+from uni_wizard.reconcile.releases import Releases, parse_pin, share
 from uni_wizard.reconcile.services import HttpHealthGate
 from uni_wizard.reconcile.settings import ReconcileSettings
 from uni_wizard.reconcile.state import Applying, DeployState, Release, StateFile
@@ -166,6 +166,21 @@ async def test_a_failed_pip_install_leaves_no_release_behind(tmp_path: Path) -> 
     with pytest.raises(DeployFailed, match="install uni-wizard==9.9.9"):
         await releases.install("s1", "9.9.9")
     assert not (tmp_path / "releases" / "s1").exists() and not releases.is_complete("s1")
+
+
+def test_a_release_built_under_umask_0077_is_usable_by_the_role_daemons(tmp_path: Path) -> None:
+    tree = tmp_path / "releases" / "s1"
+    (tree / "bin").mkdir(parents=True, mode=0o700)
+    (tree / "bin" / "uni-wizard").write_text("#!/bin/sh\n")
+    (tree / "bin" / "uni-wizard").chmod(0o700)
+    (tree / "lib.py").write_text("")
+    (tree / "lib.py").chmod(0o600)
+    (tree / "bin" / "python").symlink_to("/nonexistent/python")
+    share(tree)
+    modes = {
+        p.name: p.stat().st_mode & 0o777 for p in (tree, tree / "bin", tree / "bin" / "uni-wizard", tree / "lib.py")
+    }
+    assert modes == {"s1": 0o755, "bin": 0o755, "uni-wizard": 0o755, "lib.py": 0o644}
 
 
 def test_reloading_houses_swaps_them_or_keeps_the_ones_in_force(tmp_path: Path) -> None:

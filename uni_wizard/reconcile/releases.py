@@ -25,7 +25,7 @@ from ..tools import process
 from .settings import ReconcileSettings
 from .state import write_atomic
 
-__all__ = ["RELEASE_MARK", "Releases", "parse_pin"]
+__all__ = ["RELEASE_MARK", "Releases", "parse_pin", "share"]
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,18 @@ def parse_pin(text: str, source: str) -> str:
     if len(values) != 1 or not _VERSION.match(values[0]):
         raise DeployFailed(f"{source}: expected one version like 0.2.0, found {values[:3]!r}")
     return values[0]
+
+
+def share(tree: Path) -> None:
+    """Make ``tree`` readable (and its directories and executables usable) by everyone, as the deploy's releases
+    are: the reconciler runs as root with ``UMask=0077``, the role daemons it restarts run as another user."""
+    for path in (tree, *tree.rglob("*")):
+        if path.is_symlink():
+            continue
+        mode = path.stat().st_mode
+        extra = 0o055 if path.is_dir() or mode & 0o100 else 0o044
+        if mode & extra != extra:
+            path.chmod((mode | extra) & 0o7777)
 
 
 class Releases:
@@ -89,6 +101,7 @@ class Releases:
         except DeployFailed:
             shutil.rmtree(target, ignore_errors=True)
             raise
+        share(target)  # before the mark: a release marked complete is always usable by the role daemons
         mark = {"sha": sha, "package": self.settings.package, "version": version}
         write_atomic(target / RELEASE_MARK, json.dumps(mark).encode())
         return target
