@@ -5,6 +5,7 @@ protocol gives no code: context-length errors of Ollama and vLLM).
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -103,10 +104,8 @@ def parse_retry_after(value: str | None) -> float | None:
     """Seconds from a Retry-After header (delta-seconds or an HTTP date); None when absent or unreadable."""
     if not value:
         return None
-    try:
+    with contextlib.suppress(ValueError):  # delta-seconds, else an HTTP date
         return max(0.0, float(value))
-    except ValueError:
-        pass
     try:
         from datetime import UTC, datetime
 

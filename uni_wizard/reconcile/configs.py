@@ -14,7 +14,6 @@ before anything is installed.
 from __future__ import annotations
 
 import fnmatch
-import importlib
 import json
 import tempfile
 from collections.abc import Callable, Mapping
@@ -39,19 +38,15 @@ def _loaders() -> list[tuple[str, Callable[[Path], Any]]]:
     from ..forge.bootstrap import load_layout
     from ..mesh.config import load_mesh_config
     from ..review.config import load_review_config
+    from ..upgrade.config import load_upgrade_config
 
-    found: list[tuple[str, Callable[[Path], Any]]] = [
+    return [
         ("triage.yaml", load_triage_config),
         ("review.yaml", load_review_config),
         ("mesh*.yaml", load_mesh_config),
         ("forge-layout*.yaml", load_layout),
+        ("upgrades.yaml", load_upgrade_config),
     ]
-    try:  # the upgrade queue's loader, when this release has it
-        upgrade_config = importlib.import_module("uni_wizard.upgrade.config")
-        found.append(("upgrades.yaml", upgrade_config.load_upgrade_config))
-    except ImportError:
-        pass
-    return found
 
 
 def _mapping(path: Path) -> None:

@@ -18,6 +18,7 @@ token) answers the protocol's context-length error. Run one alone (for a benchma
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import threading
 import time
@@ -222,9 +223,8 @@ def main(argv: list[str] | None = None) -> None:
     server.start()
     print(server.url, flush=True)
     try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how it is meant to stop
+            threading.Event().wait()
     finally:
         server.stop()
 
