@@ -38,7 +38,16 @@ from prometheus_client import CollectorRegistry
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from litellm_side import LITELLM_ENV, Stack, discard_logs, litellm_settings, measure_round, median, merge_rounds
+from litellm_side import (
+    LITELLM_ENV,
+    Stack,
+    discard_logs,
+    litellm_settings,
+    measure_round,
+    median,
+    merge_rounds,
+    round_settings,
+)
 
 from uni_wizard.cascade import Cascade, Message
 from uni_wizard.cascade.config import CascadeConfig
@@ -295,19 +304,7 @@ async def _our_round(args: argparse.Namespace, secondary: str, dead: str, slow: 
     async def factory(primary: str) -> Stack:
         return OurStack(primary, secondary, args.timeout)
 
-    return await measure_round(
-        factory,
-        secondary=secondary,
-        dead=dead,
-        slow=slow,
-        timeout=args.timeout,
-        requests=args.requests,
-        cold=args.cold,
-        timeouts=args.timeouts,
-        rps_requests=args.rps_requests,
-        concurrency=args.concurrency,
-        warmup=args.warmup,
-    )
+    return await measure_round(factory, secondary=secondary, dead=dead, slow=slow, **round_settings(args))
 
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -108,6 +108,14 @@ async def _paired(
     return mine, base
 
 
+ROUND_SETTINGS = ("timeout", "requests", "cold", "timeouts", "rps_requests", "concurrency", "warmup")
+
+
+def round_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings of a round that both sides take from their command line, by name."""
+    return {name: getattr(args, name) for name in ROUND_SETTINGS}
+
+
 async def measure_round(
     factory: Factory,
     *,
@@ -248,17 +256,7 @@ async def _serve(args: argparse.Namespace) -> None:
         if line in ("", "quit"):
             return
         result = await measure_round(
-            factory,
-            secondary=args.secondary,
-            dead=args.dead,
-            slow=args.slow,
-            timeout=args.timeout,
-            requests=args.requests,
-            cold=args.cold,
-            timeouts=args.timeouts,
-            rps_requests=args.rps_requests,
-            concurrency=args.concurrency,
-            warmup=args.warmup,
+            factory, secondary=args.secondary, dead=args.dead, slow=args.slow, **round_settings(args)
         )
         result["version"] = _litellm_version()
         print("RESULT " + json.dumps(result), flush=True)
