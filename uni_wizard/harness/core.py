@@ -118,13 +118,15 @@ class Harness:
         except ToolCallError as exc:
             return await self._finish(call.tool, call.args, started, Status.ERROR, _NO_DECISION, error=exc)
         policy_call = self._policy_call(spec, values)
-        if spec.facts is not None:  # a hook that may run git: keep it off the event loop
-            facts = await asyncio.to_thread(spec.facts, values)
+        if spec.facts is not None:  # what the policy needs beyond the arguments (git: the pushed branch)
+            facts = {**policy_call.facts, **await spec.facts(values, rt.env)}
             policy_call = PolicyCall(spec.name, spec.group, spec.mutates, policy_call.paths, facts)
         decision = decide(self.policy, policy_call, DecisionContext(mode, frozenset(self._task.read_paths)))
+        # the facts decided on are kept with the record: a later check replays the decision on them
+        recorded: dict[str, Any] = {"facts": dict(policy_call.facts)} if policy_call.facts else {}
         if not decision.allowed:
             rt.metrics.denials.labels(self.house, spec.name, decision.rule).inc()
-            return await self._finish(spec.name, values, started, Status.DENIED, decision)
+            return await self._finish(spec.name, values, started, Status.DENIED, decision, extra=recorded)
         checked = {**values, **{p.name: p.resolved for p in policy_call.paths}}
         if decision.needs_approval:  # an approval is for this exact call, paths as resolved now
             args_digest = digest(checked)
@@ -148,6 +150,7 @@ class Harness:
                     Status.PENDING_APPROVAL,
                     decision,
                     approval_id=request.id,
+                    extra=recorded,
                 )
         timeout, retries, prediction = call.timeout or spec.timeout, 0, None
         if spec.idempotent:
@@ -179,7 +182,7 @@ class Harness:
             error=error,
             attempts=attempts,
             also=learned,
-            extra={"prediction": prediction.as_dict()} if prediction else None,
+            extra={**recorded, **({"prediction": prediction.as_dict()} if prediction else {})},
         )
 
     @staticmethod
@@ -189,7 +192,8 @@ class Harness:
             for name, access in spec.path_args.items()
             if values.get(name) not in (None, "")
         )
-        return PolicyCall(spec.name, spec.group, spec.mutates, paths)
+        facts = {"requires_rule": spec.requires_rule} if spec.requires_rule else {}
+        return PolicyCall(spec.name, spec.group, spec.mutates, paths, facts)
 
     async def _attempts(
         self, spec: ToolSpec, values: Mapping[str, Any], timeout: float, retries: int

@@ -21,7 +21,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from ..errors import ProvenanceBroken, StoreError, UniWizardError
+from ..errors import ProvenanceBroken, StoreError
 from ..harness.provenance import ProvenanceLog, ProvenanceRecord
 from ..policy.decide import Decision, DecisionContext, PathArg, PolicyCall, decide
 from ..policy.model import HousePolicy, Mode
@@ -132,7 +132,7 @@ def check_records(
             continue
         spec = registry.get(record.tool)
         paths, unknown = _paths(spec, args, written, roots, base_files)
-        call = PolicyCall(spec.name, spec.group, spec.mutates, paths, _facts(spec, args, notes, where))
+        call = PolicyCall(spec.name, spec.group, spec.mutates, paths, _facts(spec, record, notes, where))
         context = DecisionContext(_mode(record.mode), frozenset(read))
         decision = decide(policy, call, context)
         if not decision.allowed:
@@ -214,14 +214,19 @@ def _denied_if_existing(policy: HousePolicy, call: PolicyCall, context: Decision
     return not decision.allowed and decision.rule == "read_before_write"
 
 
-def _facts(spec: ToolSpec, args: Mapping[str, object], notes: list[str], where: str) -> Mapping[str, object]:
+def _facts(spec: ToolSpec, record: ProvenanceRecord, notes: list[str], where: str) -> Mapping[str, object]:
+    """The facts the Harness decided on, as recorded with the call (never re-derived from today's disk)."""
+    facts: dict[str, object] = {"requires_rule": spec.requires_rule} if spec.requires_rule else {}
     if spec.facts is None:
-        return {}
+        return facts
     try:
-        return dict(spec.facts(args))
-    except (UniWizardError, OSError, KeyError, TypeError, ValueError) as exc:
-        notes.append(f"{where}: the facts of {spec.name} could not be re-derived ({exc}); checked without them")
-        return {}
+        recorded = json.loads(record.decision_json).get("facts")
+    except (ValueError, AttributeError):
+        recorded = None
+    if not isinstance(recorded, dict):
+        notes.append(f"{where}: the record of {spec.name} carries no facts; checked without them")
+        return facts
+    return {**recorded, **facts}
 
 
 def _mode(value: str) -> Mode:

@@ -8,6 +8,7 @@ parsers are pure module-level functions.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import subprocess
@@ -17,6 +18,7 @@ from typing import Any
 from ..errors import ToolCallError, ToolExecutionError
 from . import process
 from .git_output import git_error, parse_log, parse_numstat, parse_porcelain_v2
+from .env import ToolEnv
 from .spec import ReadPath, Risk, WritePath, tool
 
 __all__ = [
@@ -256,9 +258,13 @@ async def git_pull(
     }
 
 
-def git_push_facts(args: Mapping[str, Any]) -> dict[str, Any]:
-    """Facts hook (sync) for the policy: the branch a push targets (``None`` if it cannot be told)
+async def git_push_facts(args: Mapping[str, Any], env: ToolEnv) -> dict[str, Any]:
+    """Facts hook for the policy: the branch a push targets (``None`` if it cannot be told)
     and the remote's default branch."""
+    return await asyncio.to_thread(_push_facts, args)
+
+
+def _push_facts(args: Mapping[str, Any]) -> dict[str, Any]:
     repo, remote = str(args["repo_path"]), str(args.get("remote") or "origin")
     branch = str(args.get("branch") or "") or _sync_git(repo, "symbolic-ref", "--short", "-q", "HEAD")
     default = _sync_git(repo, "symbolic-ref", "--short", "-q", f"refs/remotes/{remote}/HEAD")

@@ -1,7 +1,7 @@
 """Review tools: approve a pull request at one commit, and merge it only if its head is still that commit.
 
-Both are in group ``review`` and require a flag of the house's policy through their facts hook
-(``rules.may_approve``, ``rules.may_merge``): ``decide()`` denies a house without it before the
+Both are in group ``review`` and require a flag of the house's policy (``requires_rule``:
+``rules.may_approve``, ``rules.may_merge``): ``decide()`` denies a house without it before the
 forge is asked, even where an allow pattern such as ``*`` matches the tool. They talk to the forge
 through ``GiteaClient`` as ``gitea.py``'s tools do (``ToolEnv.gitea_url``, the house's token).
 
@@ -13,7 +13,6 @@ approvals or checks; 409: the head moved since ``head_commit_id``, or a conflict
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from typing import Any, Literal
 
 from ..errors import Conflict, NotAllowed, ToolCallError
@@ -26,23 +25,13 @@ __all__ = ["gitea_approve_pr", "gitea_merge_pr"]
 _SHA_RE = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 
 
-def approve_facts(args: Mapping[str, Any]) -> dict[str, Any]:
-    """Facts hook: approving needs ``rules.may_approve``."""
-    return {"requires_rule": "may_approve"}
-
-
-def merge_facts(args: Mapping[str, Any]) -> dict[str, Any]:
-    """Facts hook: merging needs ``rules.may_merge``."""
-    return {"requires_rule": "may_merge"}
-
-
 def _check_sha(value: str, what: str) -> str:
     if not _SHA_RE.fullmatch(value):
         raise ToolCallError(f"{what} must be a full commit sha (40 or 64 lower-case hex digits), not {value!r}")
     return value
 
 
-@tool(group="review", mutates=True, idempotent=False, risk=Risk.HIGH, facts=approve_facts)
+@tool(group="review", mutates=True, idempotent=False, risk=Risk.HIGH, requires_rule="may_approve")
 async def gitea_approve_pr(env: ToolEnv, repo: str, number: int, commit_id: str, body: str = "") -> dict[str, Any]:
     """Approve a pull request at one commit: an APPROVED review bound to commit_id.
 
@@ -67,7 +56,7 @@ async def gitea_approve_pr(env: ToolEnv, repo: str, number: int, commit_id: str,
     }
 
 
-@tool(group="review", mutates=True, idempotent=False, risk=Risk.HIGH, timeout=120, facts=merge_facts)
+@tool(group="review", mutates=True, idempotent=False, risk=Risk.HIGH, timeout=120, requires_rule="may_merge")
 async def gitea_merge_pr(
     env: ToolEnv,
     repo: str,

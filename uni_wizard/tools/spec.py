@@ -15,13 +15,19 @@ the Harness's own keywords fails at import with ``ToolDefinitionError``.
 
 A parameter annotated ``ToolEnv`` is not an argument: the Harness injects the
 environment (HTTP transport, forge settings, /proc root...) there.
+
+``requires_rule`` names a boolean of the house policy's ``rules`` the tool needs whatever the allow
+lists say (approving needs ``may_approve``). ``facts`` is an async hook the Harness awaits before
+the policy decision, for what the policy must know beyond the arguments (which branch a push
+targets, the forge's default branch); the facts are recorded with the call's provenance, so a
+later check replays the decision on what was decided, never on a re-derivation.
 """
 
 from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Annotated, Any, get_args, get_origin, get_type_hints
@@ -54,9 +60,9 @@ RESERVED_NAMES = frozenset({"name", "self"})
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 _ARG_LINE = re.compile(r"^(\*{0,2}\w+)\s*(?:\([^)]*\))?\s*:\s*(.*)$")
 
-# Facts: optional hook computing what the policy needs to know about a call
-# beyond its arguments (for example which branch a push targets).
-FactsHook = Callable[[Mapping[str, Any]], Mapping[str, Any]]
+# Facts: optional async hook computing what the policy needs to know about a call beyond its
+# arguments (for example which branch a push targets), given the validated arguments and the ToolEnv.
+FactsHook = Callable[[Mapping[str, Any], ToolEnv], Awaitable[Mapping[str, Any]]]
 
 
 @dataclass(frozen=True, eq=False)
@@ -76,6 +82,7 @@ class ToolSpec:
     path_args: Mapping[str, PathAccess] = field(default_factory=dict)
     env_param: str | None = None
     facts: FactsHook | None = None
+    requires_rule: str | None = None
     is_async: bool = False
 
     @property
@@ -129,10 +136,12 @@ def tool(
     risk: Risk = Risk.LOW,
     timeout: float = 30.0,
     facts: FactsHook | None = None,
+    requires_rule: str | None = None,
 ) -> Callable[[Callable[..., Any]], ToolSpec]:
     """Turn a typed, documented function into a ``ToolSpec``.
 
-    ``idempotent`` defaults to ``not mutates``; only idempotent tools are retried.
+    ``idempotent`` defaults to ``not mutates``; only idempotent tools are retried. ``requires_rule``
+    names the ``rules`` flag of the house policy the tool needs (``may_approve``).
     """
 
     def wrap(fn: Callable[..., Any]) -> ToolSpec:
@@ -144,6 +153,7 @@ def tool(
             risk=risk,
             timeout=timeout,
             facts=facts,
+            requires_rule=requires_rule,
         )
 
     return wrap
@@ -158,6 +168,7 @@ def build_spec(
     risk: Risk,
     timeout: float,
     facts: FactsHook | None,
+    requires_rule: str | None = None,
 ) -> ToolSpec:
     name = fn.__name__
     if not _NAME_RE.match(name):
@@ -216,6 +227,7 @@ def build_spec(
         path_args=path_args,
         env_param=env_param,
         facts=facts,
+        requires_rule=requires_rule,
         is_async=inspect.iscoroutinefunction(fn),
     )
 
