@@ -17,8 +17,8 @@ from typing import Any
 
 from ..errors import ToolCallError, ToolExecutionError
 from . import process
-from .git_output import git_error, parse_log, parse_numstat, parse_porcelain_v2
 from .env import ToolEnv
+from .git_output import git_error, parse_log, parse_numstat, parse_porcelain_v2
 from .spec import ReadPath, Risk, WritePath, tool
 
 __all__ = [
