@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from failover_cluster import Cluster
 
-from uni_wizard.mesh.config import LeaseSettings
+from uni_wizard.meshfile.schema import LeaseSettings
 
 BASELINE_SECONDS = 30.0  # the seed's goal
 TARGET_P50, TARGET_MAX = 10.0, 15.0

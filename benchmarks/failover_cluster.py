@@ -40,11 +40,11 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
 from uni_wizard.devforge import DevforgeServer
+from uni_wizard.dispatch.forge_lease import read_lease
+from uni_wizard.dispatch.lease_record import LeaseRecord
 from uni_wizard.forge import GiteaClient
 from uni_wizard.forge.bootstrap import bootstrap, load_layout
-from uni_wizard.mesh.config import LeaseSettings
-from uni_wizard.mesh.lease import read_lease
-from uni_wizard.mesh.types import LeaseRecord
+from uni_wizard.meshfile.schema import LeaseSettings
 from uni_wizard.testing.tcp_proxy import TcpProxy
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -304,6 +304,20 @@ class Cluster:
                 return found[0]
             if time.monotonic() > deadline:
                 raise TimeoutError(f"issue #{number} was not triaged within {timeout} s")
+            await asyncio.sleep(poll)
+
+    async def wait_settled(self, number: int, *, timeout: float = 60.0, poll: float = 0.05) -> None:
+        """Until the dispatcher has done all it does for the issue: its status is set past ``status/triage``
+        (the audit comment is written first, so a holder killed right after it leaves the rest to the next)."""
+        owner, name = self.repo.split("/")
+        deadline = time.monotonic() + timeout
+        while True:
+            async with self.client("timmy") as timmy:
+                issue = await timmy.get_issue(owner, name, number)
+            if "status/routed" in {label.name for label in issue.labels} and issue.assignees:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"issue #{number} was not routed within {timeout} s")
             await asyncio.sleep(poll)
 
     async def assignees(self, number: int) -> list[str]:

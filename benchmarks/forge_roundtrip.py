@@ -67,16 +67,15 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-import httpx
 from prometheus_client import CollectorRegistry
 
 import uni_wizard.web.app as web_app
 from uni_wizard.devforge import DevforgeServer, Forge
 from uni_wizard.forge import MESH_EVENTS, GiteaClient
-from uni_wizard.forge.intake import IntakeResult, WebhookIntake
 from uni_wizard.harness.runtime import Runtime
-from uni_wizard.testing import make_runtime
-from uni_wizard.web.threaded import ThreadedServer
+from uni_wizard.intake.queue import IntakeResult, WebhookIntake
+from uni_wizard.testing import RecordingTransport, make_runtime
+from uni_wizard.threaded_server import ThreadedServer
 
 ADMIN = ("root", "root-password-1")
 ALICE = ("alice", "alice-password-1")
@@ -142,21 +141,6 @@ def daemon_app(runtime: Runtime, secret: str, probe: QueueProbe) -> Any:
     """The daemon's app, its intake's ``receive`` wrapped to stamp every durably queued event."""
     with mock.patch.object(web_app, "WebhookIntake", timed_intake(probe)):
         return web_app.create_app(runtime, webhook_secret=secret)
-
-
-class CountingTransport(httpx.AsyncBaseTransport):
-    """The network transport, counting the requests sent through it."""
-
-    def __init__(self) -> None:
-        self.inner = httpx.AsyncHTTPTransport()
-        self.requests = 0
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.requests += 1
-        return await self.inner.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
 
 
 # -- measuring --------------------------------------------------------------------------------------------------------
@@ -232,25 +216,25 @@ async def seed(alice: GiteaClient, forge: Forge, count: int, concurrency: int, d
 
 
 async def measure_listing(
-    lister: GiteaClient, counter: CountingTransport, count: int, rounds: int
+    lister: GiteaClient, counter: RecordingTransport, count: int, rounds: int
 ) -> dict[str, list[float]]:
     out: dict[str, list[float]] = {"full": [], "requests": [], "page": [], "page_requests": []}
 
     async def full() -> None:
-        before, started = counter.requests, time.perf_counter()
+        before, started = len(counter.exchanges), time.perf_counter()
         items = await lister.list_issues(ORG, LISTING, state="all")
         out["full"].append(time.perf_counter() - started)
-        out["requests"].append(counter.requests - before)
+        out["requests"].append(len(counter.exchanges) - before)
         distinct = len({issue.number for issue in items})
         if len(items) != count or distinct != count:
             raise RuntimeError(f"listed {len(items)} issues ({distinct} distinct), expected {count}")
 
     async def pages() -> None:
         for _ in range(PAGE_SAMPLES):
-            before, started = counter.requests, time.perf_counter()
+            before, started = len(counter.exchanges), time.perf_counter()
             await lister.list_issues(ORG, LISTING, state="all", limit=PAGE)
             out["page"].append(time.perf_counter() - started)
-            out["page_requests"].append(counter.requests - before)
+            out["page_requests"].append(len(counter.exchanges) - before)
 
     await lister.list_issues(ORG, LISTING, state="all", limit=PAGE)  # warm the connection
     for r in range(rounds):
@@ -277,7 +261,7 @@ async def measure(args: argparse.Namespace) -> Results:
         forge_server = DevforgeServer(root / "devforge", ADMIN).start()
         forge: Forge = forge_server.forge
         daemon = ThreadedServer(daemon_app(runtime, SECRET, probe), name="daemon").start()
-        counter = CountingTransport()
+        counter = RecordingTransport()  # the network transport, counting the requests sent through it
         try:
             token = await bootstrap(forge_server.url, daemon.url, registry)
             async with (

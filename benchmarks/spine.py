@@ -50,25 +50,25 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
 
-import httpx
 from prometheus_client import CollectorRegistry
 
+from uni_wizard.assembly.dispatcher import build_dispatch_loop
+from uni_wizard.assembly.reviewer import build_reviewer
+from uni_wizard.assembly.worker import worker_on
 from uni_wizard.config import Settings, default_houses_dir
 from uni_wizard.devforge import DevforgeServer
 from uni_wizard.dispatch.config import TriageConfig, load_triage_config
-from uni_wizard.dispatch.wiring import build_dispatch_loop
 from uni_wizard.forge import GiteaClient
 from uni_wizard.forge.bootstrap import bootstrap, load_layout
 from uni_wizard.harness.runtime import Runtime
 from uni_wizard.policy.loader import load_houses
 from uni_wizard.policy.model import HousePolicy
 from uni_wizard.review import ReviewConfig
-from uni_wizard.review.wiring import build_reviewer, run_reviewer
+from uni_wizard.review.loop import run_reviewer
+from uni_wizard.testing import RecordingTransport
 from uni_wizard.testing import git_as as git
 from uni_wizard.tools.env import ToolEnv
-from uni_wizard.work.worker import Worker
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYOUT = ROOT / "configs" / "forge-layout.example.yaml"
@@ -121,31 +121,30 @@ class Stamp:
     body: str
 
 
-class Recorder(httpx.AsyncBaseTransport):
-    """A real transport that stamps every write the forge accepted; closing it leaves it usable
-    (tools open and close a client per call on the same transport): ``shutdown`` closes it for good."""
+class Stamps:
+    """Every write the forge accepted, stamped, from the ``RecordingTransport`` of each house (one per client and
+    per tool environment; closing a client leaves its transport usable, as tools open and close a client per
+    call on the same transport: ``shutdown`` closes them for good)."""
 
-    opened: ClassVar[list[Recorder]] = []
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, RecordingTransport]] = []
 
-    def __init__(self, who: str, stamps: list[Stamp]) -> None:
-        self.inner = httpx.AsyncHTTPTransport()
-        self.who, self.stamps = who, stamps
-        Recorder.opened.append(self)
+    def transport(self, who: str) -> RecordingTransport:
+        line = RecordingTransport(close_inner=False)
+        self.lines.append((who, line))
+        return line
 
-    @classmethod
-    async def shutdown(cls) -> None:
-        while cls.opened:
-            await cls.opened.pop().inner.aclose()
+    def __call__(self) -> list[Stamp]:
+        return [
+            Stamp(e.at, who, e.method, e.path, e.request_body.decode(errors="replace"))
+            for who, line in self.lines
+            for e in list(line.exchanges)
+            if e.is_write and e.status is not None and e.status < 400 and not e.error
+        ]
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        response = await self.inner.handle_async_request(request)
-        if request.method not in ("GET", "HEAD") and response.status_code < 400:
-            body = request.content.decode(errors="replace") if request.content else ""
-            self.stamps.append(Stamp(time.perf_counter(), self.who, request.method, request.url.path, body))
-        return response
-
-    async def aclose(self) -> None:
-        return None
+    async def shutdown(self) -> None:
+        for _, line in self.lines:
+            await line.inner.aclose()
 
 
 @dataclass
@@ -185,7 +184,7 @@ async def baseline(url: str, port: int, token: str, bezalel: GiteaClient, work: 
 
 async def measure(args: argparse.Namespace) -> Results:
     results = Results()
-    stamps: list[Stamp] = []
+    recorded = Stamps()
     with tempfile.TemporaryDirectory(prefix="spine-") as tmp:
         root_dir = Path(tmp)
         server = DevforgeServer(root_dir / "forge", ADMIN).start()
@@ -193,7 +192,7 @@ async def measure(args: argparse.Namespace) -> Results:
 
         def client(user: str) -> GiteaClient:
             token = (root_dir / "secrets" / f"{user}.token").read_text().strip()
-            made = GiteaClient(server.url, token, registry=CollectorRegistry(), transport=Recorder(user, stamps))
+            made = GiteaClient(server.url, token, registry=CollectorRegistry(), transport=recorded.transport(user))
             clients.append(made)
             return made
 
@@ -231,7 +230,7 @@ async def measure(args: argparse.Namespace) -> Results:
                     host=f"{role}-host", data_dir=root_dir / role / "data", workspace=root_dir / role / "workspace",
                     gitea_url=server.url, gitea_token=tok, **extra,
                 )  # fmt: skip
-                env = ToolEnv(gitea_url=server.url, gitea_token=tok, http_transport=Recorder(user or role, stamps))
+                env = ToolEnv(gitea_url=server.url, gitea_token=tok, http_transport=recorded.transport(user or role))
                 made = Runtime(settings, env=env, houses=houses, metrics_registry=CollectorRegistry())
                 runtimes.append(made)
                 return made
@@ -239,8 +238,8 @@ async def measure(args: argparse.Namespace) -> Results:
             dispatch_rt = runtime("dispatcher", "allegro", {h: raised[h] for h in ("allegro", "bezalel")})
             loop = build_dispatch_loop(dispatch_rt.settings, dispatch_rt, forge=allegro, config=config)
             worker_rt = runtime("worker", "bezalel", raised)
-            worker = Worker(
-                bezalel, house="bezalel", runtime=worker_rt, repos=config.dispatcher.repos,
+            worker = worker_on(
+                worker_rt, bezalel, house="bezalel", repos=config.dispatcher.repos,
                 claim_ttl=config.dispatcher.claim_ttl_minutes * 60, host="worker-host", token=token["bezalel"],
                 poll_seconds=args.poll,
             )  # fmt: skip
@@ -263,7 +262,7 @@ async def measure(args: argparse.Namespace) -> Results:
                 created[issue.number] = t0
             merge_path = re.compile(rf"/api/v1/repos/{ORG}/spine/pulls/(\d+)/merge")
             deadline = time.monotonic() + args.timeout
-            while sum(1 for s in stamps if s.who == "timmy" and merge_path.fullmatch(s.path)) < args.issues:
+            while sum(1 for s in recorded() if s.who == "timmy" and merge_path.fullmatch(s.path)) < args.issues:
                 if time.monotonic() > deadline or any(t.done() for t in tasks):
                     stop.set()
                     raise RuntimeError(f"the spine did not merge {args.issues} PRs in {args.timeout} s")
@@ -279,6 +278,7 @@ async def measure(args: argparse.Namespace) -> Results:
             issue_of_sha = {p.head_sha: issue_of_pr[p.number] for p in pulls if p.number in issue_of_pr}
             assert all(p.merged for p in pulls if p.number in issue_of_pr), "a PR is not merged"
             base = f"/api/v1/repos/{ORG}/spine"
+            stamps = recorded()
             for n, t0 in created.items():
                 on = [s for s in stamps if re.fullmatch(rf"{base}/issues/{n}(/.*)?", s.path)]
                 claimed = min(s.at for s in on if s.who == "bezalel" and s.path.endswith("/labels"))
@@ -309,7 +309,7 @@ async def measure(args: argparse.Namespace) -> Results:
         finally:
             for made in clients:
                 await made.aclose()
-            await Recorder.shutdown()
+            await recorded.shutdown()
             for rt in runtimes:
                 rt.close()
             server.stop()

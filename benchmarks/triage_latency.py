@@ -78,23 +78,22 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 from prometheus_client import CollectorRegistry
 
+from uni_wizard.assembly.dispatcher import build_dispatch_loop
 from uni_wizard.config import default_houses_dir
 from uni_wizard.devforge import DevforgeServer, Forge
 from uni_wizard.dispatch.config import load_triage_config
 from uni_wizard.dispatch.dispatcher import Action, Dispatcher
 from uni_wizard.dispatch.loop import DispatchLoop, SweepReport
-from uni_wizard.dispatch.wiring import build_dispatch_loop
 from uni_wizard.forge import GiteaClient
 from uni_wizard.forge.bootstrap import bootstrap, load_layout
-from uni_wizard.forge.intake import IntakeResult, WebhookIntake
 from uni_wizard.forge.models import Issue
+from uni_wizard.intake.queue import IntakeResult, WebhookIntake
 from uni_wizard.policy.loader import load_houses
-from uni_wizard.testing import make_runtime
+from uni_wizard.testing import Exchange, RecordingTransport, make_runtime
+from uni_wizard.threaded_server import ThreadedServer
 from uni_wizard.web.app import create_app
-from uni_wizard.web.threaded import ThreadedServer
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYOUT = ROOT / "configs" / "forge-layout.example.yaml"
@@ -156,37 +155,10 @@ _REPO_PREFIX = re.compile(r"^/api/v1/repos/[^/]+/[^/]+")
 _NUMBER = re.compile(r"/\d+(?=/|$)")
 
 
-def route_of(request: httpx.Request) -> str:
-    """``METHOD /path`` with the repository prefix dropped and numbers as ``{n}``: ``PUT /issues/{n}/labels``."""
-    path = _NUMBER.sub("/{n}", _REPO_PREFIX.sub("", request.url.path))
-    return f"{request.method} {path or '/'}"
-
-
-class CountingTransport(httpx.AsyncBaseTransport):
-    """The network transport, counting the requests sent through it by route."""
-
-    def __init__(self) -> None:
-        self.inner = httpx.AsyncHTTPTransport()
-        self.routes: Counter[str] = Counter()
-        self.seconds = 0.0  # spent waiting for answers (the headers; the bodies are small)
-
-    @property
-    def total(self) -> int:
-        return sum(self.routes.values())
-
-    def snapshot(self) -> Counter[str]:
-        return Counter(self.routes)
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.routes[route_of(request)] += 1
-        started = time.perf_counter()
-        try:
-            return await self.inner.handle_async_request(request)
-        finally:
-            self.seconds += time.perf_counter() - started
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
+def routes(exchanges: Sequence[Exchange]) -> Counter[str]:
+    """The requests by route: ``METHOD /path`` with the repository prefix dropped and numbers as ``{n}``
+    (``PUT /issues/{n}/labels``)."""
+    return Counter(f"{e.method} {_NUMBER.sub('/{n}', _REPO_PREFIX.sub('', e.path)) or '/'}" for e in exchanges)
 
 
 # -- stamps: queued (daemon thread) and triaged (dispatcher) -----------------------------------------------------------
@@ -224,13 +196,14 @@ class Probe:
 
         intake.receive = timed  # type: ignore[method-assign]
 
-    def wrap_dispatcher(self, dispatcher: Dispatcher, counter: CountingTransport) -> None:
+    def wrap_dispatcher(self, dispatcher: Dispatcher, counter: RecordingTransport) -> None:
         handle = dispatcher.handle
 
         async def timed(repo: str, issue: Issue) -> list[Action]:
-            http, started = counter.seconds, time.perf_counter()
+            mark, started = len(counter.exchanges), time.perf_counter()
             actions = await handle(repo, issue)
-            done, http = time.perf_counter(), counter.seconds - http
+            done = time.perf_counter()
+            http = sum(e.seconds for e in counter.exchanges[mark:])  # waiting for the answers (the headers)
             applied = tuple(a.kind for a in actions if a.apply is not None)
             if repo == f"{ORG}/{HOOKED}" and "triage" in applied and issue.number not in self.triaged:
                 self.triaged[issue.number] = record = Triaged(started, done, http, applied)
@@ -285,6 +258,7 @@ async def build_mesh(forge_url: str, daemon_url: str, secrets_dir: Path, registr
     repos += [work.model_copy(update={"name": name, "hooks": ()}) for name in (PLAIN, BACKLOG, UNTRIAGED, HELD)]
     secrets_dir.mkdir(mode=0o700, parents=True)
     (secrets_dir / "webhook.secret").write_text(SECRET + "\n")  # bootstrap uses it for the hooks
+    (secrets_dir / "webhook.secret").chmod(0o600)  # a secret file readable by others is warned about
     await bootstrap(
         layout.model_copy(update={"repos": tuple(repos)}), url=forge_url, admin=ADMIN, secrets_dir=secrets_dir
     )
@@ -354,7 +328,7 @@ async def measure_webhook(
     forge: Forge,
     intake: WebhookIntake,
     probe: Probe,
-    counter: CountingTransport,
+    counter: RecordingTransport,
     args: argparse.Namespace,
 ) -> WebhookResults:
     keys = ("baseline", "api", "queued", "triaged", "pickup", "handle", "http", "local")
@@ -364,12 +338,12 @@ async def measure_webhook(
 
     async def hooked(i: int, keep: bool) -> None:
         title, body = issue_text(i)
-        before = counter.snapshot()
+        before = len(counter.exchanges)
         started = time.perf_counter()
         issue = await reporter.create_issue(ORG, HOOKED, title, body)
         answered = time.perf_counter()
         triaged = await probe.wait(issue.number)
-        at_triaged = counter.total
+        at_triaged = len(counter.exchanges)
         await settle(forge, intake)
         if not keep:
             return
@@ -382,9 +356,9 @@ async def measure_webhook(
         times["handle"].append(triaged.done - triaged.started)
         times["http"].append(triaged.http)
         times["local"].append(triaged.done - triaged.started - triaged.http)
-        out.requests_triaged.append(at_triaged - before.total())
-        out.requests_settled.append(counter.total - before.total())
-        out.routes.update(counter.snapshot() - before)
+        out.requests_triaged.append(at_triaged - before)
+        out.requests_settled.append(len(counter.exchanges) - before)
+        out.routes.update(routes(counter.exchanges[before:]))
         out.applied[triaged.applied] += 1
 
     async def plain(i: int, keep: bool) -> None:
@@ -428,11 +402,11 @@ class SweepResults:
     routes: Counter[str] = field(default_factory=Counter)
 
 
-async def timed_list(loop: DispatchLoop, counter: CountingTransport, repo: str, count: int, out: SweepResults) -> None:
-    before, started = counter.total, time.perf_counter()
+async def timed_list(loop: DispatchLoop, counter: RecordingTransport, repo: str, count: int, out: SweepResults) -> None:
+    before, started = len(counter.exchanges), time.perf_counter()
     issues = await loop.forge.list_issues(ORG, repo, state="open", type="issues")
     out.seconds.append(time.perf_counter() - started)
-    out.requests.append(counter.total - before)
+    out.requests.append(len(counter.exchanges) - before)
     if len({i.number for i in issues}) != count:
         raise RuntimeError(f"listed {len(issues)} open issues in {ORG}/{repo}, expected {count}")
 
@@ -444,13 +418,13 @@ async def hold_lease(loop: DispatchLoop) -> None:
         await lease.acquire()
 
 
-async def timed_sweep(loop: DispatchLoop, counter: CountingTransport, repo: str, out: SweepResults) -> None:
+async def timed_sweep(loop: DispatchLoop, counter: RecordingTransport, repo: str, out: SweepResults) -> None:
     await hold_lease(loop)
-    before, started = counter.snapshot(), time.perf_counter()
+    before, started = len(counter.exchanges), time.perf_counter()
     report = await loop.sweep(f"{ORG}/{repo}", full=True)
     out.seconds.append(time.perf_counter() - started)
-    out.requests.append(counter.total - before.total())
-    out.routes.update(counter.snapshot() - before)
+    out.requests.append(len(counter.exchanges) - before)
+    out.routes.update(routes(counter.exchanges[before:]))
     out.reports.append(report)
     if report.failed:
         raise RuntimeError(f"the sweep of {ORG}/{repo} failed on {report.failed[:3]}")
@@ -475,7 +449,7 @@ class Results:
 
 
 async def interleaved(
-    loop: DispatchLoop, counter: CountingTransport, repo: str, count: int, rounds: int
+    loop: DispatchLoop, counter: RecordingTransport, repo: str, count: int, rounds: int
 ) -> tuple[SweepResults, SweepResults]:
     """``rounds`` of (listing, full sweep), alternating which goes first."""
     listing, sweeps = SweepResults(), SweepResults()
@@ -505,7 +479,7 @@ async def measure(args: argparse.Namespace) -> Results:
         intake: WebhookIntake = app.state.intake
         probe.wrap_intake(intake)
         daemon = ThreadedServer(app, name="daemon").start()
-        counter = CountingTransport()
+        counter = RecordingTransport()  # the network transport: what the dispatcher sent, and its waits
         stop = asyncio.Event()
         consumer: asyncio.Task[None] | None = None
         empty = SweepResults

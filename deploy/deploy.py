@@ -15,17 +15,19 @@ from pathlib import Path
 
 from pyinfra import host, local
 from pyinfra.facts.files import File
-from pyinfra.operations import files, pip, server, systemd
+from pyinfra.operations import apt, files, pip, server, systemd
 from pyinfra.operations.util import any_changed
 
 from uni_wizard.deployment import layout
-from uni_wizard.mesh.config import ROLES
+from uni_wizard.config import ROLES
 
 USER = layout.SERVICE_USER
 roles = list(host.data.get("uw_roles"))
 release = f"{layout.RELEASES}/{host.data.get('uw_release')}"
 units_dir = Path(host.data.get("uw_units_dir"))
 
+# bubblewrap: the sandbox every run of repository code goes through (run_tests fails closed without it)
+apt.packages(name="package bubblewrap", packages=["bubblewrap"], update=False)
 server.group(name="group uni-wizard", group=USER, system=True)
 server.user(  # noqa: S604 - `shell` is the login shell, not a subprocess shell
     name="user uni-wizard",
@@ -102,6 +104,18 @@ units = [
         mode="644",
     ),
 ]
+# the roles that run repository code: their drop-in lets bubblewrap create the sandbox (systemd/*/sandbox.conf)
+for role in host.loop(("worker", "reviewer")):
+    dropin = f"{layout.UNIT_DIR}/uni-wizard@{role}.service.d"
+    units.append(files.directory(name=f"dir {role} drop-in", path=dropin, mode="755"))
+    units.append(
+        files.put(
+            name=f"{role} sandbox drop-in",
+            src=str(units_dir / f"uni-wizard@{role}.service.d" / "sandbox.conf"),
+            dest=f"{dropin}/sandbox.conf",
+            mode="644",
+        )
+    )
 systemd.daemon_reload(name="daemon-reload (units changed)", _if=any_changed(*units))
 restart_needed = any_changed(*changed, *units)
 for role in host.loop(ROLES):

@@ -7,40 +7,37 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import signal
 import socket
 import threading
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Coroutine, Iterator
 from typing import Any
 
 import uvicorn
 
+from .assembly.configs import Configs
+from .assembly.houses import check_houses
+from .assembly.mesh import build_mesh_node
+from .assembly.roles import check_roles, start_roles
+from .assembly.upgrades import upgrade_records
 from .cascade.cascade import Cascade
-from .cascade.config import load_cascade_config
+from .cascade.config import CascadeConfig
 from .config import Settings
-from .dispatch.config import load_triage_config
-from .dispatch.wiring import build_dispatch_loop
-from .errors import UniWizardError
-from .forge.hints import QueueHint
-from .forge.intake import WebhookIntake
+from .errors import ConfigError, UniWizardError
 from .harness.runtime import Runtime
-from .mesh.failover import run_dispatcher
-from .mesh.node import MeshNode
-from .reconcile.wiring import check_reconciler_settings, serve_reconciler
-from .review.wiring import build_reviewer, run_reviewer
 from .sdnotify import notify, watchdog_interval, watchdog_pings
-from .upgrade.wiring import upgrade_records
 from .web.app import create_app
 from .web.cascade_routes import cascade_router
 from .web.mesh_routes import mesh_router
 from .web.upgrades_routes import upgrades_router
-from .work.wiring import build_worker
 
-__all__ = ["notify", "serve"]
+__all__ = ["listen", "notify", "preflight", "serve"]
 
 log = logging.getLogger(__name__)
+MAX_CONNECTIONS = 512
 
 
 def _reload_houses(runtime: Runtime) -> None:
@@ -52,9 +49,10 @@ def _reload_houses(runtime: Runtime) -> None:
         log.error("houses not reloaded, the policies in force stay: %s", exc)
 
 
-def _status(settings: Settings) -> str:
+def _status(settings: Settings, sockets: list[socket.socket]) -> str:
     roles = ", ".join(settings.roles) or "no roles"
-    return f"serving on {settings.bind}:{settings.port} ({roles})"
+    port = sockets[0].getsockname()[1] if sockets else settings.port  # the port chosen for `port: 0`
+    return f"serving on {settings.bind}:{port} ({roles})"
 
 
 class _Server(uvicorn.Server):
@@ -85,60 +83,74 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
+def preflight(settings: Settings, runtime: Runtime, configs: Configs | None = None) -> CascadeConfig:
+    """Every configuration mistake the daemon can find before it opens or writes anything, as one ``ConfigError``:
+    the data directory, the secrets, the house files, the cascade and mesh files, each role's settings. The
+    files are loaded into ``configs``, which the roles are then built from."""
+    configs = configs or Configs(settings)
+    settings.check_data_dir()
+    settings.check_secrets()
+    check_houses(settings, runtime)
+    cascade_config = configs.cascade
+    configs.mesh  # noqa: B018 - loads and validates the file
+    check_roles(settings, runtime, configs)
+    return cascade_config
+
+
+def listen(settings: Settings) -> list[socket.socket]:
+    """The daemon's listening sockets on ``bind``:``port``, bound now: a busy port or an address this host does
+    not have is a ``ConfigError`` naming the key, before anything is opened or written."""
+    try:
+        infos = socket.getaddrinfo(
+            settings.bind or None, settings.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except (socket.gaierror, UnicodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+        raise ConfigError(
+            f"cannot resolve {settings.bind!r}: {reason}", source=settings.origin("bind"), key="bind"
+        ) from None
+    sockets: list[socket.socket] = []
+    unique = {(info[0], info[4]): info for info in infos}.values()  # one socket per family and address
+    for family, kind, proto, _, address in unique:
+        sock = socket.socket(family, kind, proto)
+        sockets.append(sock)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            for opened in sockets:
+                opened.close()
+            key = "port" if exc.errno in (errno.EADDRINUSE, errno.EACCES) else "bind"
+            where = f"{settings.bind}:{settings.port}"
+            raise ConfigError(
+                f"cannot listen on {where}: {exc.strerror}", source=settings.origin(key), key=key
+            ) from None
+        sock.setblocking(False)
+    return sockets
+
+
 async def serve(settings: Settings, *, runtime: Runtime | None = None) -> None:
     """Serve until SIGTERM or SIGINT; in-flight requests get a second to finish. Each role of ``settings.roles``
-    runs as a background task; everything opened is closed in reverse order on the way out."""
+    runs as a background task; everything opened is closed in reverse order on the way out. A configuration
+    mistake raises ``ConfigError`` before anything is opened, listened on or written (``preflight``)."""
     runtime = runtime or Runtime(settings)
-    stop = asyncio.Event()
-    tasks: list[asyncio.Task[None]] = []
-
-    def start(work: Coroutine[Any, Any, None], name: str) -> None:
-        tasks.append(asyncio.create_task(work, name=name))
-
+    configs = Configs(settings)
+    cascade_config = preflight(settings, runtime, configs)
     async with contextlib.AsyncExitStack() as closing:
         closing.callback(runtime.close)
-        cascade = Cascade.from_config(load_cascade_config(settings.cascade_config), registry=runtime.metrics.registry)
+        # reads the providers' API keys: a missing or empty one is a ConfigError
+        cascade = Cascade.from_config(cascade_config, registry=runtime.metrics.registry)
         closing.push_async_callback(cascade.aclose)
-        mesh_node = None
-        if settings.mesh_config is not None:  # peers, heartbeats, Syncthing spool (uni_wizard/mesh/node.py)
-            mesh_node = MeshNode.from_settings(settings, runtime)
-            mesh_node.register_metrics(runtime.metrics.registry)
-            closing.push_async_callback(mesh_node.aclose)
-        app = create_app(
-            runtime,
-            api_token=settings.secret("api_token"),
-            webhook_secret=settings.secret("webhook_secret"),
-            routers=[
-                *([mesh_router(mesh_node.view)] if mesh_node else []),
-                upgrades_router(upgrade_records(runtime), api_token=settings.secret("api_token")),
-                cascade_router(cascade),
-            ],
-            readiness={"cascade": cascade.readiness, **({"mesh": mesh_node.readiness} if mesh_node else {})},
-        )
-        config = uvicorn.Config(
-            app,
-            host=settings.bind,
-            port=settings.port,
-            log_level=settings.log_level.lower(),
-            timeout_graceful_shutdown=1,
-            lifespan="off",
-            access_log=False,
-        )
-        server = _Server(config)
-        server.status = _status(settings)
-        interval = watchdog_interval()
-        if interval:
-            start(watchdog_pings(interval, lambda: server.status), "watchdog")
-        start(cascade.run_health_probes(stop), "cascade-health")
-        if mesh_node is not None:
-            start(mesh_node.run(stop), "mesh")
-            log.info("mesh: probing %d peers; syncthing %s", len(mesh_node.prober.peers), mesh_node.monitor is not None)
-        _start_roles(settings, runtime, app.state.intake, cascade, stop, start, closing)
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not the main thread: no SIGHUP
-            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, _reload_houses, runtime)
+        sockets = listen(settings)
+        for sock in sockets:
+            closing.callback(sock.close)
+        stop = asyncio.Event()
+        tasks: list[asyncio.Task[None]] = []
         try:
-            await server.serve()
-        finally:
+            await _run(settings, runtime, configs, cascade, sockets, closing, stop, tasks)
+        finally:  # every task ends before what it uses is closed
             stop.set()
             for task in tasks:
                 task.cancel()
@@ -146,36 +158,63 @@ async def serve(settings: Settings, *, runtime: Runtime | None = None) -> None:
     log.info("stopped")
 
 
-def _start_roles(
+async def _run(
     settings: Settings,
     runtime: Runtime,
-    intake: WebhookIntake | None,
+    configs: Configs,
     cascade: Cascade,
-    stop: asyncio.Event,
-    start: Callable[[Coroutine[Any, Any, None], str], None],
+    sockets: list[socket.socket],
     closing: contextlib.AsyncExitStack,
+    stop: asyncio.Event,
+    tasks: list[asyncio.Task[None]],
 ) -> None:
-    """Build each role of ``settings.roles`` and ``start`` its loop; its forge client closes with ``closing``."""
-    if "dispatcher" in settings.roles:
-        loop = build_dispatch_loop(settings, runtime, intake=intake, model=cascade)
-        closing.push_async_callback(loop.forge.aclose)
-        start(run_dispatcher(loop, stop), "dispatcher")
-        lease_kind = type(loop.dispatcher.lease).__name__
-        log.info("dispatcher role: watching %s (lease: %s)", ", ".join(loop.repos), lease_kind)
-    if "worker" in settings.roles:
-        worker = build_worker(settings, runtime, model=cascade)  # the agent loop only with `planner: model`
-        closing.push_async_callback(worker.forge.aclose)
-        start(worker.run(stop), "worker")
-        hint = QueueHint(runtime.store, worker.repos, worker.hint, name=f"the {worker.house} worker")
-        start(hint.run(stop), "worker-hint")
-        log.info("worker role: %s on %s", worker.house, ", ".join(worker.repos))
-    if "reviewer" in settings.roles:
-        reviewer = build_reviewer(settings, runtime)
-        closing.push_async_callback(reviewer.forge.aclose)
-        poll = load_triage_config(settings.triage_config).dispatcher.poll_seconds
-        start(run_reviewer(reviewer, stop, poll), "reviewer")
-        log.info("reviewer role: %s on %s", reviewer.house, ", ".join(reviewer.repos))
-    if "reconciler" in settings.roles:
-        check_reconciler_settings(settings)  # a bad mesh.yaml stops the start, not a background task
-        start(serve_reconciler(settings, runtime, stop), "reconciler")
-        log.info("reconciler role: releases under %s, configuration in %s", settings.release_root, settings.config_dir)
+    """Open what the daemon uses (closed by ``closing``), start its tasks (into ``tasks``) and serve on
+    ``sockets`` until the server stops."""
+
+    def start(work: Coroutine[Any, Any, None], name: str) -> None:
+        tasks.append(asyncio.create_task(work, name=name))
+
+    # peers, heartbeats, Syncthing spool (uni_wizard/mesh/node.py); without a mesh file, a mesh of one: this
+    # host's row and the lease in its store, for GET /api/v1/mesh only
+    meshed = settings.mesh_config is not None
+    mesh_node = build_mesh_node(settings, runtime, configs=configs)
+    closing.push_async_callback(mesh_node.aclose)
+    if meshed:
+        mesh_node.register_metrics(runtime.metrics.registry)
+    app = create_app(
+        runtime,
+        api_token=settings.secret("api_token"),
+        webhook_secret=settings.secret("webhook_secret"),
+        routers=[
+            mesh_router(mesh_node.view, refresh=None if meshed else mesh_node.lease.refresh),
+            upgrades_router(upgrade_records(runtime), api_token=settings.secret("api_token")),
+            cascade_router(cascade),
+        ],
+        readiness={"cascade": cascade.readiness, **({"mesh": mesh_node.readiness} if meshed else {})},
+    )
+    config = uvicorn.Config(
+        app,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=1,
+        lifespan="off",
+        access_log=False,
+        # connections and requests at once: beyond it a client gets 503, so clients that never finish
+        # their headers cannot take the daemon's memory (the watchdog pings do not go through HTTP)
+        limit_concurrency=MAX_CONNECTIONS,
+    )
+    server = _Server(config)
+    server.status = _status(settings, sockets)
+    start_roles(
+        settings, runtime, configs, intake=app.state.intake, cascade=cascade, stop=stop, start=start, closing=closing
+    )
+    interval = watchdog_interval()
+    if interval:
+        start(watchdog_pings(interval, lambda: server.status), "watchdog")
+    start(cascade.run_health_probes(stop), "cascade-health")
+    if meshed:
+        start(mesh_node.run(stop), "mesh")
+        log.info("mesh: probing %d peers; syncthing %s", len(mesh_node.prober.peers), mesh_node.monitor is not None)
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not the main thread: no SIGHUP
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, _reload_houses, runtime)
+    log.info("%s", server.status)
+    await server.serve(sockets=sockets)

@@ -11,14 +11,17 @@ Classes carry data, not behaviour, and never log.
     ├── ToolCallError (ValueError)         the caller's fault: unknown tool, bad or missing argument
     ├── ToolExecutionError                 the tool ran and failed
     │   ├── TransientToolError             ... in a way worth retrying (connection refused, 503, lock)
+    │   ├── GitRefused                     ... not run: git was asked to work on a repository or remote it
+    │   │                                  must not trust (a config key, a .git elsewhere, a URL off the forge)
     │   ├── ToolTimeout (TimeoutError)     ... by running out of time
     │   └── CircuitOpen                    ... not run: its group's breaker is open
     ├── PolicyDenied (PermissionError)     the house policy refused the call; carries the Decision's rule
-    ├── ApprovalError                      an approval cannot be granted, rejected or found
+    ├── ApprovalError                      an approval cannot be granted or rejected
     │   └── NotAuthorized (PermissionError)  the actor may not approve
+    ├── RecordNotFound (LookupError)       no record of that id: a provenance record, an approval, an upgrade
     ├── StoreError                         the SQLite store is unusable or inconsistent
     │   └── ProvenanceBroken               the provenance hash chain does not verify
-    ├── ForgeError                         the forge (Gitea) answered with an error; .status, .message, .url
+    ├── ForgeError                         the forge (Gitea) answered with an error; .status, .message, .url, .body
     │   ├── Unauthorized                   401: missing or bad token or password
     │   ├── Forbidden (PermissionError)    403: the account may not do this
     │   ├── NotFound (LookupError)         404: missing, or invisible to this account
@@ -26,18 +29,25 @@ Classes carry data, not behaviour, and never log.
     │   ├── Conflict                       409: exists already, or the head moved (head out of date)
     │   ├── PreconditionFailed             412: a state change the forge refuses (e.g. a merged PR)
     │   ├── Unprocessable (ValueError)     422: validation failed
-    │   │   ├── ShaMismatch                422 "sha does not match": a compare-and-swap was lost
-    │   │   └── FileExists                 422 "repository file already exists"
+    │   │   ├── ShaMismatch                422 "sha does not match" (contents API): a compare-and-swap was lost
+    │   │   └── FileExists                 422 "repository file already exists" (contents API)
     │   ├── Locked                         423: the repository is archived
     │   └── ServerError                    5xx
     ├── ForgeUnavailable                   the forge could not be reached (connection, timeout, open breaker)
     ├── LeaseLost                          a lease is not held (or is within its safety margin): nothing is written
     ├── EventRejected (ValueError)         an event cannot be logged: bad kind, key or data; nothing is written
     ├── PlaybookError (ValueError)         an issue's ```uni-wizard playbook is invalid; .line (in the body), .step
-    ├── WebhookRejected                    a webhook delivery failed verification or could not be parsed
+    ├── WebhookRejected                    a webhook delivery failed verification or could not be parsed; .status
     ├── ModelError                         a model provider failed; .provider, .model
-    │   ├── ProviderUnavailable            ... on its side (connect error, timeout, 429, 5xx, error mid-stream,
-    │   │                                  malformed answer, breaker open); .reason says which; next provider
+    │   ├── ProviderUnavailable            ... on its side, next provider; .reason (a label) from the class. As
+    │   │   │                              itself: refused or broken connection, 502/503/504, an error mid-answer
+    │   │   │                              (retried first); "unavailable"
+    │   │   ├── ProviderTimeout            ... no answer in time, or 408 (retried); "timeout"
+    │   │   ├── ProviderRateLimited        ... 429 (retried, honouring Retry-After); "rate_limited"
+    │   │   ├── ProviderServerError        ... 500 and the other 5xx (next provider, no retry); "server_error"
+    │   │   ├── ProviderMalformed          ... an answer that cannot be parsed (next provider); "malformed"
+    │   │   └── ProviderBreakerOpen        ... not contacted, or tripped: its breaker is open (next provider);
+    │   │                                  "circuit_open"
     │   ├── ProviderRejected (ValueError)  ... permanently (400/401/403/422): no retry, no failover
     │   │   ├── ModelNotFound (LookupError)  the model is not on that provider (404, not pulled)
     │   │   └── ContextLengthExceeded      the prompt does not fit the model's context: a bigger one may
@@ -49,14 +59,19 @@ Classes carry data, not behaviour, and never log.
         ├── TransitionRefused              a state change not allowed from the current state (compare-and-set lost)
         └── DeployFailed                   a release could not be installed, switched or health-checked
 
-A ``Result`` returned by the Harness names the class of its error in
-``error_type`` so that a result can be turned back into the exception with
-``Result.raise_for_status()``.
+A ``Result`` returned by the Harness carries the class of its error (``Result.error_class``) and names it
+in ``error_type`` on the wire; ``BY_NAME`` maps those names back to the classes of this tree (a name it does
+not hold is ``ToolExecutionError``), so ``Result.raise_for_status()`` raises the same class after JSON.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import ClassVar
+
 __all__ = [
+    "BY_NAME",
     "ApprovalError",
     "BudgetExhausted",
     "CascadeExhausted",
@@ -71,6 +86,7 @@ __all__ = [
     "Forbidden",
     "ForgeError",
     "ForgeUnavailable",
+    "GitRefused",
     "LeaseLost",
     "Locked",
     "MeshError",
@@ -83,8 +99,14 @@ __all__ = [
     "PolicyDenied",
     "PreconditionFailed",
     "ProvenanceBroken",
+    "ProviderBreakerOpen",
+    "ProviderMalformed",
+    "ProviderRateLimited",
     "ProviderRejected",
+    "ProviderServerError",
+    "ProviderTimeout",
     "ProviderUnavailable",
+    "RecordNotFound",
     "ServerError",
     "ShaMismatch",
     "StoreError",
@@ -144,6 +166,17 @@ class TransientToolError(ToolExecutionError):
     """A failure that may succeed when tried again (connection refused, HTTP 502/503/504, a held lock)."""
 
 
+class GitRefused(ToolExecutionError):
+    """git was not run: the repository (``repository``) carries something uni-wizard does not let git
+    act on (``key``: a config key outside the allowlist, or what else was refused), or the remote is not
+    on the configured forge. The message names both, never a config value (it could be a secret)."""
+
+    def __init__(self, message: str, *, repository: str = "", key: str = "") -> None:
+        super().__init__(message)
+        self.repository = repository
+        self.key = key
+
+
 class ToolTimeout(ToolExecutionError, TimeoutError):
     """The tool did not finish within its timeout; it was cancelled (its subprocess killed)."""
 
@@ -176,6 +209,16 @@ class NotAuthorized(ApprovalError, PermissionError):
     """The actor may not approve or reject (only a house with may_approve, or the owner)."""
 
 
+class RecordNotFound(UniWizardError, LookupError):
+    """No record has the id asked for (a provenance record, an approval request, an upgrade): nothing changed.
+    ``kind`` names what was looked for, ``key`` the id."""
+
+    def __init__(self, message: str, *, kind: str = "", key: object = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.key = key
+
+
 class StoreError(UniWizardError):
     """The SQLite store cannot be opened, migrated or written."""
 
@@ -190,8 +233,9 @@ class ProvenanceBroken(StoreError):
 
 
 class ForgeError(UniWizardError):
-    """The forge answered with an error status. Classified by status code, never by message text
-    (``ShaMismatch`` and ``FileExists`` refine 422 on a best-effort reading of the message)."""
+    """The forge answered with an error status, classified by status code in one place
+    (``forge.status.error_for_response``). ``ShaMismatch`` and ``FileExists`` refine a 422 of the contents API
+    there: Gitea gives them no code of their own, so its message is the only signal."""
 
     status: int = 0
 
@@ -297,24 +341,51 @@ class ModelError(UniWizardError):
 
 
 class ProviderUnavailable(ModelError):
-    """A failure on the provider's side: connection refused, a timeout, 429, 5xx, an error line before the
-    first token, a malformed answer, or its breaker open. The next provider may answer.
-    ``retry_after`` is the provider's Retry-After in seconds, when it sent one. ``reason`` is one of
-    "unavailable", "timeout", "rate_limited" (worth a retry), "server_error", "malformed", "circuit_open"
-    (not retried: straight to the next provider)."""
+    """A failure on the provider's side; the next provider may answer. Raised as itself for a refused or
+    broken connection, 502/503/504 or an error line before the first token (worth a retry); its subclasses
+    say the other kinds. ``retry_after`` is the provider's Retry-After in seconds, when it sent one.
+    ``reason`` is the kind as a metric label ("unavailable" here), read from the class."""
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        provider: str = "",
-        model: str = "",
-        retry_after: float | None = None,
-        reason: str = "unavailable",
-    ) -> None:
+    _reason: ClassVar[str] = "unavailable"
+
+    def __init__(self, message: str, *, provider: str = "", model: str = "", retry_after: float | None = None) -> None:
         super().__init__(message, provider=provider, model=model)
         self.retry_after = retry_after
-        self.reason = reason
+
+    @property
+    def reason(self) -> str:
+        """The ``outcome`` and ``reason`` label of this kind of failure (the class decides it)."""
+        return self._reason
+
+
+class ProviderTimeout(ProviderUnavailable):
+    """No answer (or no first token) within the timeout, a connect timeout, or 408. Worth a retry."""
+
+    _reason = "timeout"
+
+
+class ProviderRateLimited(ProviderUnavailable):
+    """429: the provider asks to slow down (``retry_after`` when it said how long). Worth a retry."""
+
+    _reason = "rate_limited"
+
+
+class ProviderServerError(ProviderUnavailable):
+    """500, 501 or another 5xx that is not 502/503/504: not retried, the next provider is tried."""
+
+    _reason = "server_error"
+
+
+class ProviderMalformed(ProviderUnavailable):
+    """The answer cannot be parsed (bad JSON, a tool call without a name...): not retried."""
+
+    _reason = "malformed"
+
+
+class ProviderBreakerOpen(ProviderUnavailable):
+    """The provider's breaker is open: the request was not sent (or this failure opened it). Not retried."""
+
+    _reason = "circuit_open"
 
 
 class ProviderRejected(ModelError, ValueError):
@@ -370,3 +441,9 @@ class TransitionRefused(UpgradeError):
 
 class DeployFailed(UpgradeError):
     """A release could not be installed, switched to, or passed its health gate."""
+
+
+BY_NAME: Mapping[str, type[UniWizardError]] = MappingProxyType(
+    {cls.__name__: cls for cls in dict(globals()).values() if isinstance(cls, type) and issubclass(cls, UniWizardError)}
+)
+"""Every class of the tree by its name: what ``Result.error_type`` names on the wire."""

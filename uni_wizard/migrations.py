@@ -68,7 +68,7 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (house, tool)
     );
     """,
-    # 2: the webhook intake (uni_wizard/forge/intake.py): durable de-duplication and the event queue
+    # 2: the webhook intake (uni_wizard/intake/queue.py): durable de-duplication and the event queue
     """
     CREATE TABLE webhook_deliveries (
         delivery TEXT PRIMARY KEY,
@@ -187,5 +187,18 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE house_outcomes ADD COLUMN origin_host TEXT NOT NULL DEFAULT '';
     ALTER TABLE house_outcomes ADD COLUMN origin_seq INTEGER;
     CREATE UNIQUE INDEX house_outcomes_origin ON house_outcomes(origin_host, origin_seq);
+    """,
+    # 6: a lease held without a forge (a mesh of one, uni_wizard/dispatch/store_lease.py): who holds it, under
+    # which epoch, until when (UNIX seconds); kept after a release (expires then) so the epoch keeps growing
+    """
+    CREATE TABLE leases (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        house TEXT NOT NULL,
+        epoch INTEGER NOT NULL,
+        acquired REAL NOT NULL,
+        renewed REAL NOT NULL,
+        expires REAL NOT NULL
+    );
     """,
 )

@@ -1,7 +1,7 @@
 """Contract: every devforge response the client consumes validates against Gitea's own OpenAPI document.
 
 One scenario drives every public operation of ``GiteaClient`` against a real devforge over loopback,
-through a transport that records each response. Then:
+through ``RecordingTransport``s that keep each response. Then:
 
 - every recorded JSON response validates against the schema Gitea documents for its status;
 - every public operation of the client was exercised (a new method without a contract test fails
@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from gitea_openapi import operation_id, validate
 from prometheus_client import CollectorRegistry
@@ -26,38 +24,10 @@ from prometheus_client import CollectorRegistry
 from uni_wizard.devforge import DevforgeServer
 from uni_wizard.errors import NotFound
 from uni_wizard.forge import GiteaClient
+from uni_wizard.testing import Exchange, RecordingTransport
 
 ADMIN = ("root", "contract-root-pw")
 NOT_OPERATIONS = {"aclose", "supports"}  # helpers, not forge operations
-
-
-@dataclass
-class Recorded:
-    method: str
-    path: str
-    status: int
-    body: Any
-
-
-class RecordingTransport(httpx.AsyncBaseTransport):
-    """A real loopback transport that keeps every response for validation."""
-
-    def __init__(self, log: list[Recorded]) -> None:
-        self.inner = httpx.AsyncHTTPTransport()
-        self.log = log
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        response = await self.inner.handle_async_request(request)
-        content = await response.aread()
-        path = request.url.path.removeprefix("/api/v1")
-        body = None
-        if content and response.headers.get("content-type", "").startswith("application/json"):
-            body = json.loads(content)
-        self.log.append(Recorded(request.method, path, response.status_code, body))
-        return httpx.Response(response.status_code, headers=response.headers, content=content, request=request)
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
 
 
 @dataclass
@@ -86,13 +56,14 @@ class Calls:
 
 @dataclass
 class Scenario:
-    log: list[Recorded]
+    log: list[Exchange]  # every response, kept by each client's RecordingTransport
     calls: Calls
 
 
-async def run_scenario(url: str, log: list[Recorded], calls: Calls) -> None:
+async def run_scenario(url: str, log: list[Exchange], calls: Calls) -> None:
     def client(**auth: Any) -> GiteaClient:
-        return GiteaClient(url, transport=RecordingTransport(log), registry=CollectorRegistry(), **auth)
+        line = RecordingTransport(log=log, keep_bodies=True)
+        return GiteaClient(url, transport=line, registry=CollectorRegistry(), **auth)
 
     async with client(username=ADMIN[0], password=ADMIN[1]) as raw_admin:
         admin = calls.wrap(raw_admin)
@@ -106,6 +77,7 @@ async def run_scenario(url: str, log: list[Recorded], calls: Calls) -> None:
         await admin.get_repo("mesh", "work")
         await admin.add_collaborator("mesh", "work", "author", "write")
         await admin.add_collaborator("mesh", "work", "reviewer", "write")
+        assert {u.login for u in await admin.list_collaborators("mesh", "work")} == {"author", "reviewer"}
         await admin.create_branch_protection("mesh", "work", "main", required_approvals=1)
         await admin.list_branch_protections("mesh", "work")
         hook = await admin.create_hook("mesh", "work", "http://127.0.0.1:9/hooks/gitea", "s3cret")
@@ -183,7 +155,7 @@ async def run_scenario(url: str, log: list[Recorded], calls: Calls) -> None:
 def scenario(tmp_path_factory: pytest.TempPathFactory) -> Scenario:
     data = tmp_path_factory.mktemp("contract-forge")
     server = DevforgeServer(Path(data), ADMIN).start()
-    log: list[Recorded] = []
+    log: list[Exchange] = []
     calls = Calls()
     try:
         asyncio.run(run_scenario(server.url, log, calls))
@@ -195,11 +167,12 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Scenario:
 def test_every_response_matches_giteas_schema(scenario: Scenario) -> None:
     problems, checked = [], set()
     for r in scenario.log:
-        if r.status >= 400 and r.status != 404:
-            problems.append(f"{r.method} {r.path}: unexpected {r.status} {r.body}")
+        path, status = r.path.removeprefix("/api/v1"), r.status or 0
+        if status >= 400 and status != 404:
+            problems.append(f"{r.method} {path}: unexpected {status} {r.json()}")
             continue
         try:
-            template = validate(r.method, r.path, r.status, r.body)
+            template = validate(r.method, path, status, r.json())
         except AssertionError as exc:
             problems.append(str(exc))
             continue

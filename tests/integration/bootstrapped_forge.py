@@ -45,7 +45,10 @@ class Mesh:
 
 
 async def add_user(url: str, secrets: Path, name: str) -> None:
-    """A user outside the layout (the owner, an outsider), with a token saved beside the others."""
+    """A user outside the layout (an outsider), with a token saved beside the others; nothing for a user the
+    layout made already (the owner: ``owner`` in the layout)."""
+    if (secrets / f"{name}.token").exists():
+        return
     async with GiteaClient(url, username=ADMIN[0], password=ADMIN[1]) as root:
         await root.create_user(name, f"{name}@example.com", f"{name}-password-1")
     async with GiteaClient(url, username=name, password=f"{name}-password-1") as basic:

@@ -17,13 +17,13 @@ from bootstrapped_forge import ADMIN, Mesh
 from prometheus_client import CollectorRegistry
 
 from uni_wizard import testing
+from uni_wizard.assembly.reconciler import build_reconciler
 from uni_wizard.config import Settings
 from uni_wizard.forge import GiteaClient
 from uni_wizard.forge.models import CommitStatus
 from uni_wizard.harness import Runtime
 from uni_wizard.reconcile.reconciler import Reconciler
 from uni_wizard.reconcile.services import HttpHealthGate
-from uni_wizard.reconcile.wiring import build_reconciler
 from uni_wizard.testing import git_as as git
 
 ROOT = Path(__file__).resolve().parents[2]

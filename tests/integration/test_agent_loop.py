@@ -9,7 +9,6 @@ blocks the issue with a report saying which and what was done; a playbook still 
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -20,12 +19,13 @@ import pytest
 from bootstrapped_forge import ADMIN, Mesh, start_mesh
 from prometheus_client import CollectorRegistry
 
-from uni_wizard.cascade.planner import AgentBudget, AgentPlanner
+from uni_wizard.assembly.worker import worker_on
 from uni_wizard.errors import CascadeExhausted
 from uni_wizard.forge import GiteaClient
 from uni_wizard.forge.models import Comment
 from uni_wizard.harness.runtime import Runtime
 from uni_wizard.testing import ScriptedModel, make_runtime, text_reply, tool_reply
+from uni_wizard.work.agent_loop import AgentBudget, AgentPlanner
 from uni_wizard.work.report import report_marker
 from uni_wizard.work.worker import Worker
 
@@ -61,10 +61,10 @@ class Repo:
         return issue.number
 
     def worker(self, model: ScriptedModel, **budget: Any) -> Worker:
-        return Worker(
+        return worker_on(
+            self.runtime,
             self.ezra,
             house="ezra",
-            runtime=self.runtime,
             repos=[self.full],
             agent=AgentPlanner(model, budget=AgentBudget(**budget)),
             claim_ttl=60.0,
@@ -85,9 +85,7 @@ class Repo:
 
 
 @pytest.fixture
-async def repo(mesh: Mesh, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Repo]:
-    for name in [n for n in os.environ if n.startswith("UNIWIZARD_")]:
-        monkeypatch.delenv(name)
+async def repo(mesh: Mesh, tmp_path: Path) -> AsyncIterator[Repo]:
     name = f"a-{uuid.uuid4().hex[:8]}"
     async with GiteaClient(mesh.url, username=ADMIN[0], password=ADMIN[1]) as root:
         await root.create_repo(name, org=ORG, auto_init=True)

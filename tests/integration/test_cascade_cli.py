@@ -4,7 +4,6 @@ cascade.yaml, and ``GET /api/v1/cascade`` plus ``/ready`` on the app."""
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,9 +26,6 @@ def servers() -> Iterator[tuple[FakeOllama, FakeOpenAI]]:
 
 
 def configure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *providers: dict[str, object]) -> Path:
-    for name in list(os.environ):
-        if name.startswith("UNIWIZARD_"):
-            monkeypatch.delenv(name)
     path = tmp_path / "cascade.yaml"
     data = {"defaults": {"retry": {"attempts": 1}}, "providers": list(providers)}
     path.write_text(yaml.safe_dump(data))

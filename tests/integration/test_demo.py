@@ -10,7 +10,6 @@ running.
 from __future__ import annotations
 
 import io
-import os
 import threading
 from pathlib import Path
 
@@ -23,13 +22,6 @@ from uni_wizard.demo.mesh_world import ISSUES
 from uni_wizard.errors import UniWizardError
 
 DEMO_THREADS = ("devforge", "demo-daemon")
-
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("UNIWIZARD_"):
-            monkeypatch.delenv(name)
 
 
 def _console() -> Console:

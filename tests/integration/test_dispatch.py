@@ -31,22 +31,22 @@ import pytest
 from bootstrapped_forge import ADMIN, Mesh, start_mesh
 from prometheus_client import CollectorRegistry
 
+from uni_wizard.assembly.dispatcher import build_dispatch_loop
 from uni_wizard.dispatch.audit import marker
 from uni_wizard.dispatch.config import TriageConfig, load_triage_config
 from uni_wizard.dispatch.history import RoutingLedger
 from uni_wizard.dispatch.lease import LocalLease
 from uni_wizard.dispatch.loop import DispatchLoop, SweepReport
-from uni_wizard.dispatch.wiring import build_dispatch_loop
 from uni_wizard.errors import LeaseLost
 from uni_wizard.forge import GiteaClient
 from uni_wizard.forge.http import forge_breaker
-from uni_wizard.forge.intake import WebhookIntake
 from uni_wizard.forge.models import Comment, Issue
 from uni_wizard.harness.runtime import Runtime
+from uni_wizard.intake.queue import WebhookIntake
 from uni_wizard.observe.events import Event, EventLog
-from uni_wizard.testing import FakeClock, make_runtime
+from uni_wizard.testing import FakeClock, RecordingTransport, make_runtime
+from uni_wizard.threaded_server import ThreadedServer
 from uni_wizard.web.app import create_app
-from uni_wizard.web.threaded import ThreadedServer
 
 ROOT = Path(__file__).resolve().parents[2]
 ORG = "mesh"
@@ -79,38 +79,41 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
 # -- the dispatcher's way to the forge ----------------------------------------------------------------
 
 
-class ForgeLine(httpx.AsyncBaseTransport):
+class ForgeLine(RecordingTransport):
     """A real transport that records every write it sends ("METHOD /path"); with ``fail_after`` set, the
     writes beyond that many fail as if the forge went away (``ConnectError``: the client's
     ``ForgeUnavailable``); ``after_write`` runs after each write that was sent."""
 
     def __init__(self) -> None:
-        self.inner = httpx.AsyncHTTPTransport()
-        self.writes: list[str] = []
-        self.refused = 0
+        super().__init__(after=self._answered)
         self.fail_after: int | None = None
         self.after_write: Callable[[], None] | None = None
         self.after_listing: Callable[[], None] | None = None
-        self.reads: list[str] = []
+        self.fail(self._beyond_fail_after, times=None)
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if request.method in ("GET", "HEAD"):
-            self.reads.append(f"{request.method} {request.url.path}")
-            response = await self.inner.handle_async_request(request)
-            if self.after_listing is not None and request.url.path.endswith("/issues"):
-                self.after_listing()
-            return response
-        if self.fail_after is not None and len(self.writes) >= self.fail_after:
-            self.refused += 1
-            raise httpx.ConnectError("injected: the forge went away", request=request)
-        response = await self.inner.handle_async_request(request)
-        self.writes.append(f"{request.method} {request.url.path}")
-        if self.after_write is not None:
-            self.after_write()
-        return response
+    @property
+    def writes(self) -> list[str]:
+        return self.lines(writes=True, answered=True)
 
-    async def aclose(self) -> None:
-        await self.inner.aclose()
+    @property
+    def reads(self) -> list[str]:
+        return self.lines(writes=False)
+
+    @property
+    def refused(self) -> int:
+        return sum(e.injected for e in self.exchanges)
+
+    def _beyond_fail_after(self, request: httpx.Request) -> bool:
+        limit = self.fail_after
+        return request.method not in ("GET", "HEAD") and limit is not None and len(self.writes) >= limit
+
+    def _answered(self, request: httpx.Request, _: httpx.Response) -> None:
+        if request.method not in ("GET", "HEAD"):
+            hook = self.after_write
+        else:
+            hook = self.after_listing if request.url.path.endswith("/issues") else None
+        if hook is not None:
+            hook()
 
 
 class StandbyLease:

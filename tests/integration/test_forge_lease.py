@@ -17,43 +17,41 @@ import pytest
 from conftest_devforge import Forge, forge_fixture  # noqa: F401
 from prometheus_client import CollectorRegistry
 
+from uni_wizard.dispatch.forge_lease import ForgeLease, read_lease
+from uni_wizard.dispatch.lease_record import LeaseRecord
 from uni_wizard.errors import LeaseLost, MeshError
 from uni_wizard.forge import GiteaClient
-from uni_wizard.mesh.config import LeaseSettings
-from uni_wizard.mesh.lease import ForgeLease, read_lease
-from uni_wizard.mesh.types import LeaseRecord
-from uni_wizard.testing import FakeClock
+from uni_wizard.meshfile.schema import LeaseSettings
+from uni_wizard.testing import FakeClock, RecordingTransport
 
 SETTINGS = LeaseSettings(ttl_seconds=6, renew_seconds=2, margin_seconds=2, max_clock_skew_seconds=1)
 TAKEOVER_WAIT = SETTINGS.ttl_seconds + SETTINGS.max_clock_skew_seconds
 
 
-class Line(httpx.AsyncBaseTransport):
+class Line(RecordingTransport):
     """A real transport that can be cut (``down``: nothing reaches the forge) or can lose the answer of the
     next write after the forge has applied it (``lose_next_answer``)."""
 
     def __init__(self) -> None:
-        self.inner = httpx.AsyncHTTPTransport()
-        self.down = False
+        super().__init__()
         self.lose_next_answer = False
         self.fail_reads = 0  # how many of the next reads fail as if the forge went away
-        self.writes = 0
+        self.fail(self._read_fails, times=None)
+        self.fail(self._answer_lost, times=None, after=True)
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if self.down or (request.method == "GET" and self.fail_reads > 0):
-            self.fail_reads -= request.method == "GET"
-            raise httpx.ConnectError("injected: the forge is unreachable", request=request)
-        response = await self.inner.handle_async_request(request)
-        if request.method != "GET":
-            self.writes += 1
-            if self.lose_next_answer:
-                self.lose_next_answer = False
-                await response.aread()
-                raise httpx.ReadError("injected: the answer was lost", request=request)
-        return response
+    @property
+    def writes(self) -> int:
+        return sum(e.is_write and e.status is not None for e in self.exchanges)
 
-    async def aclose(self) -> None:
-        await self.inner.aclose()
+    def _read_fails(self, request: httpx.Request) -> bool:
+        failing = request.method == "GET" and self.fail_reads > 0
+        self.fail_reads -= failing
+        return failing
+
+    def _answer_lost(self, request: httpx.Request) -> bool:
+        lost = request.method != "GET" and not self.down and self.lose_next_answer
+        self.lose_next_answer = self.lose_next_answer and not lost
+        return lost
 
 
 class Events:

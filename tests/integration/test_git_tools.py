@@ -1,14 +1,18 @@
-"""The git tools against real repositories in a temporary directory (a bare repo plays the remote)."""
+"""The git tools against real repositories in a temporary directory; the remote is a repository on a
+devforge served over loopback HTTP (git_push and git_pull talk to the configured forge only)."""
 
 from __future__ import annotations
 
 import os
 import subprocess
+import uuid
 from pathlib import Path
 
 import pytest
+from conftest_devforge import Forge, forge_fixture  # noqa: F401
 
-from uni_wizard.errors import ToolCallError, ToolExecutionError, TransientToolError
+from uni_wizard.errors import GitRefused, ToolCallError, ToolExecutionError, TransientToolError
+from uni_wizard.tools.env import ToolEnv
 from uni_wizard.tools.git import (
     git_branch_list,
     git_checkout,
@@ -50,11 +54,17 @@ def commit_file(repo: Path, name: str, text: str, message: str) -> str:
     return git(repo, "rev-parse", "HEAD")
 
 
-def clone(remote: Path, path: Path) -> Path:
+def clone(remote: Path | str, path: Path) -> Path:
     subprocess.run(["git", "clone", "-q", str(remote), str(path)], check=True, capture_output=True)
     git(path, "config", "user.name", "Test Wizard")
     git(path, "config", "user.email", "wizard@example.org")
     return path
+
+
+def tip(forge: Forge, repo: str, branch: str) -> str | None:
+    """The sha of ``branch`` on the forge (None when it does not exist)."""
+    r = forge.alice.get(f"/repos/{repo}/branches/{branch}")
+    return r.json()["commit"]["id"] if r.status_code == 200 else None
 
 
 @pytest.fixture
@@ -66,13 +76,28 @@ def repo(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def remote(tmp_path: Path) -> Path:
-    """A bare remote whose default branch is ``trunk``, with one commit."""
+    """A local bare remote whose default branch is ``trunk``, with one commit (for the local tools)."""
     bare = tmp_path / "remote.git"
     subprocess.run(["git", "init", "-q", "--bare", "-b", "trunk", str(bare)], check=True)
     seed = init_repo(tmp_path / "seed", branch="trunk")
     commit_file(seed, "README", "hello\n", "seed")
     git(seed, "push", "-q", str(bare), "trunk")
     return bare
+
+
+@pytest.fixture
+def origin(forge: Forge) -> str:
+    """A repository of alice's on the devforge whose default branch is ``trunk``, with one commit: its URL."""
+    name = f"g-{uuid.uuid4().hex[:8]}"
+    r = forge.alice.post("/user/repos", json={"name": name, "auto_init": True, "default_branch": "trunk"})
+    assert r.status_code == 201, r.text
+    return f"{forge.url}alice/{name}.git"
+
+
+@pytest.fixture
+def env(forge: Forge) -> ToolEnv:
+    """What the Harness gives the tools: the forge and alice's token."""
+    return ToolEnv(gitea_url=forge.url, gitea_token=forge.alice.token)
 
 
 # ---------------------------------------------------------------- status / log / diff / branches
@@ -206,77 +231,107 @@ async def test_commit_validates_via_spec(repo: Path) -> None:
 
 
 # ---------------------------------------------------------------- remotes: push / pull / facts
+# These pushed to and pulled from a local bare repository before; git_push and git_pull now talk to the
+# configured forge only (an http(s) URL on ToolEnv.gitea_url), so the remote is a devforge repository.
 
 
-async def test_push_new_branch_sets_upstream_then_up_to_date(remote: Path, tmp_path: Path) -> None:
-    work = clone(remote, tmp_path / "clone")
+async def test_push_new_branch_sets_upstream_then_up_to_date(
+    forge: Forge, origin: str, env: ToolEnv, tmp_path: Path
+) -> None:
+    work = clone(origin, tmp_path / "clone")
     await git_checkout(repo_path=str(work), branch="feature", create=True)
     commit_file(work, "f.txt", "f\n", "feature work")
-    pushed = await git_push(repo_path=str(work), set_upstream=True)
+    pushed = await git_push(repo_path=str(work), env=env, set_upstream=True)
     assert pushed["branch"] == "feature"
     assert pushed["status"] == "new"
-    assert git(remote, "rev-parse", "feature") == git(work, "rev-parse", "HEAD")
+    assert tip(forge, origin.removeprefix(forge.url).removesuffix(".git"), "feature") == git(work, "rev-parse", "HEAD")
     assert (await git_status(repo_path=str(work)))["upstream"] == "origin/feature"
-    assert (await git_push(repo_path=str(work), branch="feature"))["status"] == "up_to_date"
+    assert (await git_push(repo_path=str(work), env=env, branch="feature"))["status"] == "up_to_date"
 
 
-async def test_push_rejected_non_fast_forward(remote: Path, tmp_path: Path) -> None:
-    first = clone(remote, tmp_path / "one")
-    second = clone(remote, tmp_path / "two")
+async def test_push_rejected_non_fast_forward(origin: str, env: ToolEnv, tmp_path: Path) -> None:
+    first = clone(origin, tmp_path / "one")
+    second = clone(origin, tmp_path / "two")
     commit_file(first, "x.txt", "1\n", "from one")
-    await git_push(repo_path=str(first))
+    await git_push(repo_path=str(first), env=env)
     commit_file(second, "y.txt", "2\n", "from two")
     with pytest.raises(ToolExecutionError, match="rejected") as info:
-        await git_push(repo_path=str(second))
+        await git_push(repo_path=str(second), env=env)
     assert not isinstance(info.value, TransientToolError)
 
 
-async def test_pull_fast_forward(remote: Path, tmp_path: Path) -> None:
-    first = clone(remote, tmp_path / "one")
-    second = clone(remote, tmp_path / "two")
+async def test_force_push_takes_a_lease_on_what_was_last_seen(origin: str, env: ToolEnv, tmp_path: Path) -> None:
+    first = clone(origin, tmp_path / "one")
+    second = clone(origin, tmp_path / "two")
+    commit_file(first, "x.txt", "1\n", "from one")
+    await git_push(repo_path=str(first), env=env)
+    commit_file(second, "y.txt", "2\n", "from two")
+    with pytest.raises(ToolExecutionError, match="stale info|rejected"):
+        await git_push(repo_path=str(second), env=env, force=True)  # the remote moved since second last saw it
+    await git_pull(repo_path=str(second), env=env, ff_only=False)
+    git(second, "reset", "-q", "--hard", "HEAD~1")
+    assert (await git_push(repo_path=str(second), env=env, force=True))["status"] == "forced"
+
+
+async def test_pull_fast_forward(origin: str, env: ToolEnv, tmp_path: Path) -> None:
+    first = clone(origin, tmp_path / "one")
+    second = clone(origin, tmp_path / "two")
     new = commit_file(first, "x.txt", "1\n", "from one")
-    await git_push(repo_path=str(first))
-    pulled = await git_pull(repo_path=str(second))
+    await git_push(repo_path=str(first), env=env)
+    pulled = await git_pull(repo_path=str(second), env=env)
     assert pulled["updated"] is True
     assert pulled["head_after"] == new
-    assert (await git_pull(repo_path=str(second), branch="trunk"))["updated"] is False
+    assert git(second, "rev-parse", "origin/trunk") == new  # the tracking branch follows
+    assert (await git_pull(repo_path=str(second), env=env, branch="trunk"))["updated"] is False
 
 
-async def test_pull_ff_only_refuses_divergence(remote: Path, tmp_path: Path) -> None:
-    first = clone(remote, tmp_path / "one")
-    second = clone(remote, tmp_path / "two")
+async def test_pull_ff_only_refuses_divergence(origin: str, env: ToolEnv, tmp_path: Path) -> None:
+    first = clone(origin, tmp_path / "one")
+    second = clone(origin, tmp_path / "two")
     commit_file(first, "x.txt", "1\n", "from one")
-    await git_push(repo_path=str(first))
+    await git_push(repo_path=str(first), env=env)
     commit_file(second, "y.txt", "2\n", "from two")
     with pytest.raises(ToolExecutionError, match="git pull"):
-        await git_pull(repo_path=str(second))
-    merged = await git_pull(repo_path=str(second), ff_only=False)
+        await git_pull(repo_path=str(second), env=env)
+    merged = await git_pull(repo_path=str(second), env=env, ff_only=False)
     assert merged["updated"] is True
 
 
-async def test_unreachable_remote_is_transient(repo: Path) -> None:
-    git(repo, "remote", "add", "dead", "http://127.0.0.1:9/nothing.git")
+async def test_unreachable_forge_is_transient(repo: Path) -> None:
+    git(repo, "remote", "add", "dead", "http://127.0.0.1:9/owner/nothing.git")
+    dead = ToolEnv(gitea_url="http://127.0.0.1:9/", gitea_token="t0ken")
     with pytest.raises(TransientToolError, match="git pull"):
-        await git_pull(repo_path=str(repo), remote="dead", branch="main")
+        await git_pull(repo_path=str(repo), env=dead, remote="dead", branch="main")
 
 
-def test_push_facts_default_branch_from_remote_head(remote: Path, tmp_path: Path) -> None:
-    work = clone(remote, tmp_path / "clone")
-    facts = git_push_facts(git_push.validate({"repo_path": str(work)}))
-    assert facts["branch"] == "trunk"
-    assert facts["default_branch"] == "trunk"
+async def test_push_facts_default_branch_comes_from_the_forge(
+    forge: Forge, origin: str, env: ToolEnv, tmp_path: Path
+) -> None:
+    work = clone(origin, tmp_path / "clone")
+    repository = origin.removeprefix(forge.url).removesuffix(".git")
+    facts = await git_push_facts(git_push.validate({"repo_path": str(work)}), env)
+    assert facts == {
+        "branch": "trunk", "default_branch": "trunk", "remote": "origin", "url": origin, "repository": repository
+    }  # fmt: skip
     git(work, "switch", "-q", "-c", "feature")
-    assert git_push_facts({"repo_path": str(work), "remote": "origin", "branch": ""})["branch"] == "feature"
-    named = git_push_facts({"repo_path": str(work), "remote": "origin", "branch": "trunk"})
+    current = await git_push_facts({"repo_path": str(work), "remote": "origin", "branch": ""}, env)
+    assert current["branch"] == "feature"
+    # what the clone says about the default branch counts for nothing
+    git(work, "symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/feature")
+    git(work, "config", "init.defaultBranch", "feature")
+    named = await git_push_facts({"repo_path": str(work), "remote": "origin", "branch": "trunk"}, env)
     assert named["branch"] == named["default_branch"] == "trunk"
-    assert git_push is not None and git_push.facts is git_push_facts
+    assert git_push.facts is git_push_facts
 
 
-def test_push_facts_fallbacks(repo: Path) -> None:
-    assert git_push_facts({"repo_path": str(repo)})["default_branch"] == "main"
-    git(repo, "config", "init.defaultBranch", "develop")
-    facts = git_push_facts({"repo_path": str(repo), "remote": "origin"})
-    assert facts == {"branch": "main", "default_branch": "develop", "remote": "origin"}
+async def test_push_facts_cannot_be_established_off_the_forge(repo: Path, env: ToolEnv, tmp_path: Path) -> None:
+    with pytest.raises(ToolExecutionError, match="has no remote 'origin'"):
+        await git_push_facts({"repo_path": str(repo)}, env)
+    git(repo, "remote", "add", "origin", str(tmp_path / "elsewhere.git"))
+    with pytest.raises(GitRefused, match="not an http\\(s\\) URL on the configured forge"):
+        await git_push_facts({"repo_path": str(repo)}, env)
+    with pytest.raises(GitRefused, match="no forge is configured"):
+        await git_push_facts({"repo_path": str(repo)}, ToolEnv())
 
 
 # ---------------------------------------------------------------- refusals and failures
@@ -289,9 +344,9 @@ def test_push_facts_fallbacks(repo: Path) -> None:
         lambda r: git_diff(repo_path=r, ref="--output=/tmp/pwned"),
         lambda r: git_checkout(repo_path=r, branch="-f"),
         lambda r: git_checkout(repo_path=r, branch="x", create=True, start_point="--orphan"),
-        lambda r: git_push(repo_path=r, remote="--receive-pack=touch /tmp/pwned"),
-        lambda r: git_push(repo_path=r, branch="--delete"),
-        lambda r: git_pull(repo_path=r, remote="--upload-pack=evil"),
+        lambda r: git_push(repo_path=r, env=ToolEnv(), remote="--receive-pack=touch /tmp/pwned"),
+        lambda r: git_push(repo_path=r, env=ToolEnv(), branch="--delete"),
+        lambda r: git_pull(repo_path=r, env=ToolEnv(), remote="--upload-pack=evil"),
     ],
 )
 async def test_option_injection_rejected(repo: Path, call: object) -> None:

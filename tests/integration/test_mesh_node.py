@@ -19,6 +19,7 @@ import pytest
 import yaml
 from loopback_http import LoopbackServer, Recorded, Reply, json_reply, unused_port
 
+from uni_wizard.assembly.mesh import build_mesh_node
 from uni_wizard.cli import main
 from uni_wizard.errors import ConfigError
 from uni_wizard.harness.runtime import Runtime
@@ -27,9 +28,9 @@ from uni_wizard.mesh.spool import SpoolWriter
 from uni_wizard.mesh.spool_files import HostFiles, JsonState
 from uni_wizard.observe.events import EventLog
 from uni_wizard.testing import make_runtime
+from uni_wizard.threaded_server import ThreadedServer
 from uni_wizard.web.app import create_app
 from uni_wizard.web.mesh_routes import mesh_router
-from uni_wizard.web.threaded import ThreadedServer
 
 with warnings.catch_warnings():  # starlette >= 1.x prefers httpx2; the test client works with either
     warnings.filterwarnings("ignore", message=".*httpx2.*")
@@ -72,7 +73,7 @@ async def test_without_syncthing_the_mesh_runs_on_http_heartbeats_and_ready_says
             ],
         )
         runtime = make_runtime(tmp_path / "a", host="a", mesh_config=mesh)
-        node = MeshNode.from_settings(runtime.settings, runtime)
+        node = build_mesh_node(runtime.settings, runtime)
         client = app_for(runtime, node)
         await node.prober.probe_once()
         view = client.get("/api/v1/mesh").json()
@@ -129,7 +130,7 @@ async def test_the_node_runs_the_spool_reports_conflicts_and_buffers_while_synct
     a_log = EventLog(runtime.store, "a")
     a_log.emit_sync("issue.triaged", "a-0")
 
-    node = MeshNode.from_settings(runtime.settings, runtime)
+    node = build_mesh_node(runtime.settings, runtime)
     client = app_for(runtime, node)
     stop = asyncio.Event()
     task = asyncio.create_task(node.run(stop))
@@ -181,7 +182,7 @@ def test_syncthing_without_an_api_key_is_a_configuration_error(tmp_path: Path) -
     mesh = write_mesh(tmp_path / "mesh.yaml", [{"name": "a", "url": "http://127.0.0.1:1"}], st)
     runtime = make_runtime(tmp_path / "a", host="a", mesh_config=mesh)
     with pytest.raises(ConfigError, match="syncthing_api_key"):
-        MeshNode.from_settings(runtime.settings, runtime)
+        build_mesh_node(runtime.settings, runtime)
     runtime.close()
 
 
@@ -193,8 +194,6 @@ def test_mesh_status_command_looks_for_itself(tmp_path: Path, monkeypatch, capsy
             {"name": "b", "url": peer.url, "houses": ["ezra"]},
         ]
         mesh = write_mesh(tmp_path / "mesh.yaml", hosts)
-        for name in [n for n in os.environ if n.startswith("UNIWIZARD_")]:
-            monkeypatch.delenv(name)
         monkeypatch.setenv("UNIWIZARD_DATA_DIR", str(tmp_path / "a-data"))
         monkeypatch.setenv("UNIWIZARD_WORKSPACE", str(tmp_path))
         monkeypatch.setenv("UNIWIZARD_HOST", "a")

@@ -11,12 +11,12 @@ import pytest
 from loopback_http import LoopbackServer, json_reply, slow_reply, unused_port
 from prometheus_client import CollectorRegistry
 
-from uni_wizard.mesh.config import HostEntry, PeerSettings
 from uni_wizard.mesh.peers import PeerCollector, PeerProber, heartbeat_age
 from uni_wizard.mesh.spool_reader import PeerHeartbeat
+from uni_wizard.meshfile.schema import HostEntry, PeerSettings
 from uni_wizard.testing import FakeClock, make_runtime
+from uni_wizard.threaded_server import ThreadedServer
 from uni_wizard.web.app import create_app
-from uni_wizard.web.threaded import ThreadedServer
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,15 +24,17 @@ import pytest
 from bootstrapped_forge import ADMIN, Mesh, start_mesh
 from prometheus_client import CollectorRegistry
 
+from uni_wizard.assembly.reviewer import reviewer_on
 from uni_wizard.config import Settings
-from uni_wizard.errors import PolicyDenied
+from uni_wizard.errors import GitRefused, PolicyDenied, ToolExecutionError
 from uni_wizard.forge import GiteaClient
 from uni_wizard.forge.models import PullRequest, Review
 from uni_wizard.harness import Harness, ProvenanceRecord, Runtime, Status
 from uni_wizard.harness.provenance import canonical_json, sha256_text
-from uni_wizard.review import ReviewConfig, Reviewer, check_provenance, load_review_config
+from uni_wizard.review import ReviewConfig, Reviewer, Worktrees, check_provenance, load_review_config
 from uni_wizard.review.render import VERDICT, marker
 from uni_wizard.store import utc_now
+from uni_wizard.testing import RecordingTransport
 from uni_wizard.testing import git_as as git
 from uni_wizard.tools.env import ToolEnv
 
@@ -63,23 +65,12 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
         yield started
 
 
-class Line(httpx.AsyncBaseTransport):
+class Line(RecordingTransport):
     """The Harness tools' way to the forge: records every request ("METHOD /path"); ``before`` runs first.
     Closing it (each tool call closes its client) leaves it usable."""
 
     def __init__(self) -> None:
-        self.inner = httpx.AsyncHTTPTransport()
-        self.requests: list[str] = []
-        self.before: Callable[[httpx.Request], None] | None = None
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(f"{request.method} {request.url.path}")
-        if self.before is not None:
-            self.before(request)
-        return await self.inner.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        return None
+        super().__init__(close_inner=False)
 
 
 # -- one test's world ---------------------------------------------------------------------------------
@@ -103,7 +94,7 @@ class World:
 
     def reviewer(self, house: str = "timmy", client: GiteaClient | None = None, **config: object) -> Reviewer:
         settings = ReviewConfig.model_validate({"auto_approve": True, **config})
-        return Reviewer(client or self.timmy, runtime=self.runtime, config=settings, repos=[self.repo], house=house)
+        return reviewer_on(self.runtime, client or self.timmy, config=settings, repos=[self.repo], house=house)
 
     def push(self, branch: str, files: dict[str, str], message: str) -> str:
         git(
@@ -247,6 +238,64 @@ async def test_a_proven_passing_pr_is_approved_at_its_head_merged_and_its_issue_
     assert "status/done" in await world.labels(pr.number)
     assert f"POST /api/v1/repos/{world.repo}/pulls/{pr.number}/merge" in world.line.requests
     assert await reviewer.merge_once() == []  # closed: nothing is waiting any more
+
+
+async def test_the_bare_cache_lives_in_the_data_directory_out_of_the_houses_reach(world: World) -> None:
+    """As ``build_reviewer`` wires it: the cache under ``<data_dir>/cache/review``, the worktree (which
+    Timmy's Harness runs the tests in) under the workspace, and nothing of the cache left there."""
+    _, pr = await world.open_pr({"calc.py": CALC + "\n\ndef mul(a, b):\n    return a * b\n"})
+    reviewer = world.reviewer()
+    settings = world.runtime.settings
+    cache = settings.data_dir / "cache" / "review"
+    token = world.mesh.token("timmy")
+    reviewer.worktrees = Worktrees(settings.workspace / "review", cache=cache, token=token, forge_url=world.mesh.url)
+
+    (report,) = await reviewer.review_once()
+
+    assert (report.number, report.verdict) == (pr.number, "approved"), report.reasons
+    assert (cache / ORG / f"{world.name}.git" / "HEAD").is_file()
+    assert [p for p in settings.workspace.rglob("*") if p.name in ("HEAD", "config")] == []
+    config = (cache / ORG / f"{world.name}.git" / "config").read_text()
+    assert token not in config and "extraheader" not in config.lower()
+
+
+async def test_a_cache_a_house_could_write_runs_none_of_its_hooks_or_config(world: World, tmp_path: Path) -> None:
+    """The old layout (cache in the workspace): hooks planted there never run, and hostile config is refused."""
+    _, pr = await world.open_pr({"calc.py": CALC + "\n# touched\n"})
+    marker = tmp_path / "pwned"
+    trees = Worktrees(world.runtime.settings.workspace / "review", token=world.mesh.token("timmy"))
+    url, owner = f"{world.mesh.url}{world.repo}.git", ORG
+    cache = await trees.fetch(url, owner, world.name, pr.number, pr.head_sha, "main")
+    for hook in ("post-checkout", "reference-transaction", "post-index-change"):
+        (cache / "hooks" / hook).write_text(f"#!/bin/sh\necho {hook} >> {marker}\n")
+        (cache / "hooks" / hook).chmod(0o755)
+    async with trees.checkout(url, owner, world.name, pr.number, pr.head_sha, "main") as co:
+        assert (co.path / "calc.py").read_text().endswith("# touched\n")
+    assert not marker.exists()
+
+    with (cache / "config").open("a", encoding="utf-8") as fh:
+        fh.write(f'[core]\n\tfsmonitor = "touch {marker}; false"\n')
+    with pytest.raises(GitRefused, match="core.fsmonitor"):
+        async with trees.checkout(url, owner, world.name, pr.number, pr.head_sha, "main"):
+            pass
+    assert not marker.exists()
+
+
+async def test_a_symlink_planted_under_the_review_worktrees_is_refused(world: World, tmp_path: Path) -> None:
+    """The worktrees are in the workspace, where houses write: a link there must not send the checkout
+    (the PR's files, chosen by its author) somewhere else."""
+    _, pr = await world.open_pr({"calc.py": CALC + "\n# elsewhere\n"})
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    root = world.runtime.settings.workspace / "review"
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "worktrees").symlink_to(elsewhere)
+    cache = world.runtime.settings.data_dir / "cache" / "review"
+    trees = Worktrees(root, cache=cache, token=world.mesh.token("timmy"), forge_url=world.mesh.url)
+    with pytest.raises(ToolExecutionError, match="a symlink on the way leads elsewhere"):
+        async with trees.checkout(f"{world.mesh.url}{world.repo}.git", ORG, world.name, pr.number, pr.head_sha, "main"):
+            pass
+    assert not any(elsewhere.rglob("calc.py"))
 
 
 async def test_a_dry_run_plans_the_verdict_and_the_merge_but_writes_nothing(world: World) -> None:

@@ -32,8 +32,9 @@ async def test_passing_pytest_suite(tmp_path: Path) -> None:
     root = workspace(tmp_path, PASSING)
     result = await run_tests(workspace=str(root))
     assert result["command"] == [sys.executable, "-m", "pytest", "-q"]
+    assert result["why"] == "pytest, because `pyproject.toml` is there"
     assert (result["exit_code"], result["passed"], result["failed"], result["errors"]) == (0, 2, 0, 0)
-    assert result["runner"] == "pytest"
+    assert (result["runner"], result["counts_known"], result["note"]) == ("pytest", True, "")
     assert result["ok"] is True
     assert "2 passed" in result["output_tail"]
     assert result["truncated"] is False
@@ -53,7 +54,7 @@ async def test_custom_command_from_config(tmp_path: Path) -> None:
     command = [sys.executable, "-c", "print('2 passed, 0 failed')"]
     root = workspace(tmp_path, config={"test_command": command})
     result = await run_tests(workspace=str(root))
-    assert result["command"] == command
+    assert result["command"] == command and result["why"] == "`test_command` in .uni-wizard.yaml"
     assert (result["passed"], result["failed"], result["runner"], result["ok"]) == (2, 0, "plain", True)
 
 
@@ -85,8 +86,10 @@ async def test_unittest_runner(tmp_path: Path) -> None:
 
 async def test_no_command_configured(tmp_path: Path) -> None:
     root = workspace(tmp_path)
-    with pytest.raises(ToolExecutionError, match="no test command configured"):
+    with pytest.raises(ToolExecutionError, match="no test command for") as caught:
         await run_tests(workspace=str(root))
+    assert "set test_command in .uni-wizard.yaml" in str(caught.value).lower()
+    assert "make test" in str(caught.value) and "cargo test" in str(caught.value)  # what was looked for
 
 
 async def test_string_command_is_a_config_error(tmp_path: Path) -> None:
@@ -95,9 +98,17 @@ async def test_string_command_is_a_config_error(tmp_path: Path) -> None:
         await run_tests(workspace=str(root))
 
 
-async def test_config_without_key_falls_back_to_pytest(tmp_path: Path) -> None:
-    root = workspace(tmp_path, PASSING, config={"other": 1})
+async def test_config_without_test_command_falls_back_to_detection(tmp_path: Path) -> None:
+    root = workspace(tmp_path, PASSING, config={"test_command": None})
     assert find_test_command(root) == [sys.executable, "-m", "pytest", "-q"]
+    (root / ".uni-wizard.yaml").write_text("# nothing set yet\n")
+    assert find_test_command(root) == [sys.executable, "-m", "pytest", "-q"]
+
+
+async def test_an_unknown_key_is_refused_not_ignored(tmp_path: Path) -> None:
+    root = workspace(tmp_path, PASSING, config={"test_comand": ["pytest"]})  # misspelt: never a silent fallback
+    with pytest.raises(ToolCallError, match=r"unknown key 'test_comand' \(known: test_command\)"):
+        await run_tests(workspace=str(root))
 
 
 async def test_timeout_kills_the_run(tmp_path: Path) -> None:

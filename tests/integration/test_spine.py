@@ -8,7 +8,6 @@ the expected end state, at most ``TURNS`` turns.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -19,11 +18,13 @@ import pytest
 from bootstrapped_forge import ADMIN, Mesh, start_mesh
 from prometheus_client import CollectorRegistry
 
+from uni_wizard.assembly.dispatcher import build_dispatch_loop
+from uni_wizard.assembly.reviewer import reviewer_on
+from uni_wizard.assembly.worker import worker_on
 from uni_wizard.config import Settings
 from uni_wizard.demo.spine import FILES, FIXED, STUDY_BODY, fix_body
 from uni_wizard.dispatch.config import load_triage_config
 from uni_wizard.dispatch.loop import DispatchLoop
-from uni_wizard.dispatch.wiring import build_dispatch_loop
 from uni_wizard.forge import GiteaClient
 from uni_wizard.forge.models import Comment, PullRequest
 from uni_wizard.harness import Runtime
@@ -87,10 +88,7 @@ class Spine:
 
 
 @pytest.fixture
-async def spine(mesh: Mesh, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Spine]:
-    for name in list(os.environ):
-        if name.startswith("UNIWIZARD_"):
-            monkeypatch.delenv(name)
+async def spine(mesh: Mesh, tmp_path: Path) -> AsyncIterator[Spine]:
     name = f"s-{uuid.uuid4().hex[:8]}"
     repo = f"{ORG}/{name}"
     config = load_triage_config()
@@ -120,12 +118,10 @@ async def spine(mesh: Mesh, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     clients = {u: GiteaClient(mesh.url, mesh.token(u), registry=CollectorRegistry()) for u in HOUSES}
     dispatcher = build_dispatch_loop(settings, runtime, forge=clients["allegro"], config=config)
     workers = [
-        Worker(clients[h], house=h, runtime=runtime, repos=[repo], claim_ttl=60, host=HOST, token=mesh.token(h))
+        worker_on(runtime, clients[h], house=h, repos=[repo], claim_ttl=60, host=HOST, token=mesh.token(h))
         for h in ("bezalel", "ezra")
     ]
-    reviewer = Reviewer(
-        clients["timmy"], runtime=runtime, config=ReviewConfig(auto_approve=True), repos=[repo], host=HOST
-    )
+    reviewer = reviewer_on(runtime, clients["timmy"], config=ReviewConfig(auto_approve=True), repos=[repo], host=HOST)
     spine = Spine(repo, clients["timmy"], dispatcher, workers, reviewer, list(clients.values()))
     try:
         yield spine

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
 import uuid
@@ -23,6 +22,7 @@ import yaml
 from bootstrapped_forge import ADMIN, Mesh, start_mesh
 from prometheus_client import CollectorRegistry
 
+from uni_wizard.assembly.reviewer import reviewer_on
 from uni_wizard.cli import main
 from uni_wizard.config import Settings
 from uni_wizard.errors import ServerError, TransitionRefused
@@ -33,7 +33,7 @@ from uni_wizard.review import ReviewConfig, Reviewer
 from uni_wizard.testing import FakeClock
 from uni_wizard.testing import git_as as git
 from uni_wizard.tools.env import ToolEnv
-from uni_wizard.upgrade import State, Upgrade, UpgradeConfig, UpgradeQueue, UpgradeStore
+from uni_wizard.upgrade import State, Upgrade, UpgradeConfig, UpgradeHook, UpgradeQueue, UpgradeStore
 
 pytestmark = pytest.mark.skipif(
     subprocess.run(["git", "--version"], capture_output=True).returncode != 0, reason="git is not installed"
@@ -65,7 +65,6 @@ class Desk:
     queue: UpgradeQueue = field(init=False)
 
     def __post_init__(self) -> None:
-        self.reviewer = Reviewer(self.timmy, runtime=self.runtime, config=ReviewConfig(), repos=[self.repo])
         self.use()
 
     @property
@@ -73,13 +72,16 @@ class Desk:
         return self.repo.split("/", 1)[1]
 
     def use(self, **config: Any) -> UpgradeQueue:
-        """(Re)build the queue with ``config`` over the defaults, as the reviewer's."""
+        """(Re)build the queue with ``config`` over the defaults, and the reviewer it extends."""
+        review = ReviewConfig()
         self.queue = UpgradeQueue(
             self.timmy, UpgradeStore(self.runtime.store, clock=self.clock),
-            UpgradeConfig.model_validate({"repo": self.repo, **config}), review=self.reviewer.config,
-            login="timmy", approvers=self.reviewer.approvers, deploy_hosts=HOSTS, host=HOST, clock=self.clock,
+            UpgradeConfig.model_validate({"repo": self.repo, **config}), review=review,
+            login="timmy", approvers=frozenset({"timmy", OWNER}), deploy_hosts=HOSTS, host=HOST, clock=self.clock,
         )  # fmt: skip
-        self.reviewer.upgrades = self.queue
+        self.reviewer = reviewer_on(
+            self.runtime, self.timmy, config=review, repos=[self.repo], extensions=[UpgradeHook(self.queue)]
+        )
         return self.queue
 
     def push(self, branch: str, files: dict[str, str]) -> str:
@@ -133,10 +135,7 @@ class Desk:
 
 
 @pytest.fixture
-async def desk(mesh: Mesh, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Desk]:
-    for variable in list(os.environ):
-        if variable.startswith("UNIWIZARD_"):
-            monkeypatch.delenv(variable)
+async def desk(mesh: Mesh, tmp_path: Path) -> AsyncIterator[Desk]:
     name = f"u-{uuid.uuid4().hex[:8]}"
     async with GiteaClient(mesh.url, username=ADMIN[0], password=ADMIN[1]) as root:
         await root.create_repo(name, org=ORG, auto_init=True)

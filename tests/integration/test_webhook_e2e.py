@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import os
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -28,11 +27,11 @@ from prometheus_client import CollectorRegistry
 from uni_wizard.devforge import DevforgeServer
 from uni_wizard.forge import GiteaClient, Hook, Issue, Label
 from uni_wizard.forge.events import IssueCommentEvent, IssueEvent
-from uni_wizard.forge.intake import WebhookIntake
 from uni_wizard.harness.runtime import Runtime
+from uni_wizard.intake.queue import WebhookIntake
 from uni_wizard.testing import make_runtime
+from uni_wizard.threaded_server import ThreadedServer
 from uni_wizard.web.app import create_app
-from uni_wizard.web.threaded import ThreadedServer
 
 ADMIN = ("root", "root-password-1")
 SECRET = "e2e-webhook-secret"
@@ -106,10 +105,7 @@ def signed_headers(secret: str, body: bytes, delivery: dict[str, Any], guid: str
 
 
 @pytest.fixture
-async def mesh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Mesh]:
-    for name in list(os.environ):
-        if name.startswith("UNIWIZARD_"):
-            monkeypatch.delenv(name)
+async def mesh(tmp_path: Path) -> AsyncIterator[Mesh]:
     runtime = make_runtime(tmp_path / "daemon")
     forge = DevforgeServer(tmp_path / "devforge", ADMIN).start()
     daemon = ThreadedServer(create_app(runtime, webhook_secret=SECRET), name="daemon").start()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import stat
 import subprocess
 import sys
 import time
@@ -28,20 +27,20 @@ import yaml
 from bootstrapped_forge import ADMIN, Mesh, start_mesh
 from prometheus_client import CollectorRegistry
 
+from uni_wizard.assembly.dispatcher import build_dispatch_loop
+from uni_wizard.assembly.worker import build_worker, worker_on
 from uni_wizard.dispatch.config import TriageConfig, default_triage_path, load_triage_config
 from uni_wizard.dispatch.state import CLAIM_MARKER, latest_claim
-from uni_wizard.dispatch.wiring import build_dispatch_loop
-from uni_wizard.errors import ConfigError
+from uni_wizard.errors import ConfigError, ToolExecutionError
 from uni_wizard.forge import GiteaClient
-from uni_wizard.forge.hints import QueueHint
 from uni_wizard.forge.models import Comment, Issue, PullRequest
 from uni_wizard.harness.runtime import Runtime
-from uni_wizard.testing import FakeClock, make_runtime
+from uni_wizard.intake.hints import QueueHint
+from uni_wizard.testing import FakeClock, RecordingTransport, make_runtime
 from uni_wizard.work.claims import ClaimKeeper, claim
 from uni_wizard.work.publish import PROOF_CONTEXT
 from uni_wizard.work.repo import IssueWorktree
 from uni_wizard.work.report import report_marker
-from uni_wizard.work.wiring import build_worker
 from uni_wizard.work.worker import Worker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -152,21 +151,11 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
         yield started
 
 
-class Tripwire(httpx.AsyncBaseTransport):
+class Tripwire(RecordingTransport):
     """A real transport that calls ``trip(request)`` after each write it sent."""
 
     def __init__(self, trip: Callable[[httpx.Request], None]) -> None:
-        self.inner = httpx.AsyncHTTPTransport()
-        self.trip = trip
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        response = await self.inner.handle_async_request(request)
-        if request.method not in ("GET", "HEAD"):
-            self.trip(request)
-        return response
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
+        super().__init__(after=lambda request, _: None if request.method in ("GET", "HEAD") else trip(request))
 
 
 @dataclass
@@ -188,10 +177,10 @@ class World:
         return client
 
     def worker(self, house: str, forge: GiteaClient | None = None, **kwargs: Any) -> Worker:
-        return Worker(
+        return worker_on(
+            self.runtime,
             forge or self.client(house),
             house=house,
-            runtime=self.runtime,
             repos=[self.repo],
             claim_ttl=TTL,
             host=HOST,
@@ -525,7 +514,9 @@ async def test_max_concurrency_is_respected_oldest_first(world: World) -> None:
 # -- the clone ------------------------------------------------------------------------------------------
 
 
-async def test_the_clone_carries_the_token_in_its_config_not_in_a_url(world: World, tmp_path: Path) -> None:
+async def test_the_clone_holds_no_token_anywhere(world: World, tmp_path: Path) -> None:
+    """Anything that reads the clone (a file tool, a pull request's tests) must not find the house's token:
+    it went to git through the environment of the clone's git process only."""
     token = world.mesh.token("bezalel")
     bezalel = world.client("bezalel")
     tree = await IssueWorktree.prepare(
@@ -535,16 +526,33 @@ async def test_the_clone_carries_the_token_in_its_config_not_in_a_url(world: Wor
     assert (tree.branch, tree.base, tree.resumed) == ("bezalel/issue-7", "main", False)
     url = subprocess.run(
         ["git", "-C", str(tree.path), "remote", "get-url", "origin"], capture_output=True, text=True, check=True
-    ).stdout
-    assert token not in url
-    config = tree.path / ".git" / "config"
-    assert f"Authorization: token {token}" in config.read_text()
-    assert stat.S_IMODE(config.stat().st_mode) == 0o600
+    ).stdout.strip()
+    assert url == f"{world.mesh.url}{world.repo}.git"
+    holding = [p for p in tree.path.rglob("*") if p.is_file() and token.encode() in p.read_bytes()]
+    assert holding == []
+    config = (tree.path / ".git" / "config").read_text()
+    assert "extraheader" not in config.lower() and "authorization" not in config.lower()
     assert not await tree.changed()
     (tree.path / "new.txt").write_text("x\n")
     assert await tree.dirty() and await tree.changed()
     await tree.remove()
     assert not tree.path.exists()
+
+
+async def test_a_symlink_planted_in_the_workspace_does_not_move_the_clone(world: World, tmp_path: Path) -> None:
+    """Houses write in the workspace: a link at ``worktrees`` must not make the worker delete or clone elsewhere."""
+    elsewhere = tmp_path / "elsewhere"
+    victim = elsewhere / f"mesh-{world.name}-8"
+    victim.mkdir(parents=True)
+    (victim / "keep.txt").write_text("not the worker's\n")
+    (tmp_path / "ws").mkdir()
+    (tmp_path / "ws" / "worktrees").symlink_to(elsewhere)
+    with pytest.raises(ToolExecutionError, match="a symlink on the way leads elsewhere"):
+        await IssueWorktree.prepare(
+            world.client("bezalel"), world.repo, 8, "bezalel", workspace=tmp_path / "ws",
+            token=world.mesh.token("bezalel"), name="bezalel", email="b@x.invalid",
+        )  # fmt: skip
+    assert (victim / "keep.txt").read_text() == "not the worker's\n"
 
 
 # -- claims, the webhook hint, the wiring -----------------------------------------------------------------

@@ -25,7 +25,7 @@ import yaml
 from nspawn_hosts import Hosts, boot_hosts
 
 from uni_wizard.deployment.runner import DeployReport, run_deploy
-from uni_wizard.mesh.config import MeshConfig
+from uni_wizard.meshfile.schema import MeshConfig
 
 BASE_PORT = 18643
 SECRETS = {"api_token": "test-api-token", "gitea_token": "test-gitea-token", "webhook_secret": "test-webhook"}

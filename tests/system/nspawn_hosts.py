@@ -156,8 +156,10 @@ def _network(stack: contextlib.ExitStack, tag: str, count: int) -> tuple[str, li
 
 
 @contextlib.contextmanager
-def boot_hosts(workdir: Path, names: Sequence[str]) -> Iterator[Hosts]:
-    """Boot one container per name; yields once every host answers SSH and its systemd is up."""
+def boot_hosts(workdir: Path, names: Sequence[str], *, binds: Sequence[tuple[Path, str]] = ()) -> Iterator[Hosts]:
+    """Boot one container per name; yields once every host answers SSH and its systemd is up. ``binds``:
+    (host path, container path) pairs bound read-only into every container (the host's ``/tmp`` is not
+    visible inside: the containers mount a tmpfs there)."""
     reason = missing_requirements()
     if reason:
         raise RuntimeError(reason)
@@ -194,6 +196,7 @@ def boot_hosts(workdir: Path, names: Sequence[str]) -> Iterator[Hosts]:
                 f"--machine={name}-{tag}", "--register=no", "--keep-unit", "--console=passive",
                 f"--network-namespace-path=/run/netns/{netns}", f"--uuid={uuid.uuid4().hex}",
                 f"--bind-ro={authorized}:/root/.ssh/authorized_keys", f"--bind-ro={hostname}:/etc/hostname",
+                *(f"--bind-ro={source}:{target}" for source, target in binds),
                 *(f"systemd.mask={unit}" for unit in MASKED),
             ]  # fmt: skip
             with log.open("wb") as out:

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
 from failover_cluster import Audit, Cluster, Daemon
 
-from uni_wizard.mesh.config import LeaseSettings
+from uni_wizard.meshfile.schema import LeaseSettings
 
 LEASE = LeaseSettings()  # the shipped defaults: ttl 6 s, renew 2 s, margin 2 s, skew 1 s, standby poll 1 s
 WAIT = 60.0
@@ -63,8 +63,11 @@ async def logged(daemon: Daemon, kind: str) -> list[dict[str, Any]]:
 
 
 async def triage(cluster: Cluster, n: int) -> tuple[int, Audit]:
+    """File issue ``n`` and wait until it is triaged and routed (all the dispatcher writes for it)."""
     number = await cluster.file_issue(n)
-    return number, await cluster.wait_triaged(number, timeout=WAIT)
+    audit = await cluster.wait_triaged(number, timeout=WAIT)
+    await cluster.wait_settled(number, timeout=WAIT)
+    return number, audit
 
 
 async def assert_each_routed_once(cluster: Cluster, numbers: list[int]) -> list[Audit]:

@@ -1,6 +1,7 @@
 """The real-model tier (``-m real_model``): the REAL ``Cascade`` with a dead Ollama port in front of a real
-llama.cpp server (``python -m llama_cpp.server``) serving SmolLM2-135M on loopback, and one run of the model
-planner on it.
+llama.cpp server (``python -m llama_cpp.server``) serving SmolLM2-135M on loopback, one run of the model
+planner on it, and a worker built from default settings (``planner: auto``) taking a plain issue (no
+playbook) from a devforge to a pull request or a blocked comment that says what the model did.
 
 The model venv comes from ``make model-venv`` (``scripts/real_model.py prepare``). Without it the tier is
 skipped, saying how to get it, except under ``make test`` (``REAL_MODEL_REQUIRED=1``), where a missing model
@@ -10,24 +11,39 @@ errors, steps recorded through the Harness), never the wording.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import os
+import sys
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from llama_server import LlamaServer, ModelUnavailable, find_gguf, free_port, model_venv
 from prometheus_client import CollectorRegistry
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
+
+from bootstrapped_forge import ADMIN, start_mesh
+
+from uni_wizard.assembly.worker import build_worker
 from uni_wizard.cascade import Cascade, Message
 from uni_wizard.cascade.config import CascadeConfig
-from uni_wizard.cascade.planner import AgentBudget, AgentPlanner
+from uni_wizard.config import default_houses_dir
 from uni_wizard.dispatch.types import IssueText
 from uni_wizard.errors import BudgetExhausted, CascadeExhausted, ModelError
+from uni_wizard.forge import GiteaClient
 from uni_wizard.harness.core import Harness
 from uni_wizard.harness.result import Call
-from uni_wizard.policy.model import Mode
+from uni_wizard.policy.loader import load_houses
+from uni_wizard.policy.model import Mode, ToolRules
 from uni_wizard.testing import make_runtime
+from uni_wizard.work.agent_loop import AgentBudget, AgentPlanner
+from uni_wizard.work.report import report_marker
 from uni_wizard.work.types import AgentContext, Step, StepOutcome
 
 pytestmark = pytest.mark.real_model
@@ -50,6 +66,11 @@ def llama(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServer]:
 
 
 def config_for(llama: LlamaServer) -> CascadeConfig:
+    return CascadeConfig.model_validate(cascade_data(llama))
+
+
+def cascade_data(llama: LlamaServer) -> dict[str, Any]:
+    """A dead Ollama port in front of the llama.cpp server, as a cascade file holds it."""
     dead = free_port()  # nothing listens there: connection refused
     data: dict[str, Any] = {
         "providers": [
@@ -71,7 +92,7 @@ def config_for(llama: LlamaServer) -> CascadeConfig:
             },
         ]
     }
-    return CascadeConfig.model_validate(data)
+    return data
 
 
 @pytest.fixture
@@ -182,3 +203,71 @@ async def test_the_model_planner_runs_its_loop_on_the_real_model(
         assert all(o.result.provenance_id is not None for o in outcomes)
     finally:
         runtime.close()
+
+
+# -- a plain issue through a worker built from default settings -------------------------------------------
+
+ORG = "mesh"
+NOTES = "# Notes\n\nThe mesh has four houses.\n"
+ISSUE = "Add the line `Timmy reviews every change.` at the end of docs/notes.md."
+WAIT = 420  # seconds: the planner's 240 s budget, the clone, the push, the forge's answers
+
+
+def small_ezra() -> dict[str, Any]:
+    """The shipped houses, with ezra shown only file_read and file_write: the prompt then fits SmolLM2's 2,048
+    tokens of context (its policy, read-before-write included, is otherwise ezra's own)."""
+    houses = load_houses(default_houses_dir())
+    houses["ezra"] = houses["ezra"].model_copy(update={"tools": ToolRules(allow=("file:file_read", "file:file_write"))})
+    return houses
+
+
+async def test_a_plain_issue_reaches_a_pull_request_or_a_blocked_comment_on_the_real_model(
+    llama: LlamaServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="uni_wizard.work")
+    cascade_file = tmp_path / "cascade.yaml"
+    cascade_file.write_text(yaml.safe_dump(cascade_data(llama)))
+    with start_mesh(tmp_path / "mesh") as mesh:
+        name = f"r-{uuid.uuid4().hex[:8]}"
+        async with GiteaClient(mesh.url, username=ADMIN[0], password=ADMIN[1]) as root:
+            await root.create_repo(name, org=ORG, auto_init=True)
+            for user, permission in (("timmy", "admin"), ("ezra", "write")):
+                await root.add_collaborator(ORG, name, user, permission)
+        async with GiteaClient(mesh.url, mesh.token("timmy"), registry=CollectorRegistry()) as timmy:
+            await timmy.create_file(ORG, name, "docs/notes.md", NOTES.encode(), "add the notes")
+            for label in ("status/routed", "status/in-progress", "status/review", "status/done", "status/blocked"):
+                await timmy.ensure_label(ORG, name, label, "#cccccc", exclusive=True)
+            issue = await timmy.create_issue(ORG, name, "Note who reviews", ISSUE)
+            await timmy.replace_labels(ORG, name, issue.number, ["status/routed"])
+            await timmy.edit_issue(ORG, name, issue.number, assignees=["ezra"])
+            runtime = make_runtime(
+                tmp_path / "host", houses=small_ezra(), gitea_url=mesh.url, gitea_token=mesh.token("ezra"),
+                house="ezra", worker_repos=(f"{ORG}/{name}",), cascade_config=cascade_file,
+                planner_max_steps=3, planner_max_tokens=6_000, planner_max_seconds=240,
+            )  # fmt: skip
+            try:
+                async with contextlib.AsyncExitStack() as closing:
+                    worker = build_worker(runtime.settings, runtime, closing=closing)  # planner: auto, the default
+                    (report,) = await asyncio.wait_for(worker.poll_once(), timeout=WAIT)  # never a silent stall
+            finally:
+                runtime.close()
+            comments = await timmy.list_comments(ORG, name, issue.number)
+            labels = set((await timmy.get_issue(ORG, name, issue.number)).label_names)
+            pulls = await timmy.list_pulls(ORG, name, state="all")
+
+    task = f"{ORG}/{name}#{issue.number}"
+    said = [r.getMessage() for r in caplog.records if r.name.startswith("uni_wizard.work")]
+    assert f"ezra: plan for {task} from the model planner (local (smollm2) answers)" in said  # auto chose the model
+    (body,) = [c.body for c in comments if report_marker("ezra", issue.number) in c.body]
+    assert "Model planner: the model" in body and "model request(s)" in body  # what the model did, and its cost
+    assert f"status/{report.status}" in labels
+    if report.status == "review":
+        (pull,) = pulls
+        assert (
+            pull.head_ref == f"ezra/issue-{issue.number}"
+            and f"ezra: PR opened !{pull.number} for {task}" in " ".join(said)
+        )
+    else:  # SmolLM2-135M may loop, overflow its context, or change nothing: each ends in a comment, not a crash
+        assert report.status in ("blocked", "done"), report.reason
+        assert pulls == [] and report.reason in body
+        assert any(line.startswith((f"ezra blocked {task}:", f"ezra: {task} is done:")) for line in said)

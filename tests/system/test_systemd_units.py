@@ -1,5 +1,6 @@
 """The shipped units: `systemd-analyze verify` prints nothing and `security --offline` rates every role's unit
-at most 2.0; the daemon leaves on SIGTERM in under a second.
+at most 2.0, the worker's and the reviewer's at most 2.3 (their sandbox.conf drop-in lets bubblewrap create its
+namespaces and mounts: docs/ARCHITECTURE.md, "The sandbox"); the daemon leaves on SIGTERM in under a second.
 
 The units are checked under a throw-away root (``--root``): the machine's own system units plus ours, and a
 stand-in for ``/opt/uni-wizard/current/bin/uni-wizard`` (verify insists that ExecStart exists).
@@ -20,11 +21,14 @@ from pathlib import Path
 import pytest
 
 from uni_wizard.deployment.layout import CURRENT, UNIT_DIR
-from uni_wizard.mesh.config import ROLES
+from uni_wizard.meshfile.schema import ROLES
 
 REPO = Path(__file__).resolve().parents[2]
 UNITS = REPO / "systemd"
 MAX_EXPOSURE = 2.0
+# the roles that run repository code in the bubblewrap sandbox, and their bound (justified in docs/ARCHITECTURE.md)
+SANDBOX_ROLES = ("worker", "reviewer")
+MAX_SANDBOX_EXPOSURE = 2.3
 needs_analyze = pytest.mark.skipif(
     shutil.which("systemd-analyze") is None or not Path("/usr/lib/systemd/system").is_dir(),
     reason="systemd-analyze and the system units are not installed (Debian package systemd)",
@@ -81,13 +85,25 @@ def test_verify_prints_nothing(unit_root: Path, unit: str) -> None:
 @needs_analyze
 @pytest.mark.parametrize("role", ROLES)
 def test_exposure_is_at_most_two(unit_root: Path, role: str) -> None:
-    assert exposure(unit_root, f"uni-wizard@{role}.service") <= MAX_EXPOSURE
+    bound = MAX_SANDBOX_EXPOSURE if role in SANDBOX_ROLES else MAX_EXPOSURE
+    assert exposure(unit_root, f"uni-wizard@{role}.service") <= bound
 
 
 @needs_analyze
 def test_the_reconciler_drop_in_is_applied(unit_root: Path) -> None:
-    # it runs as root (to restart units through systemd): rated worse than the others, still within the bound
-    assert exposure(unit_root, "uni-wizard@reconciler.service") > exposure(unit_root, "uni-wizard@worker.service")
+    # it runs as root (to restart units through systemd): rated worse than the dispatcher, still within the bound
+    assert exposure(unit_root, "uni-wizard@reconciler.service") > exposure(unit_root, "uni-wizard@dispatcher.service")
+
+
+@needs_analyze
+def test_the_sandbox_drop_in_is_applied_to_the_roles_that_run_repository_code_only(unit_root: Path) -> None:
+    texts = {role: (UNITS / f"uni-wizard@{role}.service.d" / "sandbox.conf").read_text() for role in SANDBOX_ROLES}
+    assert len(set(texts.values())) == 1  # one content for both roles
+    dispatcher = exposure(unit_root, "uni-wizard@dispatcher.service")
+    for role in SANDBOX_ROLES:
+        assert exposure(unit_root, f"uni-wizard@{role}.service") > dispatcher
+    for role in set(ROLES) - set(SANDBOX_ROLES):
+        assert not (UNITS / f"uni-wizard@{role}.service.d" / "sandbox.conf").exists()
 
 
 @needs_analyze

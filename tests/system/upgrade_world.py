@@ -127,7 +127,7 @@ def build_release_wheel(dest: Path, version: str, patch: Callable[[Path], None] 
     for part in ("pyproject.toml", "README.md", "LICENSE"):
         if (REPO / part).exists():
             shutil.copy(REPO / part, tree / part)
-    for rel, pattern in (("pyproject.toml", r'(?m)^version = "[^"]+"'), ("uni_wizard/__init__.py", r'(?m)^__version__ = "[^"]+"')):  # fmt: skip
+    for rel, pattern in (("pyproject.toml", r'(?m)^version = "[^"]+"'), ("uni_wizard/_version.py", r'(?m)^__version__ = "[^"]+"')):  # fmt: skip
         text = (tree / rel).read_text()
         key = pattern.split(" = ")[0].removeprefix("(?m)^")
         (tree / rel).write_text(re.sub(pattern, f'{key} = "{version}"', text, count=1))

@@ -18,7 +18,11 @@ from uni_wizard.errors import (
     ConfigError,
     ContextLengthExceeded,
     ModelNotFound,
+    ProviderMalformed,
+    ProviderRateLimited,
     ProviderRejected,
+    ProviderServerError,
+    ProviderTimeout,
     ProviderUnavailable,
 )
 
@@ -157,8 +161,11 @@ def test_a_missing_api_key_names_the_key_and_never_the_value(tmp_path: Path) -> 
     ("status", "body_message", "codes", "error", "reason"),
     [
         (503, "server busy", "", ProviderUnavailable, "unavailable"),
-        (429, "slow down", "", ProviderUnavailable, "rate_limited"),
-        (500, "boom", "", ProviderUnavailable, "server_error"),
+        (502, "bad gateway", "", ProviderUnavailable, "unavailable"),
+        (408, "request timeout", "", ProviderTimeout, "timeout"),
+        (429, "slow down", "", ProviderRateLimited, "rate_limited"),
+        (500, "boom", "", ProviderServerError, "server_error"),
+        (501, "not implemented", "", ProviderServerError, "server_error"),
         (404, "model 'x' not found", "", ModelNotFound, None),
         (400, "This model's maximum context length is 2048 tokens", "400 invalid_request_error", ContextLengthExceeded, None),
         (400, "too long", "context_length_exceeded invalid_request_error", ContextLengthExceeded, None),
@@ -174,7 +181,7 @@ def test_http_errors_map_to_the_model_error_branch(
     assert type(exc) is error
     if reason:
         assert isinstance(exc, ProviderUnavailable) and exc.reason == reason
-    if status in (429, 503):
+    if status in (408, 429, 502, 503):
         assert isinstance(exc, ProviderUnavailable) and exc.retry_after == 2.0
 
 
@@ -202,6 +209,6 @@ def test_ollama_error_lines_and_bad_tool_arguments_are_provider_failures() -> No
     parser = OllamaProtocol().stream_parser("p", "m")
     with pytest.raises(ProviderUnavailable, match="error mid-answer"):
         parser.feed('{"error": "llama runner crashed"}')
-    with pytest.raises(ProviderUnavailable) as raised:
+    with pytest.raises(ProviderMalformed) as raised:
         parser.feed('{"message": {"tool_calls": [{"function": {"name": "x", "arguments": "[1]"}}]}}')
     assert raised.value.reason == "malformed"

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from uni_wizard.cascade.classifier import ModelClassifier, parse_verdict
 from uni_wizard.cascade.types import Completion
+from uni_wizard.dispatch.classifier import ModelClassifier, parse_verdict
 from uni_wizard.dispatch.config import load_triage_config
 from uni_wizard.dispatch.triage import triage_with_model
 from uni_wizard.dispatch.types import ClassifierVerdict, IssueText

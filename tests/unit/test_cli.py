@@ -8,7 +8,6 @@ for real in the data directory.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ import pytest
 from uni_wizard.cli import main
 from uni_wizard.tools.builtin import BUILTIN_TOOLS
 
-EXIT_OK, EXIT_USAGE, EXIT_DENIED, EXIT_FAILED, EXIT_PENDING = 0, 2, 3, 4, 5
+EXIT_OK, EXIT_USAGE, EXIT_DENIED, EXIT_FAILED, EXIT_PENDING, EXIT_NOT_FOUND = 0, 2, 3, 4, 5, 6
 
 
 @dataclass
@@ -50,9 +49,6 @@ class Outcome:
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Env:
-    for name in list(os.environ):
-        if name.startswith("UNIWIZARD_"):
-            monkeypatch.delenv(name)
     data_dir, workspace = tmp_path / "data", tmp_path / "ws"
     workspace.mkdir()
     monkeypatch.setenv("UNIWIZARD_DATA_DIR", str(data_dir))
@@ -424,9 +420,9 @@ def test_sovereign_commit_waits_for_approval_then_runs(env: Env, cli) -> None:
     assert "approval 2 requested" in second.flat
 
 
-def test_approvals_on_unknown_id_exit_2(env: Env, cli) -> None:
+def test_approvals_on_unknown_id_exit_6(env: Env, cli) -> None:
     done = cli("approvals", "approve", "42", "--by", "timmy")
-    assert done.code == EXIT_USAGE
+    assert done.code == EXIT_NOT_FOUND
     assert "no approval request 42" in done.flat
 
 

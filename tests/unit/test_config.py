@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from uni_wizard.config import Settings, default_houses_dir, load_settings
 from uni_wizard.errors import ConfigError
-
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("UNIWIZARD_"):
-            monkeypatch.delenv(name)
 
 
 def write(path: Path, text: str) -> Path:
@@ -222,3 +214,145 @@ def test_log_level_is_validated(tmp_path) -> None:
 def test_workspace_defaults_inside_the_data_dir(tmp_path, monkeypatch) -> None:
     monkeypatch.chdir("/")  # never the current directory: under systemd that is /
     assert load_settings(None, data_dir=tmp_path).workspace == tmp_path / "workspace"
+
+
+# -- failing closed: roles, list variables, secrets, data_dir, origins ------------------------------------
+
+
+def test_an_unknown_role_is_refused_listing_the_known_ones(tmp_path: Path) -> None:
+    config = write(tmp_path / "settings.yaml", "roles: [dispatcher, dispatchr]\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config)
+    assert str(caught.value) == (
+        f"{config}:roles: unknown role 'dispatchr' (known: dispatcher, worker, reviewer, reconciler)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "roles"),
+    [
+        ("dispatcher", ("dispatcher",)),
+        ("dispatcher,worker", ("dispatcher", "worker")),
+        (" reviewer , worker ", ("reviewer", "worker")),
+        ('["reviewer", "worker"]', ("reviewer", "worker")),
+        ("", ()),
+    ],
+)
+def test_a_list_variable_is_comma_separated_or_json(
+    monkeypatch: pytest.MonkeyPatch, value: str, roles: tuple[str, ...]
+) -> None:
+    monkeypatch.setenv("UNIWIZARD_ROLES", value)
+    assert load_settings().roles == roles
+
+
+def test_a_list_variable_that_is_broken_json_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("UNIWIZARD_ROLES", '["worker"')
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert caught.value.source == "environment variable UNIWIZARD_ROLES" and caught.value.key == "roles"
+
+
+def test_origin_says_where_each_value_came_from(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = write(tmp_path / "settings.yaml", "port: 9100\nhost: a\n")
+    monkeypatch.setenv("UNIWIZARD_HOST", "b")
+    settings = load_settings(config, bind="0.0.0.0")
+    assert settings.origin("port") == str(config)
+    assert settings.origin("host") == "environment variable UNIWIZARD_HOST"
+    assert settings.origin("bind") == "arguments"
+    assert settings.origin("owner") == "default"
+    monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path / "state"))
+    assert load_settings().origin("data_dir") == "environment variable STATE_DIRECTORY"
+
+
+@pytest.mark.parametrize("content", [b"", b"  \n\t\n", b"\xff\xfe"], ids=["empty", "blank", "not utf-8"])
+def test_a_bad_secret_file_is_a_config_error_naming_the_key(tmp_path: Path, content: bytes) -> None:
+    secret = tmp_path / "webhook-secret"
+    secret.write_bytes(content)
+    secret.chmod(0o600)
+    config = write(tmp_path / "settings.yaml", f"webhook_secret_file: {secret}\n")
+    settings = load_settings(config)
+    with pytest.raises(ConfigError) as caught:
+        settings.check_secrets()
+    assert caught.value.source == str(config) and caught.value.key == "webhook_secret_file"
+    assert str(secret) in str(caught.value)
+
+
+def test_an_empty_secret_value_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("UNIWIZARD_API_TOKEN", " ")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert (
+        str(caught.value)
+        == "environment variable UNIWIZARD_API_TOKEN:api_token: is empty: give the secret, or unset the key"
+    )
+
+
+def test_a_world_readable_secret_file_warns_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    secret = tmp_path / "api-token"
+    secret.write_text("tok\n")
+    secret.chmod(0o644)
+    settings = load_settings(write(tmp_path / "settings.yaml", f"api_token_file: {secret}\n"))
+    with caplog.at_level("WARNING", logger="uni_wizard.config"):
+        assert settings.secret("api_token") == "tok"
+        assert settings.secret("api_token") == "tok"
+    assert [r.getMessage() for r in caplog.records] == [
+        f"api_token_file: the secret file {secret} is readable by every user: chmod o-r it (0600 or 0640)"
+    ]
+
+
+def test_check_data_dir_creates_nothing(tmp_path: Path) -> None:
+    load_settings(None, data_dir=tmp_path / "a" / "b").check_data_dir()
+    assert not (tmp_path / "a").exists()
+    plain = write(tmp_path / "plain", "")
+    for data_dir, problem in [
+        (plain, f"{plain} is not a directory"),
+        (plain / "data", f"{plain / 'data'} cannot be created: {plain} is not a directory"),
+    ]:
+        with pytest.raises(ConfigError) as caught:
+            load_settings(None, data_dir=data_dir).check_data_dir()
+        assert str(caught.value) == f"arguments:data_dir: {problem}"
+    (tmp_path / "d" / "uni-wizard.db").mkdir(parents=True)
+    with pytest.raises(ConfigError, match="uni-wizard.db is not a file"):
+        load_settings(None, data_dir=tmp_path / "d").check_data_dir()
+
+
+def test_a_settings_key_that_is_not_a_name_is_refused(tmp_path: Path) -> None:
+    config = write(tmp_path / "settings.yaml", "1: 2\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config)
+    assert caught.value.source == str(config) and caught.value.key == "1"
+
+
+def test_a_nul_in_a_path_is_refused(tmp_path: Path) -> None:
+    config = write(tmp_path / "settings.yaml", 'houses_dir: "a\\0b"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config)
+    assert caught.value.key == "houses_dir" and "NUL" in str(caught.value)
+
+
+def test_every_yaml_problem_is_a_config_error(tmp_path: Path) -> None:
+    from uni_wizard.configfile import read_yaml
+
+    cases = {
+        b"a: 2020-13-01\n": "invalid YAML value: month must be in 1..12",
+        b"a: !!float abc\n": "invalid YAML value",
+        b"[" * 2000: "nested too deeply",
+        b"x: \xc3\x28\n": "line 1: not UTF-8 text (byte 3)",
+        b"a: !!python/name:os.system\n": "invalid YAML: could not determine a constructor",
+    }
+    for raw, expected in cases.items():
+        path = tmp_path / "f.yaml"
+        path.write_bytes(raw)
+        with pytest.raises(ConfigError) as caught:
+            read_yaml(path)
+        assert expected in str(caught.value) and "\n" not in str(caught.value)
+    with pytest.raises(ConfigError, match="is a directory"):
+        read_yaml(tmp_path)
+
+
+def test_every_list_valued_setting_takes_a_comma_separated_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("UNIWIZARD_SANDBOX_ENV_NAMES", "LANG, TZ")
+    monkeypatch.setenv("UNIWIZARD_SANDBOX_RO_BINDS", '["/opt/a,b", "/opt/c"]')
+    settings = load_settings()
+    assert settings.sandbox_env_names == ("LANG", "TZ")
+    assert settings.sandbox_ro_binds == ("/opt/a,b", "/opt/c")

@@ -15,7 +15,7 @@ from uni_wizard.deployment.layout import role_port, unit_name
 from uni_wizard.deployment.runner import parse_proposed, parse_totals, pyinfra_argv, run_deploy
 from uni_wizard.deployment.wheelhouse import pack_wheelhouse, release_name
 from uni_wizard.errors import ConfigError, DeployFailed
-from uni_wizard.mesh.config import HostEntry
+from uni_wizard.meshfile.schema import HostEntry
 
 MESH = {
     "hosts": [

@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from uni_wizard.dispatch.metrics import SWEEP_ACTIONS, DispatchMetrics, IssueStatesCollector
-from uni_wizard.forge.intake import WebhookMetrics
+from uni_wizard.intake.queue import WebhookMetrics
 from uni_wizard.store import Store, utc_now
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import queue
 import signal
 import subprocess
@@ -31,9 +30,6 @@ class Outcome:
 
 @pytest.fixture
 def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in list(os.environ):
-        if name.startswith("UNIWIZARD_"):
-            monkeypatch.delenv(name)
     data, workspace = tmp_path / "data", tmp_path / "ws"
     workspace.mkdir()
     monkeypatch.setenv("UNIWIZARD_DATA_DIR", str(data))

@@ -85,6 +85,7 @@ ERROR_TABLE = [
     (412, gitea_error(412, "unknown state: x"), "edit", PreconditionFailed, None),
     (422, gitea_error(422, "[Title]: Required"), "create", Unprocessable, None),
     (422, gitea_error(422, SHA_MISMATCH), "update_file", ShaMismatch, None),
+    (422, gitea_error(422, SHA_MISMATCH), "create", Unprocessable, None),  # refined on contents routes only
     (422, gitea_error(422, "repository file already exists [path: lease.json]"), "create_file", FileExists, None),
     (423, gitea_error(423, "repo is archived"), "create", Locked, None),
     (500, gitea_error(500, ""), "create", ServerError, ""),

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
+from uni_wizard.assembly.dispatcher import build_lease
+from uni_wizard.dispatch.forge_lease import ForgeLease, LapseWatch
 from uni_wizard.dispatch.lease import LocalLease
+from uni_wizard.dispatch.lease_file import blob_sha
+from uni_wizard.dispatch.lease_metrics import TRANSITIONS, LeaseMetrics
 from uni_wizard.errors import ConfigError
-from uni_wizard.mesh.config import LeaseSettings
-from uni_wizard.mesh.failover import build_lease
-from uni_wizard.mesh.lease import ForgeLease, LapseWatch
-from uni_wizard.mesh.lease_file import blob_sha
-from uni_wizard.mesh.lease_metrics import TRANSITIONS, LeaseMetrics
+from uni_wizard.meshfile.schema import LeaseSettings
 from uni_wizard.testing import make_runtime
 
 

@@ -127,7 +127,7 @@ def test_an_outcome_recorded_on_one_host_reaches_the_others_history(folder, tmp_
     async def finish() -> None:
         for number, success in ((1, True), (2, False)):
             await record_outcome(
-                runtime_a.store, events, house="ezra", kind="docs", repository="mesh/work", number=number,
+                RoutingLedger(runtime_a.store, clock=lambda: 104.0), events, house="ezra", kind="docs", repository="mesh/work", number=number,
                 success=success, started=100.0, clock=lambda: 104.0,
             )  # fmt: skip
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from uni_wizard.dispatch.lease_record import LeaseRecord
 from uni_wizard.errors import ForgeUnavailable, NotFound
 from uni_wizard.forge.models import FileContent
-from uni_wizard.mesh.config import HostEntry, LeaseSettings, MeshConfig
 from uni_wizard.mesh.peers import PeerProber
 from uni_wizard.mesh.status import LeaseWatch, MeshView, forge_lease_reader
-from uni_wizard.mesh.types import LeaseRecord
+from uni_wizard.meshfile.schema import HostEntry, LeaseSettings, MeshConfig
 from uni_wizard.testing import FakeClock
 
 

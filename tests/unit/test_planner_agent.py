@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from uni_wizard.cascade.planner import AgentBudget, AgentPlanner, render_tool_result
 from uni_wizard.cascade.types import Completion, Message, ToolSchema
 from uni_wizard.dispatch.types import IssueText
 from uni_wizard.errors import BudgetExhausted, CascadeExhausted
@@ -20,6 +19,7 @@ from uni_wizard.harness.core import Harness
 from uni_wizard.harness.result import Call, Result, Status
 from uni_wizard.policy.model import Mode
 from uni_wizard.testing import FakeClock, ScriptedModel, make_runtime, text_reply, tool_reply
+from uni_wizard.work.agent_loop import AgentBudget, AgentPlanner, render_tool_result
 from uni_wizard.work.planner import allowed_tools
 from uni_wizard.work.types import AgentContext, AgentRun, Step, StepOutcome
 

@@ -16,9 +16,9 @@ from uni_wizard.policy import load_houses
 from uni_wizard.tools.builtin import builtin_registry
 from uni_wizard.tools.registry import ToolRegistry
 from uni_wizard.tools.spec import ToolSpec
-from uni_wizard.work.planner import NO_PLAN_MESSAGE, NoPlanner, allowed_tools, make_plan
+from uni_wizard.work.planner import PLAYBOOK_HELP, NoPlanner, allowed_tools, make_plan, no_plan_message
 from uni_wizard.work.playbook import find_playbook, parse_playbook
-from uni_wizard.work.types import Expectation, Plan, Step
+from uni_wizard.work.types import Expectation, ModelSetup, Plan, Step
 
 REGISTRY = builtin_registry()
 HOUSES = load_houses(default_houses_dir())
@@ -165,7 +165,7 @@ def test_a_tool_that_needs_approval_is_allowed_by_the_parser() -> None:
 
 
 def test_the_example_in_the_no_plan_message_is_a_valid_playbook() -> None:
-    inner = NO_PLAN_MESSAGE.split("````text\n", 1)[1].split("````", 1)[0]
+    inner = no_plan_message(ModelSetup()).split("````text\n", 1)[1].split("````", 1)[0]
     plan = parse_body(inner)
     assert [s.tool for s in plan.steps] == ["file_write", "run_tests"]
     assert plan.title == "Document the backup job"
@@ -254,6 +254,7 @@ async def test_a_bad_playbook_propagates_and_the_planner_is_not_asked() -> None:
 
 
 def test_no_plan_message_explains_the_block() -> None:
-    assert "needs a playbook or a configured model" in NO_PLAN_MESSAGE
-    assert "```uni-wizard" in NO_PLAN_MESSAGE
-    assert find_playbook(NO_PLAN_MESSAGE) is None  # the example is shown, not run
+    message = no_plan_message(ModelSetup())
+    assert "needs a playbook or a configured model" in message
+    assert "```uni-wizard" in message and PLAYBOOK_HELP in message
+    assert find_playbook(message) is None  # the example is shown, not run

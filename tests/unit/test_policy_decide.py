@@ -10,7 +10,7 @@ import yaml
 
 from uni_wizard.config import default_houses_dir
 from uni_wizard.policy import DecisionContext, HousePolicy, Mode, PathArg, PolicyCall, decide, load_houses
-from uni_wizard.tools.spec import PathAccess
+from uni_wizard.policy.paths import PathAccess
 
 CASES: list[dict[str, Any]] = yaml.safe_load((Path(__file__).parent / "policy_cases.yaml").read_text())
 

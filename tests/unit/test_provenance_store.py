@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from uni_wizard.errors import ApprovalError, NotAuthorized, ProvenanceBroken, StoreError
+from uni_wizard.errors import ApprovalError, NotAuthorized, ProvenanceBroken, RecordNotFound, StoreError
 from uni_wizard.harness.approvals import ApprovalQueue, ApprovalState
 from uni_wizard.harness.provenance import ProvenanceLog, ProvenanceRecord, redact
 from uni_wizard.store import MIGRATIONS, Store, utc_now
@@ -195,7 +195,7 @@ def test_only_approvers_decide(queue: ApprovalQueue) -> None:
     queue.reject(approval_id, actor="alex", note="no")  # the owner may decide too
     with pytest.raises(ApprovalError, match="is rejected, not pending"):
         queue.approve(approval_id, actor="timmy")
-    with pytest.raises(ApprovalError, match="no approval request 999"):
+    with pytest.raises(RecordNotFound, match="no approval request 999"):
         queue.approve(999, actor="timmy")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-from uni_wizard.forge.hints import QueueHint
+from uni_wizard.intake.hints import QueueHint
 from uni_wizard.store import Store
 
 

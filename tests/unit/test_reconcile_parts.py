@@ -11,17 +11,18 @@ from pathlib import Path
 import httpx
 import pytest
 
+from uni_wizard.assembly.reconciler import health_urls
 from uni_wizard.config import Settings
 from uni_wizard.errors import ConfigError, DeployFailed, UpgradeError
 from uni_wizard.forge.models import CommitStatus
-from uni_wizard.mesh.config import HostEntry, MeshConfig
+from uni_wizard.meshfile.reconcile import ReconcileSettings
+from uni_wizard.meshfile.schema import HostEntry, MeshConfig
 from uni_wizard.reconcile.candidates import waiting_for
 from uni_wizard.reconcile.configs import ConfigInstaller, validate_files
+from uni_wizard.reconcile.loop import next_wait
 from uni_wizard.reconcile.releases import Releases, parse_pin, share
 from uni_wizard.reconcile.services import HttpHealthGate
-from uni_wizard.reconcile.settings import ReconcileSettings
 from uni_wizard.reconcile.state import Applying, DeployState, Release, StateFile
-from uni_wizard.reconcile.wiring import _health_urls, next_wait
 from uni_wizard.testing import FakeClock, make_runtime
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -205,11 +206,11 @@ def test_the_health_gate_checks_every_role_daemon_of_the_host_but_the_reconciler
     settings = Settings(host="a", port=9999)
     host = HostEntry(name="a", url="http://10.0.0.2:8643", roles=("reconciler", "worker", "dispatcher"))
     # ports in ROLES order (dispatcher 8643, worker 8644, reconciler 8645), the urls in the host's order
-    assert _health_urls(settings, (), host) == ("http://10.0.0.2:8644/ready", "http://10.0.0.2:8643/ready")
+    assert health_urls(settings, (), host) == ("http://10.0.0.2:8644/ready", "http://10.0.0.2:8643/ready")
     alone = HostEntry(name="a", url="http://10.0.0.2:8643", roles=("reconciler",))
-    assert _health_urls(settings, (), alone) == ("http://10.0.0.2:8643/ready",)
-    assert _health_urls(settings, (), None) == ("http://127.0.0.1:9999/ready",)
-    assert _health_urls(settings, ("http://x/ready",), host) == ("http://x/ready",)
+    assert health_urls(settings, (), alone) == ("http://10.0.0.2:8643/ready",)
+    assert health_urls(settings, (), None) == ("http://127.0.0.1:9999/ready",)
+    assert health_urls(settings, ("http://x/ready",), host) == ("http://x/ready",)
 
 
 def test_releases_find_wheels_in_the_wheelhouse_and_each_directory_in_it(tmp_path: Path) -> None:
@@ -228,8 +229,8 @@ async def test_a_push_hint_cuts_the_wait_short_and_stop_ends_the_loop() -> None:
 
     from prometheus_client import CollectorRegistry
 
+    from uni_wizard.reconcile.loop import run_reconciler
     from uni_wizard.reconcile.metrics import ReconcileMetrics
-    from uni_wizard.reconcile.wiring import run_reconciler
 
     passes: list[int] = []
     wake, stop = asyncio.Event(), asyncio.Event()

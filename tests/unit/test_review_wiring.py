@@ -3,25 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-import uni_wizard.review.wiring as wiring
+import uni_wizard.assembly.reviewer as assembly
+from uni_wizard.assembly.reviewer import build_reviewer, reviewer_poll_seconds
 from uni_wizard.cli import main
 from uni_wizard.errors import ConfigError, ForgeError
 from uni_wizard.review import MergeReport, ReviewReport
-from uni_wizard.review.wiring import build_reviewer, run_reviewer
+from uni_wizard.review.loop import run_reviewer
 from uni_wizard.testing import make_runtime
-
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("UNIWIZARD_"):
-            monkeypatch.delenv(name)
 
 
 def build(tmp_path: Path, **settings: Any) -> Any:
@@ -45,6 +38,14 @@ def test_the_reviewer_acts_as_the_house_over_the_dispatchers_repositories(tmp_pa
     asyncio.run(reviewer.forge.aclose())
 
 
+def test_the_review_caches_live_in_the_data_directory(tmp_path: Path) -> None:
+    """Houses write under the workspace: the bare caches git works on are kept out of it."""
+    reviewer = build(tmp_path)
+    assert reviewer.worktrees.cache_root == tmp_path / "data" / "cache" / "review"  # make_runtime's data_dir
+    assert reviewer.worktrees.root == tmp_path / "workspace" / "review"
+    asyncio.run(reviewer.forge.aclose())
+
+
 def test_the_shipped_review_config_is_the_default(tmp_path: Path) -> None:
     reviewer = build(tmp_path)
     assert not reviewer.config.auto_approve
@@ -57,7 +58,7 @@ def test_the_shipped_review_config_is_the_default(tmp_path: Path) -> None:
         ({"house": None}, "house", "needs `house`"),
         ({"house": "nobody"}, "house", "no house 'nobody'"),
         ({"house": "bezalel"}, "house", "may_approve"),
-        ({"gitea_token": None}, "gitea_url", "gitea_token"),
+        ({"gitea_token": None}, "gitea_token", "gitea_token"),
         ({"gitea_url": None}, "gitea_url", "gitea_url"),
     ],
 )
@@ -74,6 +75,43 @@ def test_no_repository_is_an_error_naming_dispatcher_repos(tmp_path: Path) -> No
     with pytest.raises(ConfigError) as caught:
         build(tmp_path, triage_config=triage)
     assert caught.value.key == "dispatcher.repos"
+
+
+def test_the_reviewer_watches_its_own_repositories_at_its_own_pace(tmp_path: Path) -> None:
+    review = tmp_path / "review.yaml"
+    review.write_text("repos: [mesh/docs]\npoll_seconds: 20\n")
+    reviewer = build(tmp_path, review_config=review)
+    assert reviewer.repos == ("mesh/docs",)
+    asyncio.run(reviewer.forge.aclose())
+    runtime = make_runtime(tmp_path / "pace", review_config=review)
+    assert reviewer_poll_seconds(runtime.settings) == 20.0
+    runtime.close()
+
+
+def test_unset_the_reviewer_follows_the_dispatchers_repositories_and_pace(tmp_path: Path) -> None:
+    triage = tmp_path / "triage.yaml"
+    shipped = (Path(__file__).resolve().parents[2] / "configs" / "triage.yaml").read_text()
+    triage.write_text(shipped.replace("poll_seconds: 5", "poll_seconds: 7"))
+    runtime = make_runtime(tmp_path / "pace", triage_config=triage)
+    assert reviewer_poll_seconds(runtime.settings) == 7.0
+    runtime.close()
+
+
+def test_an_empty_list_of_its_own_repositories_names_repos_in_the_review_file(tmp_path: Path) -> None:
+    review = tmp_path / "review.yaml"
+    review.write_text("repos: []\n")
+    with pytest.raises(ConfigError) as caught:
+        build(tmp_path, review_config=review)
+    assert (caught.value.source, caught.value.key) == (str(review), "repos")
+
+
+def test_a_malformed_repository_names_the_file_and_the_key(tmp_path: Path) -> None:
+    review = tmp_path / "review.yaml"
+    review.write_text("repos: [mesh]\n")
+    with pytest.raises(ConfigError) as caught:
+        build(tmp_path, review_config=review)
+    assert (caught.value.source, caught.value.key) == (str(review), "repos.0")
+    assert "owner/name" in str(caught.value)
 
 
 def test_a_bad_review_file_names_the_file_and_the_key(tmp_path: Path) -> None:
@@ -137,18 +175,21 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_review_once_prints_each_verdict_and_merge(
     data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    built: list[tuple[FakeReviewer, bool]] = []
+    built: list[tuple[FakeReviewer, bool, bool]] = []
 
-    def fake_build(settings: Any, runtime: Any, *, dry_run: bool = False) -> FakeReviewer:
-        built.append((FakeReviewer(), dry_run))
+    def fake_build(
+        settings: Any, runtime: Any, *, closing: Any = None, dry_run: bool = False, extend: Any = None, **_: Any
+    ) -> FakeReviewer:
+        built.append((FakeReviewer(), dry_run, extend is not None))
+        closing.push_async_callback(built[-1][0].forge.aclose)  # the builder's contract: its client closes with it
         return built[-1][0]
 
-    monkeypatch.setattr(wiring, "build_reviewer", fake_build)
+    monkeypatch.setattr(assembly, "build_reviewer", fake_build)
     monkeypatch.setenv("COLUMNS", "200")
     assert main(["review", "once", "--dry-run"]) == 0
     out = capsys.readouterr().out
-    ((reviewer, dry_run),) = built
-    assert dry_run and reviewer.forge.closed
+    ((reviewer, dry_run, extended),) = built
+    assert dry_run and extended and reviewer.forge.closed  # the CLI passes the upgrade queue's extension
     assert "reviews (dry run)" in out and "merges (dry run)" in out
     assert "approved" in out and "changes_requested" in out and "proof failed" in out and "merged" in out
     assert "#3" in out and "#4" in out and "aaaaaaaaaa" in out

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -15,9 +14,6 @@ from uni_wizard.store import Store
 
 @pytest.fixture
 def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in list(os.environ):
-        if name.startswith("UNIWIZARD_"):
-            monkeypatch.delenv(name)
     data_dir, workspace = tmp_path / "data", tmp_path / "ws"
     workspace.mkdir()
     monkeypatch.setenv("UNIWIZARD_DATA_DIR", str(data_dir))
@@ -91,10 +87,10 @@ def test_unknown_kind_is_a_usage_error(data_dir: Path, capsys: pytest.CaptureFix
     assert "poetry" in out
 
 
-def test_explain_is_required(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_text_is_required(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out = run(capsys)
     assert code == 2
-    assert "--explain" in out
+    assert 'uni-wizard route "TEXT"' in out
 
 
 def test_history_from_other_hosts_is_used_and_shown(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:

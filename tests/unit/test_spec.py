@@ -7,10 +7,11 @@ from typing import Any, Literal
 import pytest
 
 from uni_wizard.errors import DuplicateToolError, ToolCallError, ToolDefinitionError
+from uni_wizard.policy.paths import PathAccess
 from uni_wizard.tools.builtin import BUILTIN_TOOLS, builtin_registry
 from uni_wizard.tools.env import ToolEnv
 from uni_wizard.tools.registry import ToolRegistry
-from uni_wizard.tools.spec import PathAccess, ReadPath, Risk, WritePath, tool
+from uni_wizard.tools.spec import ReadPath, Risk, WritePath, tool
 
 
 @tool(group="demo", mutates=True, risk=Risk.HIGH, timeout=5)

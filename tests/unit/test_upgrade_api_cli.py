@@ -4,7 +4,6 @@ read from the store; the events and metrics every transition leaves."""
 from __future__ import annotations
 
 import json
-import os
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,12 +11,12 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
+from uni_wizard.assembly.upgrades import upgrade_records
 from uni_wizard.cli import main
 from uni_wizard.config import Settings
 from uni_wizard.harness import Runtime
 from uni_wizard.observe.events import EventLog
 from uni_wizard.upgrade import Proposal, Risk, State, UpgradeStore
-from uni_wizard.upgrade.wiring import upgrade_records
 from uni_wizard.web.app import create_app
 from uni_wizard.web.upgrades_routes import upgrades_router
 
@@ -28,13 +27,6 @@ with warnings.catch_warnings():
 TOKEN = "s3cret"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 REPO = "mesh/mesh"
-
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("UNIWIZARD_"):
-            monkeypatch.delenv(name)
 
 
 @pytest.fixture
@@ -131,6 +123,6 @@ def test_the_cli_lists_and_shows_upgrades(run, records: UpgradeStore) -> None:  
     assert "not now" in out and "timmy" in out
 
     code, _, err = run("show", "99")
-    assert code == 4 and "no upgrade #99 in mesh/mesh" in err
+    assert code == 6 and "no upgrade #99 in mesh/mesh" in err  # not found: nothing changed
     code, _, err = run("list", "--state", "merged")
     assert code == 2 and "unknown state" in err

@@ -1,31 +1,23 @@
-"""``build_reviewer`` attaches the upgrade queue when it watches the mesh's repository, with the
-reconciler hosts of the mesh configuration."""
+"""``build_reviewer`` with ``upgrade_extension`` attaches the upgrade queue when it watches the mesh's
+repository, with the reconciler hosts of the mesh configuration; without it, no queue."""
 
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from uni_wizard.review.wiring import build_reviewer
+from uni_wizard.assembly.reviewer import build_reviewer
+from uni_wizard.assembly.upgrades import attached_queue, upgrade_extension
 from uni_wizard.testing import make_runtime
 
 
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("UNIWIZARD_"):
-            monkeypatch.delenv(name)
-
-
-def build(tmp_path: Path, **settings: Any) -> Any:
+def build(tmp_path: Path, *, upgrades: bool = True, **settings: Any) -> Any:
     values: dict[str, Any] = {"gitea_url": "http://forge.invalid/", "gitea_token": "t0ken", "house": "timmy"}
     runtime = make_runtime(tmp_path, **values, **settings)
+    extend = upgrade_extension(runtime.settings, runtime) if upgrades else None
     try:
-        return build_reviewer(runtime.settings, runtime)
+        return build_reviewer(runtime.settings, runtime, extend=extend)
     finally:
         runtime.close()
 
@@ -39,7 +31,7 @@ def test_the_reviewer_of_the_mesh_repository_runs_the_queue_with_the_reconciler_
         "  - {name: vps-b, url: 'http://10.0.0.3:8643', roles: [worker]}\n"
     )
     reviewer = build(tmp_path, mesh_config=mesh)
-    queue = reviewer.upgrades
+    queue = attached_queue(reviewer.extensions)
     assert queue is not None and queue.config.repo == "mesh/mesh" and not queue.config.auto_approve_upgrades
     assert queue.deploy_hosts == ("sovereign", "vps-a")
     assert (queue.login, queue.approvers, queue.forge) == ("timmy", reviewer.approvers, reviewer.forge)
@@ -50,5 +42,12 @@ def test_no_queue_when_the_reviewer_does_not_watch_the_upgrade_repository(tmp_pa
     upgrades = tmp_path / "upgrades.yaml"
     upgrades.write_text("repo: elsewhere/mesh\n")
     reviewer = build(tmp_path, upgrades_config=upgrades)
-    assert reviewer.upgrades is None
+    assert reviewer.extensions == () and attached_queue(reviewer.extensions) is None
+    asyncio.run(reviewer.forge.aclose())
+
+
+def test_no_queue_unless_the_composition_passes_the_extension(tmp_path: Path) -> None:
+    """The review package never reaches for the upgrade queue itself."""
+    reviewer = build(tmp_path, upgrades=False)
+    assert "mesh/mesh" in reviewer.repos and reviewer.extensions == ()
     asyncio.run(reviewer.forge.aclose())

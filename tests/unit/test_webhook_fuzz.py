@@ -26,9 +26,9 @@ from prometheus_client import CollectorRegistry
 from uni_wizard.config import Settings
 from uni_wizard.errors import WebhookRejected
 from uni_wizard.forge.events import ForgeEvent, UnknownEvent
-from uni_wizard.forge.intake import KNOWN_EVENT_TYPES, MAX_BODY_BYTES
 from uni_wizard.forge.webhooks import parse_event
 from uni_wizard.harness.runtime import Runtime
+from uni_wizard.intake.queue import KNOWN_EVENT_TYPES, MAX_BODY_BYTES
 from uni_wizard.web.app import create_app
 
 with warnings.catch_warnings():

@@ -6,7 +6,6 @@ import asyncio
 import hashlib
 import hmac
 import json
-import os
 import urllib.parse
 import uuid
 import warnings
@@ -22,8 +21,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from uni_wizard.config import Settings
 from uni_wizard.errors import ConfigError, WebhookRejected
 from uni_wizard.forge.events import IssueEvent, ReviewEvent
-from uni_wizard.forge.intake import WebhookIntake
 from uni_wizard.harness.runtime import Runtime
+from uni_wizard.intake.queue import WebhookIntake
 from uni_wizard.store import MIGRATIONS, Store
 from uni_wizard.web.app import create_app
 
@@ -35,13 +34,6 @@ SECRET = "hook-secret"
 WEBHOOKS = Path(__file__).resolve().parents[1] / "fixtures" / "gitea-webhooks"  # real Gitea deliveries
 ISSUE_OPENED = (WEBHOOKS / "webhook-issues-opened.json").read_bytes()
 APPROVED = (WEBHOOKS / "webhook-pull_request_approved.json").read_bytes()
-
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("UNIWIZARD_"):
-            monkeypatch.delenv(name)
 
 
 def make_runtime(data_dir: Path) -> Runtime:

@@ -4,6 +4,9 @@ retries for transient errors only, streaming with honest failover, metrics; and 
     from uni_wizard.cascade import Cascade, Message, load_cascade_config
     cascade = Cascade.from_config(load_cascade_config(None), registry=registry)
     answer = await cascade.complete([Message("user", "Say hi")])
+
+Floor: the lowest lane. May import: the base (config, configfile, errors, metricset) only: the cascade is
+model providers, nothing of the houses.
 """
 
 from .cascade import Cascade, CascadeStream

@@ -19,7 +19,7 @@ from typing import Any
 
 import pybreaker
 
-from ..errors import ProviderRejected, ProviderUnavailable
+from ..errors import ProviderBreakerOpen, ProviderRejected, ProviderUnavailable
 from .config import BreakerSettings
 from .metrics import BREAKER_STATE_VALUES, CascadeMetrics
 
@@ -67,15 +67,14 @@ class ProviderBreaker:
 
     def admit(self, model: str) -> bool:
         """Before an attempt: True if it is the breaker's one trial (call ``done(True)`` after it); raises
-        ``ProviderUnavailable("circuit_open")`` while another trial is in flight. Closed: False."""
+        ``ProviderBreakerOpen`` while another trial is in flight. Closed: False."""
         if self.state == pybreaker.STATE_CLOSED:
             return False
         if self.trial_in_flight:
-            raise ProviderUnavailable(
+            raise ProviderBreakerOpen(
                 f"{self.provider}: circuit breaker {self.state}, a trial call is in flight",
                 provider=self.provider,
                 model=model,
-                reason="circuit_open",
             )
         self.trial_in_flight = True  # an open breaker still inside reset_timeout refuses it itself
         return True
@@ -97,7 +96,7 @@ class ProviderBreaker:
         self.breaker.half_open()
         return True
 
-    def refused(self, exc: pybreaker.CircuitBreakerError, model: str) -> ProviderUnavailable:
+    def refused(self, exc: pybreaker.CircuitBreakerError, model: str) -> ProviderBreakerOpen:
         """What a ``CircuitBreakerError`` means: this attempt tripped the breaker (its own failure is the
         context), or the open breaker refused it without contacting the provider."""
         cause = exc.__context__
@@ -105,4 +104,4 @@ class ProviderBreaker:
             message = f"{cause}; the circuit breaker opened"
         else:
             message = f"{self.provider}: circuit breaker open, not contacted"
-        return ProviderUnavailable(message, provider=self.provider, model=model, reason="circuit_open")
+        return ProviderBreakerOpen(message, provider=self.provider, model=model)

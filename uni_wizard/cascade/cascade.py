@@ -33,6 +33,7 @@ from typing import Any
 import httpx
 from prometheus_client import CollectorRegistry
 
+from ..config import read_secret_file
 from ..errors import (
     CascadeExhausted,
     ConfigError,
@@ -96,7 +97,7 @@ class Cascade:
     ) -> Cascade:
         """The cascade a configuration describes, under its policy. API keys are read here (from
         ``secrets_env`` or the key file) for allowed providers only; a missing one is a ``ConfigError``."""
-        metrics = CascadeMetrics.on(registry)
+        metrics = CascadeMetrics.for_registry(registry)
         providers: list[Provider] = []
         targets: list[Target] = []
         denied: list[dict[str, Any]] = []
@@ -155,6 +156,7 @@ class Cascade:
         """Walk the targets until one starts answering; returns it and the fallbacks taken."""
         fallbacks: list[tuple[str, str, str]] = []
         attempts: list[tuple[str, str, str]] = []
+        failures: list[ModelError] = []
         down: set[str] = set()
         needs_context = 0
         previous: tuple[str, str] | None = None
@@ -171,6 +173,7 @@ class Cascade:
             except (ProviderUnavailable, ModelNotFound, ContextLengthExceeded) as exc:
                 reason = outcome_of(exc)
                 attempts.append((name, target.model.name, f"{reason}: {exc}"))
+                failures.append(exc)
                 if isinstance(exc, ProviderUnavailable):
                     down.add(name)
                 elif isinstance(exc, ContextLengthExceeded):
@@ -182,7 +185,7 @@ class Cascade:
         if not self.targets:
             raise CascadeExhausted("no model provider is configured and allowed by the cascade policy")
         summary = "; ".join(f"{p} ({m}): {why}" for p, m, why in attempts) or "no model was large enough"
-        if attempts and all(why.startswith("context_length") for _, _, why in attempts):
+        if failures and all(isinstance(failure, ContextLengthExceeded) for failure in failures):
             # nothing was merely down: the prompt fits no allowed model, and retrying later will not help
             raise ContextLengthExceeded(f"the prompt fits no allowed model: {summary}")
         raise CascadeExhausted(f"every provider failed: {summary}", attempts=tuple(attempts))
@@ -335,17 +338,6 @@ def _api_key(spec: ProviderConfig, index: int, source: str, env: Mapping[str, st
                 key=f"providers.{index}.api_key_env",
             )
         return value
-    if spec.api_key_file:
-        path = Path(spec.api_key_file).expanduser()
-        try:
-            value = path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(
-                f"cannot read the key file: {exc.strerror}",
-                source=source or None,
-                key=f"providers.{index}.api_key_file",
-            ) from None
-        if not value:
-            raise ConfigError("the key file is empty", source=source or None, key=f"providers.{index}.api_key_file")
-        return value
+    if spec.api_key_file:  # unreadable, not UTF-8, empty: ConfigError; readable by all: a warning
+        return read_secret_file(Path(spec.api_key_file), source=source or None, key=f"providers.{index}.api_key_file")
     return None

@@ -3,7 +3,8 @@ breaker and retry settings, and the owner's allow/deny policy.
 
 Unknown keys are errors naming the file and the key. A provider's ``timeouts``, ``breaker`` and ``retry``
 blocks are merged key by key over the file's ``defaults``. API keys are never in the file: a provider
-names an environment variable (``api_key_env``) or a file (``api_key_file``) holding it.
+names an environment variable (``api_key_env``, never a ``UNIWIZARD_*`` name: those are settings) or a
+file (``api_key_file``) holding it.
 """
 
 from __future__ import annotations
@@ -13,10 +14,9 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ..errors import ConfigError
-from ..policy.loader import read_yaml, validation_error
+from ..configfile import load_model, shipped
 
 __all__ = [
     "BreakerSettings",
@@ -78,7 +78,11 @@ class ProviderConfig(_Strict):
     url: str = Field(description="Base URL: Ollama's root (http://127.0.0.1:11434) or the OpenAI-style base with /v1.")
     models: tuple[ModelSpec, ...] = Field(min_length=1, description="Tried in order; the first is the default.")
     cloud: bool = Field(False, description="Must be true for a URL that is not loopback or private.")
-    api_key_env: str | None = Field(None, description="Environment variable holding the API key.")
+    api_key_env: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="Environment variable holding the API key; a name outside UNIWIZARD_ (e.g. HOSTED_API_KEY).",
+    )
     api_key_file: Path | None = Field(None, description="File holding the API key.")
     timeouts: Timeouts = Field(default_factory=Timeouts)
     breaker: BreakerSettings = Field(default_factory=BreakerSettings)
@@ -93,6 +97,16 @@ class ProviderConfig(_Strict):
         if parts.username or parts.password or parts.query:
             raise ValueError("must not carry credentials or a query (use api_key_env or api_key_file)")
         return value.rstrip("/")
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _not_a_setting(cls, value: str | None) -> str | None:
+        if value is not None and value.upper().startswith("UNIWIZARD_"):
+            raise ValueError(
+                "UNIWIZARD_* variables are settings (every command refuses one it does not know): "
+                "name the key's variable outside that prefix, e.g. HOSTED_API_KEY"
+            )
+        return value
 
     @model_validator(mode="after")
     def _locality_and_key(self) -> ProviderConfig:
@@ -179,25 +193,11 @@ def is_local_url(url: str) -> bool:
 
 def default_cascade_path() -> Path:
     """The cascade.yaml shipped with uni-wizard: inside the wheel, or the repository's ``configs/``."""
-    for candidate in (
-        PACKAGE_DIR / "_defaults" / "configs" / "cascade.yaml",
-        PACKAGE_DIR.parent / "configs" / "cascade.yaml",
-    ):
-        if candidate.is_file():
-            return candidate
-    return PACKAGE_DIR.parent / "configs" / "cascade.yaml"
+    return shipped("cascade.yaml")
 
 
 def load_cascade_config(path: Path | None = None) -> CascadeConfig:
     """Read and validate a cascade file (None: the shipped one); errors name the file and the key."""
     path = path or default_cascade_path()
-    data = read_yaml(path)
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError("a cascade file must be a mapping of keys", source=str(path))
-    try:
-        config = CascadeConfig.model_validate(data)
-    except ValidationError as exc:
-        raise validation_error(exc, str(path)) from None
+    config = load_model(CascadeConfig, path, kind="a cascade file")
     return config.model_copy(update={"source": str(path)})

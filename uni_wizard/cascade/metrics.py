@@ -5,10 +5,11 @@ Labels are bounded: provider and model come from the configuration, outcome and 
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from ..metricset import MetricSet
 
 __all__ = ["BREAKER_STATE_VALUES", "OUTCOMES", "REASONS", "CascadeMetrics"]
 
@@ -41,14 +42,12 @@ REASONS = (
 )
 BREAKER_STATE_VALUES = {"closed": 0, "half-open": 1, "open": 2}
 
-_by_registry: weakref.WeakKeyDictionary[CollectorRegistry, CascadeMetrics] = weakref.WeakKeyDictionary()
 
-
-class CascadeMetrics:
-    """All ``uniwizard_cascade_*`` series of one registry; ``CascadeMetrics.on(registry)`` shares them."""
+class CascadeMetrics(MetricSet):
+    """All ``uniwizard_cascade_*`` series of one registry; ``CascadeMetrics.for_registry(registry)`` shares them."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.registry = registry
+        super().__init__(registry)
         self.requests = Counter(
             "uniwizard_cascade_requests",
             "Attempts at a provider (after a breaker refusal too), by outcome.",
@@ -104,13 +103,6 @@ class CascadeMetrics:
             "Requests that no allowed provider could answer.",
             registry=registry,
         )
-
-    @classmethod
-    def on(cls, registry: CollectorRegistry) -> CascadeMetrics:
-        metrics = _by_registry.get(registry)
-        if metrics is None:
-            metrics = _by_registry[registry] = cls(registry)
-        return metrics
 
     def prepare(self, targets: Sequence[tuple[str, str]], providers: Sequence[str]) -> None:
         """Create every label set of these (provider, model) targets so series exist before a failure."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..errors import ProviderUnavailable
+from ..errors import ProviderMalformed, ProviderUnavailable
 from .types import Message, ToolCall, ToolSchema, Usage
 from .wire import Delta, Finish, function_tools, load_json, short, tool_arguments
 
@@ -43,11 +43,8 @@ class _OllamaParser:
 
     def take(self, chunk: Any) -> list[Delta]:
         if not isinstance(chunk, dict):
-            raise ProviderUnavailable(
-                f"{self.provider} sent a line that is not an object",
-                provider=self.provider,
-                model=self.model,
-                reason="malformed",
+            raise ProviderMalformed(
+                f"{self.provider} sent a line that is not an object", provider=self.provider, model=self.model
             )
         if "error" in chunk:
             raise ProviderUnavailable(
@@ -65,11 +62,8 @@ class _OllamaParser:
             function = (call.get("function") or {}) if isinstance(call, dict) else {}
             name = function.get("name")
             if not isinstance(name, str) or not name:
-                raise ProviderUnavailable(
-                    f"{self.provider} sent a tool call without a name",
-                    provider=self.provider,
-                    model=self.model,
-                    reason="malformed",
+                raise ProviderMalformed(
+                    f"{self.provider} sent a tool call without a name", provider=self.provider, model=self.model
                 )
             arguments = tool_arguments(function.get("arguments", {}), self.provider, self.model)
             self.tool_calls.append(ToolCall(name=name, arguments=arguments, id=str(call.get("id", ""))))
@@ -108,7 +102,7 @@ class OllamaProtocol:
     def error_details(self, body: bytes) -> tuple[str, str]:
         try:
             data = load_json(body, "", "")
-        except ProviderUnavailable:
+        except ProviderMalformed:
             return short(body.decode("utf-8", "replace")), ""
         error = data.get("error") if isinstance(data, dict) else None
         return (short(str(error)), "") if error else ("", "")

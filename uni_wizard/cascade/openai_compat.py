@@ -10,7 +10,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from ..errors import ProviderUnavailable
+from ..errors import ProviderMalformed, ProviderUnavailable
 from .types import Message, ToolCall, ToolSchema, Usage
 from .wire import Delta, Finish, function_tools, load_json, short, tool_arguments
 
@@ -55,10 +55,8 @@ class _OpenAIParser:
     def done(self) -> bool:
         return self._done
 
-    def _malformed(self, what: str) -> ProviderUnavailable:
-        return ProviderUnavailable(
-            f"{self.provider} sent {what}", provider=self.provider, model=self.model, reason="malformed"
-        )
+    def _malformed(self, what: str) -> ProviderMalformed:
+        return ProviderMalformed(f"{self.provider} sent {what}", provider=self.provider, model=self.model)
 
     def feed(self, line: str) -> list[Delta]:
         if not line.startswith("data:"):
@@ -157,7 +155,7 @@ class OpenAIProtocol:
     def error_details(self, body: bytes) -> tuple[str, str]:
         try:
             data = load_json(body, "", "")
-        except ProviderUnavailable:
+        except ProviderMalformed:
             return short(body.decode("utf-8", "replace")), ""
         error = data.get("error") if isinstance(data, dict) else None
         if isinstance(error, dict):

@@ -23,7 +23,16 @@ import httpx
 import pybreaker
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
-from ..errors import ContextLengthExceeded, ModelError, ModelNotFound, ProviderUnavailable
+from ..errors import (
+    ContextLengthExceeded,
+    ModelError,
+    ModelNotFound,
+    ProviderBreakerOpen,
+    ProviderMalformed,
+    ProviderServerError,
+    ProviderTimeout,
+    ProviderUnavailable,
+)
 from .breaker import ProviderBreaker
 from .config import HealthSettings, ProviderConfig
 from .metrics import CascadeMetrics
@@ -36,7 +45,9 @@ __all__ = ["Answer", "ChatRequest", "Provider", "outcome_of"]
 
 log = logging.getLogger(__name__)
 
-RETRIED_REASONS = frozenset({"unavailable", "timeout", "rate_limited"})
+NOT_RETRIED = (ProviderServerError, ProviderMalformed, ProviderBreakerOpen)
+"""Kinds of ``ProviderUnavailable`` that go straight to the next provider; the others (a plain one, a timeout,
+429) are retried first. Never a breaker refusal: retrying it would only be refused again."""
 LATENCY_WINDOW = 50
 Piece = Delta | Finish
 
@@ -117,14 +128,14 @@ class Provider:
 
     async def open(self, model: str, request: ChatRequest) -> Answer:
         """Send ``request`` to ``model``, retrying transient failures before the first token; returns once
-        the first piece arrived. Raises ``ProviderUnavailable`` (reason says why) or ``ProviderRejected``."""
+        the first piece arrived. Raises ``ProviderUnavailable`` (its class says why) or ``ProviderRejected``."""
         if self.config.kind == "ollama" and self.listed_models is not None and not self.has_model(model):
             self.metrics.requests.labels(self.name, model, "model_not_found").inc()
             raise ModelNotFound(
                 f"{self.name}: model {model!r} is not pulled (not in /api/tags)", provider=self.name, model=model
             )
         retrying = AsyncRetrying(
-            retry=retry_if_exception(self._retryable),  # never a breaker refusal: reason "circuit_open"
+            retry=retry_if_exception(self._retryable),  # never a breaker refusal (ProviderBreakerOpen)
             stop=stop_after_attempt(self.config.retry.attempts),
             wait=self._wait,
             sleep=self._sleep,
@@ -143,7 +154,7 @@ class Provider:
         return model in names or f"{model}:latest" in names
 
     def _retryable(self, exc: BaseException) -> bool:
-        if not isinstance(exc, ProviderUnavailable) or exc.reason not in RETRIED_REASONS:
+        if not isinstance(exc, ProviderUnavailable) or isinstance(exc, NOT_RETRIED):
             return False
         return exc.retry_after is None or exc.retry_after <= self.config.retry.max_delay_seconds
 
@@ -185,8 +196,9 @@ class Provider:
         except ModelError as exc:
             self._scrub(exc)
             tripped = exc.__cause__.__context__ if isinstance(exc.__cause__, pybreaker.CircuitBreakerError) else None
-            outcome = outcome_of(tripped if isinstance(tripped, ModelError) else exc)
-            self._failed(model, exc, self._clock() - started, outcome)
+            judged = tripped if isinstance(tripped, ModelError) else exc  # the failure that tripped it, if one did
+            outcome = outcome_of(judged)
+            self._failed(model, exc, self._clock() - started, judged)
             raise
         finally:
             self.breaker.done(trial)
@@ -198,10 +210,11 @@ class Provider:
             elif outcome == "cancelled":
                 self.metrics.requests.labels(self.name, model, "cancelled").inc()
 
-    def _failed(self, model: str, exc: ModelError, elapsed: float, outcome: str | None = None) -> None:
-        outcome = outcome or outcome_of(exc)
-        self.metrics.requests.labels(self.name, model, outcome).inc()
-        if outcome != "circuit_open":
+    def _failed(self, model: str, exc: ModelError, elapsed: float, judged: ModelError) -> None:
+        """Count ``exc`` under the outcome of ``judged`` (the failure that tripped the breaker, or ``exc``); a
+        refusal of the open breaker took no time at the provider and says nothing new about it."""
+        self.metrics.requests.labels(self.name, model, outcome_of(judged)).inc()
+        if not isinstance(judged, ProviderBreakerOpen):
             self.metrics.duration.labels(self.name, model).observe(elapsed)
             self.last_error, self.last_error_at = str(exc), time.time()
 
@@ -241,8 +254,10 @@ class Provider:
         finally:
             await response.aclose()
 
-    def _unavailable(self, model: str, what: str, reason: str = "unavailable") -> ProviderUnavailable:
-        return ProviderUnavailable(f"{self.name} ({model}) {what}", provider=self.name, model=model, reason=reason)
+    def _unavailable(
+        self, model: str, what: str, kind: type[ProviderUnavailable] = ProviderUnavailable
+    ) -> ProviderUnavailable:
+        return kind(f"{self.name} ({model}) {what}", provider=self.name, model=model)
 
     async def _send(self, model: str, body: dict[str, Any], deadline: float) -> httpx.Response:
         request = self._client.build_request("POST", self.protocol.chat_path, json=body)
@@ -250,9 +265,11 @@ class Provider:
             async with asyncio.timeout_at(deadline):
                 return await self._client.send(request, stream=True)
         except TimeoutError:
-            raise self._unavailable(model, "sent no answer in time (first token / total timeout)", "timeout") from None
+            raise self._unavailable(
+                model, "sent no answer in time (first token / total timeout)", ProviderTimeout
+            ) from None
         except httpx.TimeoutException as exc:
-            raise self._unavailable(model, f"timed out connecting: {type(exc).__name__}", "timeout") from None
+            raise self._unavailable(model, f"timed out connecting: {type(exc).__name__}", ProviderTimeout) from None
         except httpx.TransportError as exc:
             raise self._unavailable(model, f"cannot be reached: {type(exc).__name__}: {exc}") from None
 
@@ -261,7 +278,9 @@ class Provider:
             async with asyncio.timeout_at(deadline):
                 return await response.aread()
         except TimeoutError:
-            raise self._unavailable(model, "did not finish its answer within the total timeout", "timeout") from None
+            raise self._unavailable(
+                model, "did not finish its answer within the total timeout", ProviderTimeout
+            ) from None
         except httpx.TransportError as exc:
             raise self._unavailable(model, f"broke off its answer: {type(exc).__name__}") from None
 
@@ -273,7 +292,7 @@ class Provider:
             return None
         except TimeoutError:
             which = "total" if started else "first token"
-            raise self._unavailable(model, f"ran past its {which} timeout", "timeout") from None
+            raise self._unavailable(model, f"ran past its {which} timeout", ProviderTimeout) from None
         except httpx.TransportError as exc:
             raise self._unavailable(model, f"broke off its stream: {type(exc).__name__}") from None
 

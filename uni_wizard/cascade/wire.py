@@ -9,10 +9,21 @@ import contextlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 
-from ..errors import ContextLengthExceeded, ModelError, ModelNotFound, ProviderRejected, ProviderUnavailable
+from ..errors import (
+    ContextLengthExceeded,
+    ModelError,
+    ModelNotFound,
+    ProviderMalformed,
+    ProviderRateLimited,
+    ProviderRejected,
+    ProviderServerError,
+    ProviderTimeout,
+    ProviderUnavailable,
+)
 from .types import Message, ToolCall, ToolSchema, Usage
 
 __all__ = [
@@ -29,7 +40,13 @@ __all__ = [
 
 CONTEXT_CODES = frozenset({"context_length_exceeded", "exceed_context_size_error", "context_window_exceeded"})
 CONTEXT_PHRASES = ("context length", "context window", "maximum context", "context size")
-RETRIED_STATUSES = frozenset({408, 429, 502, 503, 504})
+RETRIED_STATUSES: dict[int, type[ProviderUnavailable]] = {
+    408: ProviderTimeout,
+    429: ProviderRateLimited,
+    502: ProviderUnavailable,
+    503: ProviderUnavailable,
+    504: ProviderUnavailable,
+}
 MAX_MESSAGE = 300
 
 
@@ -92,11 +109,8 @@ def load_json(text: str | bytes, provider: str, model: str) -> Any:
     try:
         return json.loads(text)
     except (ValueError, UnicodeDecodeError):
-        raise ProviderUnavailable(
-            f"{provider} answered malformed JSON: {short(str(text[:120]))!r}",
-            provider=provider,
-            model=model,
-            reason="malformed",
+        raise ProviderMalformed(
+            f"{provider} answered malformed JSON: {short(str(text[:120]))!r}", provider=provider, model=model
         ) from None
 
 
@@ -107,8 +121,6 @@ def parse_retry_after(value: str | None) -> float | None:
     with contextlib.suppress(ValueError):  # delta-seconds, else an HTTP date
         return max(0.0, float(value))
     try:
-        from datetime import UTC, datetime
-
         return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
     except (TypeError, ValueError):
         return None
@@ -125,12 +137,12 @@ def error_for_status(
     """The error an HTTP error answer means. 408/429/502/503/504 are worth a retry; other 5xx fail over
     without one; 404 is a missing model; a context overflow may fit a bigger model; the rest is permanent."""
     text = f"{provider} ({model}) answered {status}" + (f": {short(message)}" if message else "")
-    if status in RETRIED_STATUSES:
-        reason = "rate_limited" if status == 429 else ("timeout" if status == 408 else "unavailable")
+    retried = RETRIED_STATUSES.get(status)
+    if retried is not None:
         retry_after = parse_retry_after(headers.get("retry-after"))
-        return ProviderUnavailable(text, provider=provider, model=model, retry_after=retry_after, reason=reason)
+        return retried(text, provider=provider, model=model, retry_after=retry_after)
     if status >= 500:
-        return ProviderUnavailable(text, provider=provider, model=model, reason="server_error")
+        return ProviderServerError(text, provider=provider, model=model)
     if status == 404:
         return ModelNotFound(text, provider=provider, model=model)
     if status in (400, 413, 422) and is_context_error(message, code):
@@ -144,11 +156,8 @@ def tool_arguments(raw: Any, provider: str, model: str) -> Mapping[str, Any]:
     if isinstance(raw, str):
         value = load_json(raw or "{}", provider, model)
     if not isinstance(value, dict):
-        raise ProviderUnavailable(
-            f"{provider} sent tool call arguments that are not an object",
-            provider=provider,
-            model=model,
-            reason="malformed",
+        raise ProviderMalformed(
+            f"{provider} sent tool call arguments that are not an object", provider=provider, model=model
         )
     return value
 

@@ -1,7 +1,14 @@
 """The ``uni-wizard`` command: thin, it parses, builds objects from configuration and maps errors to exit codes.
 
-Exit codes: 0 ok, 2 usage or configuration error, 3 denied, 4 tool failed, 5 pending approval.
-Errors print as one line; ``--debug`` adds the traceback.
+Exit codes (docs/TROUBLESHOOTING.md, "Exit codes"): 0 ok, 2 usage or configuration error, 3 denied, 4 failed
+(a tool, or the forge, the store, a model, a deploy), 5 pending approval, 6 not found (no such provenance
+record, approval request or upgrade; nothing changed). Errors print as one line; ``--debug`` adds the traceback.
+
+A command is listed in ``COMMANDS`` below and its module imported only when it runs (``root.LazyGroup``), so
+``uni-wizard --help`` stays quick; a module may also be registered the usual way (``module.register(app)``).
+
+Floor: the composition. May import: anything; heavy parts are imported inside the command that needs them
+(start-up time).
 """
 
 from __future__ import annotations
@@ -15,44 +22,49 @@ from ..errors import (
     ConfigError,
     NotAuthorized,
     PolicyDenied,
+    RecordNotFound,
     ToolCallError,
     UniWizardError,
 )
-from . import (
-    cascade_cmd,
-    deploy_cmd,
-    dispatch_cmd,
-    events_cmd,
-    forge_cmd,
-    mesh_cmd,
-    reconcile_cmd,
-    records_cmd,
-    review_cmd,
-    route_cmd,
-    serve_cmd,
-    tools_cmd,
-    upgrades_cmd,
+from ..observe.logs import quiet_http_clients
+from .root import EXIT_DENIED, EXIT_FAILED, EXIT_NOT_FOUND, EXIT_USAGE, Exit, Lazy, add_lazy, app
+
+__all__ = ["COMMANDS", "app", "exit_code_for", "main"]
+
+TEST_HELP = "Try a tool as a house (the seed's spelling); required path arguments default to the current directory."
+DEMO_HELP = "The guided tour: each house at work, each kind of denial, a sovereign approval, provenance verified."
+ROUTE_HELP = "Triage TEXT and route it over this host's houses, showing every score (nothing is written)."
+DEPLOY_HELP = "Deploy every host of the mesh: the release venv, configuration, secrets (0600), units for its roles."
+
+COMMANDS = (
+    Lazy("tools", "tools_cmd", "List the registered tools."),
+    Lazy("run", "tools_cmd", "Run one tool as a house."),
+    Lazy("test", "tools_cmd", TEST_HELP),
+    Lazy("houses", "tools_cmd", "List the houses and their policies."),
+    Lazy("provenance", "records_cmd", "Inspect and verify the provenance chain."),
+    Lazy("approvals", "records_cmd", "Sovereign approval requests: list, approve, reject."),
+    Lazy("serve", "serve_cmd", "Run the daemon: /health, /ready, /metrics, /api/v1/execute."),
+    Lazy("demo", "serve_cmd", DEMO_HELP),
+    Lazy("forge", "forge_cmd", "The forge: run the devforge, bootstrap a mesh layout on any Gitea."),
+    Lazy("events", "events_cmd", "The event log: what the mesh did, in order, with a cursor."),
+    Lazy("route", "route_cmd", ROUTE_HELP),
+    Lazy("dispatch", "dispatch_cmd", "Allegro's lane: triage, routing and the sweep."),
+    Lazy("review", "review_cmd", "Timmy's reviewer and merge gate."),
+    Lazy("cascade", "cascade_cmd", "The model cascade: providers, breakers, one question."),
+    Lazy("mesh", "mesh_cmd", "The mesh: hosts, peers, the lease, Syncthing."),
+    Lazy("upgrades", "upgrades_cmd", "The self-upgrade queue: list, show, approve and reject upgrades."),
+    Lazy("deploy", "deploy_cmd", DEPLOY_HELP),
+    Lazy("reconcile", "reconcile_cmd", "Apply approved upgrades of the mesh repository to this host."),
+    Lazy("init", "init_cmd", "Prepare an owner's mesh in DIR: the forge, users, repositories, settings, secrets."),
+    Lazy("up", "up_cmd", "Run the owner's mesh of DIR in the foreground: the forge and every daemon."),
 )
-from .common import EXIT_DENIED, EXIT_FAILED, EXIT_USAGE, Exit, app, err_console
-
-__all__ = ["app", "main"]
-
-tools_cmd.register(app)
-records_cmd.register(app)
-serve_cmd.register(app)
-forge_cmd.register(app)
-events_cmd.register(app)
-route_cmd.register(app)
-dispatch_cmd.register(app)
-review_cmd.register(app)
-cascade_cmd.register(app)
-mesh_cmd.register(app)
-upgrades_cmd.register(app)
-deploy_cmd.register(app)
-reconcile_cmd.register(app)
+add_lazy(COMMANDS)
 
 
 def exit_code_for(exc: BaseException) -> int:
+    """The exit code of an error that ended a command (docs/TROUBLESHOOTING.md, "Exit codes")."""
+    if isinstance(exc, RecordNotFound):
+        return EXIT_NOT_FOUND
     if isinstance(exc, PolicyDenied | NotAuthorized):
         return EXIT_DENIED
     if isinstance(exc, ConfigError | ToolCallError | ApprovalError):
@@ -64,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code (and exits with it when run as a script)."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
+    quiet_http_clients(debug)
     try:
         app(args=args, prog_name="uni-wizard", standalone_mode=False)
     except Exit as done:
@@ -71,17 +84,26 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Exit as done:
         return int(done.exit_code)
     except typer.Abort:
-        err_console.print("aborted")
+        print_error("aborted")
         return EXIT_USAGE
     except typer.TyperException as exc:  # usage errors: missing option, unknown command, bad value
-        err_console.print(f"error: {exc.format_message()}", markup=False, soft_wrap=True)
+        print_error(exc.format_message())
         return EXIT_USAGE
     except UniWizardError as exc:
         if debug:
-            err_console.print_exception()
-        err_console.print(f"error: {exc}", markup=False, soft_wrap=True)
+            import traceback  # here, not at the top: only --debug needs it
+
+            traceback.print_exc()
+        print_error(str(exc))
         return exit_code_for(exc)
     return 0
+
+
+def print_error(message: str) -> None:
+    """``error: MESSAGE`` as exactly one line on stderr, as written (no markup, no wrapping)."""
+    line = " ".join(part.strip() for part in message.splitlines() if part.strip())
+    sys.stderr.write(f"error: {line}\n")
+    sys.stderr.flush()
 
 
 def run() -> None:

@@ -15,13 +15,12 @@ from typing import Any
 import httpx
 import typer
 from prometheus_client import CollectorRegistry
-from rich.table import Table
 
 from ..cascade.cascade import Cascade
 from ..cascade.config import load_cascade_config
 from ..cascade.types import Completion, Message
 from ..config import Settings
-from .common import EXIT_FAILED, Exit, console, err_console, options, print_json
+from .common import EXIT_FAILED, Col, Exit, console, err_console, fit_table, options, print_json
 
 __all__ = ["register"]
 
@@ -53,18 +52,30 @@ def _seconds(value: Any) -> str:
     return f"{value * 1000:.0f} ms" if isinstance(value, int | float) else "-"
 
 
+PROVIDER_COLUMNS = (
+    Col("provider", width=8, wrap=True),
+    Col("kind", drop=4),
+    Col("url", width=16, wrap=True, drop=2),
+    Col("locality", drop=5),
+    Col("breaker", width=8, wrap=True),
+    Col("reachable"),
+    Col("p50", drop=3),
+    Col("last error", width=16, wrap=True, drop=1),
+)
+
+
 def _print_table(data: dict[str, Any], source: str) -> None:
-    table = Table(box=None, pad_edge=False)
-    for column in ("provider", "kind", "url", "locality", "breaker", "reachable", "p50", "last error"):
-        table.add_column(column, overflow="fold")
+    rows = []
     for row in data.get("providers", []):
         reachable = {True: "yes", False: "no", None: "-"}[row.get("reachable")]
         breaker = row.get("breaker") or f"denied: {row.get('denied')}"
-        table.add_row(
-            row["name"], row["kind"], row["url"], row["locality"], breaker, reachable,
-            _seconds(row.get("p50_latency_seconds")), row.get("last_error") or "-",
+        rows.append(
+            (
+                row["name"], row["kind"], row["url"], row["locality"], breaker, reachable,
+                _seconds(row.get("p50_latency_seconds")), row.get("last_error") or "-",
+            )
         )  # fmt: skip
-    console.print(table, soft_wrap=True)
+    console.print(fit_table(PROVIDER_COLUMNS, rows))
     console.print(f"required for /ready: {'yes' if data.get('required') else 'no'}; source: {source}", markup=False)
 
 

@@ -25,6 +25,7 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Deploy every host of the mesh: the release venv, configuration, secrets (0600), units for its roles."""
+        # here, not at the top: `--help` stays quick (the deployment drives pyinfra)
         from ..deployment.inventory import load_inventory
         from ..deployment.runner import run_deploy, shipped_dir
         from ..deployment.wheelhouse import build_wheelhouse

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 
 import typer
-from rich.table import Table
 
-from .common import console, options
+from .common import Col, console, fit_table, options, print_json
 
 dispatch_app = typer.Typer(help="Allegro's lane: triage, routing and the sweep.", no_args_is_help=True)
 
@@ -19,17 +19,20 @@ def sweep(
     full: bool = typer.Option(False, "--full", help="Every open issue, not only those updated since the last sweep."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be done; write nothing."),
     repo: list[str] = typer.Option([], "--repo", help="owner/name (repeat); default: dispatcher.repos."),
+    as_json: bool = typer.Option(False, "--json", help="Print each action as JSON."),
 ) -> None:
     """One sweep of every watched repository, under the lease; prints each action."""
-    from ..dispatch.wiring import build_dispatch_loop
+    from ..assembly.dispatcher import build_dispatch_loop  # here, not at the top: `--help` stays quick
 
     opts = options(ctx)
-    runtime = opts.runtime()
-    loop = build_dispatch_loop(opts.settings(), runtime, dry_run=dry_run)
+    settings, runtime = opts.settings(), opts.runtime()
 
     async def once() -> list[tuple[str, int, str, str, bool]]:
         rows = []
-        try:
+        async with contextlib.AsyncExitStack() as closing:
+            loop = build_dispatch_loop(settings, runtime, closing=closing, dry_run=dry_run)
+            # a forge lease is released at the end: the daemons' standbys need not wait for it to lapse
+            closing.push_async_callback(loop.dispatcher.lease.release)
             await loop.dispatcher.lease.acquire()
             for name in repo or loop.repos:
                 if not dry_run:
@@ -37,34 +40,44 @@ def sweep(
                 report = await loop.sweep(name, full=full)
                 rows += [(name, n, a.kind, a.description, a.apply is not None) for n, a in report.actions]
                 rows += [(name, n, "failed", why, False) for n, why in report.failed]
-        finally:
-            await loop.dispatcher.lease.release()  # a forge lease: the daemons' standbys need not wait for a lapse
-            await loop.forge.aclose()
         return rows
 
-    table = Table("repository", "issue", "action", "what", "writes" if not dry_run else "would write")
-    for name, number, kind, what, writes in asyncio.run(once()):
-        table.add_row(name, f"#{number}", kind, what, "yes" if writes else "-")
-    console.print(table)
+    done = asyncio.run(once())
+    if as_json:
+        actions = [
+            {"repository": name, "issue": number, "action": kind, "what": what, "writes": writes}
+            for name, number, kind, what, writes in done
+        ]
+        print_json({"dry_run": dry_run, "full": full, "actions": actions})
+        return
+    columns = (
+        Col("repository", width=10, wrap=True, drop=1),
+        Col("issue"),
+        Col("action"),
+        Col("what", width=20, wrap=True),
+        Col("writes" if not dry_run else "would write"),
+    )
+    rows = [(name, f"#{number}", kind, what, "yes" if writes else "-") for name, number, kind, what, writes in done]
+    console.print(fit_table(columns, rows))
 
 
 @dispatch_app.command("run")
 def run(ctx: typer.Context) -> None:
     """The dispatcher loop in the foreground until Ctrl-C or SIGTERM (the daemon runs it with role dispatcher)."""
-    from ..dispatch.wiring import build_dispatch_loop
-    from ..mesh.failover import run_dispatcher
+    # here, not at the top: `--help` stays quick
+    from ..assembly.dispatcher import build_dispatch_loop
+    from ..dispatch.failover import run_dispatcher
 
     opts = options(ctx)
-    loop = build_dispatch_loop(opts.settings(), opts.runtime())
+    settings, runtime = opts.settings(), opts.runtime()
 
     async def main() -> None:
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-        try:
+        async with contextlib.AsyncExitStack() as closing:
+            loop = build_dispatch_loop(settings, runtime, closing=closing)
             await run_dispatcher(loop, stop)  # a standby under the forge lease when mesh_config is set
-        finally:
-            await loop.forge.aclose()
 
     asyncio.run(main())
 

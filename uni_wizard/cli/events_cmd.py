@@ -6,11 +6,10 @@ import asyncio
 import json
 
 import typer
-from rich.table import Column, Table
 
 from ..errors import EventRejected
 from ..observe.events import Event, EventLog, check_kind
-from .common import console, options, print_json
+from .common import Col, console, fit_table, options, print_json
 
 events_app = typer.Typer(help="The event log: what the mesh did, in order, with a cursor.", no_args_is_help=True)
 
@@ -63,6 +62,17 @@ def _follow_until_interrupted(log: EventLog, since: int | None, limit: int, kind
         return
 
 
+EVENT_COLUMNS = (
+    Col("seq"),
+    Col("at", width=10, wrap=True, drop=2),
+    Col("kind"),
+    Col("host", width=8, wrap=True, drop=3),
+    Col("issue", width=10, wrap=True),
+    Col("key", width=12, wrap=True, drop=1),
+    Col("data", width=20, wrap=True),
+)
+
+
 @events_app.command("tail")
 def tail(
     ctx: typer.Context,
@@ -91,18 +101,8 @@ def tail(
     if as_json:
         print_json([e.as_dict() for e in events])
         return
-    table = Table(
-        Column("seq", no_wrap=True),
-        Column("at", no_wrap=True),
-        Column("kind", no_wrap=True),
-        "host",
-        "issue",
-        Column("key", overflow="fold"),
-        Column("data", overflow="fold"),
-    )
-    for e in events:
-        table.add_row(str(e.seq), e.at, e.kind, e.host, _issue(e), e.key, _data(e, 80))
-    console.print(table)
+    rows = [(str(e.seq), e.at, e.kind, e.host, _issue(e), e.key, _data(e, 200)) for e in events]
+    console.print(fit_table(EVENT_COLUMNS, rows))
 
 
 def register(app: typer.Typer) -> None:

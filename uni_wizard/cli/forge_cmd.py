@@ -6,10 +6,9 @@ import asyncio
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
 from ..errors import ConfigError
-from .common import console
+from .common import Col, console, fit_table, print_json
 
 forge_app = typer.Typer(help="The forge: run the devforge, bootstrap a mesh layout on any Gitea.", no_args_is_help=True)
 
@@ -19,7 +18,7 @@ def parse_admin(admin: str | None, admin_file: Path | None) -> tuple[str, str]:
     if admin_file is not None:
         try:
             admin = admin_file.read_text(encoding="utf-8").strip().splitlines()[0]
-        except (OSError, IndexError) as exc:
+        except (OSError, UnicodeDecodeError, IndexError) as exc:
             raise ConfigError("cannot read USER:PASSWORD from it", source=str(admin_file)) from exc
     if not admin:
         raise ConfigError("give the site admin as --admin USER:PASSWORD or --admin-file FILE")
@@ -43,7 +42,7 @@ def serve(
     root_url: str | None = typer.Option(None, "--root-url", help="Public URL (default http://HOST:PORT/)."),
 ) -> None:
     """Run the devforge: a Gitea-compatible forge (API v1 and git over HTTP) for tests and the demo."""
-    from ..devforge.server import run
+    from ..devforge.server import run  # here, not at the top: `--help` stays quick
 
     run(data, host, port, parse_admin(admin, admin_file), root_url)
 
@@ -55,17 +54,19 @@ def bootstrap_command(
     admin: str | None = typer.Option(None, "--admin", help=admin_help),
     admin_file: Path | None = typer.Option(None, "--admin-file", help=admin_file_help),
     secrets: Path = typer.Option(..., "--secrets", help="Directory for the users' passwords and tokens."),
+    as_json: bool = typer.Option(False, "--json", help="Print each step and its outcome as JSON."),
 ) -> None:
     """Create users, tokens, the organisation, repositories, labels, protection and hooks; idempotent."""
-    from ..forge.bootstrap import bootstrap, load_layout
+    from ..forge.bootstrap import bootstrap, load_layout  # here, not at the top: `--help` stays quick
 
     layout = load_layout(layout_file)
     report = asyncio.run(bootstrap(layout, url=url, admin=parse_admin(admin, admin_file), secrets_dir=secrets))
-    table = Table("step", "outcome")
-    for what, outcome in report.steps:
-        table.add_row(what, outcome)
-    console.print(table)
-    console.print(f"{report.created} created; secrets in {secrets}")
+    if as_json:
+        steps = [{"step": what, "outcome": outcome} for what, outcome in report.steps]
+        print_json({"url": url, "created": report.created, "secrets": str(secrets), "steps": steps})
+        return
+    console.print(fit_table((Col("step", width=24, wrap=True), Col("outcome", width=12, wrap=True)), report.steps))
+    console.print(f"{report.created} created; secrets in {secrets}", markup=False)
 
 
 def register(app: typer.Typer) -> None:

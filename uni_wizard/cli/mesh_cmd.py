@@ -12,12 +12,24 @@ from typing import Any
 
 import httpx
 import typer
-from rich.table import Table
 
+from ..config import Settings
 from ..errors import MeshError
-from .common import console, options, print_json
+from ..harness.runtime import Runtime
+from .common import Col, console, fit_table, options, print_json
 
 mesh_app = typer.Typer(help="The mesh: hosts, peers, the lease, Syncthing.", no_args_is_help=True)
+
+
+HOST_COLUMNS = (
+    Col("host", width=10, wrap=True),
+    Col("houses", width=8, wrap=True, drop=3),
+    Col("roles", width=10, wrap=True, drop=2),
+    Col("lease", width=8, wrap=True),
+    Col("heartbeat", width=10, wrap=True, drop=1),
+    Col("health", width=8, wrap=True),
+    Col("syncthing", width=10, wrap=True, drop=4),
+)
 
 
 @mesh_app.command("status")
@@ -33,9 +45,8 @@ def status(
         print_json(view)
         return
     console.print(_summary(view), markup=False, highlight=False, soft_wrap=True)
-    table = Table("host", "houses", "roles", "lease", "heartbeat", "health", "syncthing", title="mesh")
-    for row in view["hosts"]:
-        table.add_row(
+    rows = [
+        (
             row["host"] + (" (this host)" if row["self"] else ""),
             ", ".join(row["houses"]) or "-",
             ", ".join(row["roles"]) or "-",
@@ -44,27 +55,43 @@ def status(
             row["health"] + (f": {row['health_error']}" if row.get("health_error") else ""),
             _syncthing(row["syncthing"]),
         )
-    console.print(table)
+        for row in view["hosts"]
+    ]
+    console.print(fit_table(HOST_COLUMNS, rows, title="mesh"))
     for path in view.get("conflicts") or []:
         console.print(f"conflict file: {path}", markup=False, highlight=False)
 
 
 def _ask(url: str) -> dict[str, Any]:
+    """What the daemon at ``url`` answers to ``GET /api/v1/mesh``; a ``MeshError`` saying why when it cannot."""
+    where = url.rstrip("/") + "/api/v1/mesh"
     try:
-        response = httpx.get(url.rstrip("/") + "/api/v1/mesh", timeout=10.0)
+        response = httpx.get(where, timeout=10.0)
     except httpx.HTTPError as exc:
         raise MeshError(f"cannot reach the daemon at {url}: {exc}") from exc
+    if response.status_code == 404:
+        raise MeshError(
+            f"the daemon at {url} has no mesh view (GET /api/v1/mesh: HTTP 404): it is a uni-wizard older than "
+            "this one running without a mesh file, or not a uni-wizard daemon; run `uni-wizard mesh status` on "
+            "that host instead"
+        )
     if response.status_code != 200:
         raise MeshError(f"the daemon at {url} answered HTTP {response.status_code} to GET /api/v1/mesh")
-    data: dict[str, Any] = response.json()
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    if not isinstance(data, dict) or not isinstance(data.get("hosts"), list):
+        raise MeshError(f"the daemon at {url} answered GET /api/v1/mesh with something that is not a mesh view")
     return data
 
 
-async def _look(settings: Any, runtime: Any) -> dict[str, Any]:
-    from ..mesh.node import MeshNode
+async def _look(settings: Settings, runtime: Runtime) -> dict[str, Any]:
+    # here, not at the top: `--help` stays quick
+    from ..assembly.mesh import build_mesh_node
     from ..mesh.peers import PeerProber
 
-    node = MeshNode.from_settings(settings, runtime)
+    node = build_mesh_node(settings, runtime)
     me = node.mesh.host(settings.host)
     own = PeerProber((me,), node.mesh.peers) if me else None
     try:
@@ -87,17 +114,19 @@ async def _look(settings: Any, runtime: Any) -> dict[str, Any]:
         await node.aclose()
 
 
-def _summary(view: dict[str, Any]) -> str:
-    lease = view.get("lease")
+def _lease_text(lease: dict[str, Any] | None) -> str:
     if lease is None:
-        lease_text = "lease: unknown (no forge configured)"
-    elif lease.get("error"):
-        lease_text = f"lease: unreadable ({lease['error']})"
-    elif lease.get("holder") is None:
-        lease_text = "lease: nobody holds it"
-    else:
-        lapsed = " (expired)" if lease.get("expired") else ""
-        lease_text = f"lease: {lease['holder']} ({lease['house']}), epoch {lease['epoch']}{lapsed}"
+        return "lease: unknown (no forge configured: gitea_url and gitea_token)"
+    source = f" [{lease['source']}]" if lease.get("source") else ""
+    if lease.get("error"):
+        return f"lease: unreadable ({lease['error']}){source}"
+    if lease.get("holder") is None:
+        return f"lease: nobody holds it{source}"
+    lapsed = " (expired)" if lease.get("expired") else ""
+    return f"lease: {lease['holder']} ({lease['house']}), epoch {lease['epoch']}{lapsed}{source}"
+
+
+def _summary(view: dict[str, Any]) -> str:
     st = view.get("syncthing") or {}
     if not st.get("configured"):
         st_text = "syncthing: not configured (heartbeats over HTTP)"
@@ -107,7 +136,7 @@ def _summary(view: dict[str, Any]) -> str:
     spool_text = ""
     if spool is not None:
         spool_text = f"; telemetry exported to seq {spool['exported_seq']}, {spool['buffered']} buffered"
-    return f"{view['host']}: {lease_text}; {st_text}{spool_text}"
+    return f"{view['host']}: {_lease_text(view.get('lease'))}; {st_text}{spool_text}"
 
 
 def _age(row: dict[str, Any]) -> str:

@@ -6,7 +6,7 @@ import asyncio
 
 import typer
 
-from .common import EXIT_FAILED, Exit, console, options
+from .common import EXIT_FAILED, Exit, console, options, print_json
 
 reconcile_app = typer.Typer(help="Apply approved upgrades of the mesh repository to this host.", no_args_is_help=True)
 
@@ -15,24 +15,23 @@ reconcile_app = typer.Typer(help="Apply approved upgrades of the mesh repository
 def once(
     ctx: typer.Context,
     dry_run: bool = typer.Option(False, "--dry-run", help="Say what would be applied; change and post nothing."),
+    as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
 ) -> None:
     """Resume an apply cut short, or apply the next approved upgrade; prints the outcome (exit 4 if failed)."""
-    from ..reconcile.wiring import build_reconciler
+    from ..assembly.reconciler import reconcile_once  # here, not at the top: `--help` stays quick
 
     opts = options(ctx)
+    done = asyncio.run(reconcile_once(opts.settings(), opts.runtime(), dry_run=dry_run))
+    outcome, sha, number, reason, seconds = done.outcome, done.sha, done.number, done.reason, done.seconds
 
-    async def run() -> tuple[str, str, int, str, float]:
-        reconciler = await build_reconciler(opts.settings(), opts.runtime(), dry_run=dry_run)
-        try:
-            done = await reconciler.reconcile_once()
-        finally:
-            await reconciler.forge.aclose()
-        return done.outcome, done.sha, done.number, done.reason, done.seconds
-
-    outcome, sha, number, reason, seconds = asyncio.run(run())
-    where = f" #{number} {sha[:12]}" if sha else ""
-    took = f" ({seconds:.1f} s)" if seconds else ""
-    console.print(f"{outcome}{where}{took}: {reason}", markup=False, highlight=False)
+    if as_json:
+        print_json(
+            {"dry_run": dry_run, "outcome": outcome, "number": number, "sha": sha, "reason": reason, "seconds": seconds}
+        )
+    else:
+        where = f" #{number} {sha[:12]}" if sha else ""
+        took = f" ({seconds:.1f} s)" if seconds else ""
+        console.print(f"{outcome}{where}{took}: {reason}", markup=False, highlight=False)
     if outcome == "failed":
         raise Exit(EXIT_FAILED)
 

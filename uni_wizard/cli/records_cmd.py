@@ -10,7 +10,7 @@ from rich.table import Table
 
 from ..errors import ProvenanceBroken
 from ..harness.approvals import Approval, ApprovalState
-from .common import EXIT_FAILED, Exit, console, err_console, options, print_json
+from .common import EXIT_FAILED, Col, Exit, console, err_console, fit_table, options, print_json
 
 provenance_app = typer.Typer(help="Inspect and verify the provenance chain.", no_args_is_help=True)
 approvals_app = typer.Typer(help="Sovereign approval requests.", no_args_is_help=True)
@@ -50,9 +50,8 @@ def tail(
     if as_json:
         print_json([asdict(r) for r in records])
         return
-    table = Table("id", "at", "house", "mode", "tool", "task", "status", "ms", "hash")
-    for r in records:
-        table.add_row(
+    rows = [
+        (
             str(r.id),
             r.at,
             r.house,
@@ -63,16 +62,58 @@ def tail(
             f"{r.duration * 1000:.1f}",
             (r.hash or "")[:12],
         )
-    console.print(table)
+        for r in records
+    ]
+    console.print(fit_table(PROVENANCE_COLUMNS, rows))
+
+
+PROVENANCE_COLUMNS = (
+    Col("id"),
+    Col("at", wrap=True, width=10, drop=2),
+    Col("house"),
+    Col("mode", drop=3),
+    Col("tool", width=12, wrap=True),
+    Col("task", width=10, wrap=True, drop=4),
+    Col("status"),
+    Col("ms", drop=1),
+    Col("hash", drop=5),
+)
+APPROVAL_COLUMNS = (
+    Col("id"),
+    Col("state"),
+    Col("house"),
+    Col("tool", width=12, wrap=True),
+    Col("arguments", width=24, wrap=True),
+    Col("requested", width=10, wrap=True, drop=3),
+    Col("expires", width=10, wrap=True, drop=4),
+    Col("decided by", drop=2),
+    Col("reason", width=16, wrap=True, drop=1),
+)
+
+
+def arguments_text(args_json: str) -> str:
+    """The arguments of a call as stored (secrets already redacted), one ``name=value`` per line."""
+    try:
+        args = json.loads(args_json)
+    except json.JSONDecodeError:
+        return args_json
+    if not isinstance(args, dict):
+        return json.dumps(args, ensure_ascii=False)
+    return "\n".join(
+        f"{key}={value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)}"
+        for key, value in args.items()
+    )
 
 
 def _approval_table(items: list[Approval]) -> Table:
-    table = Table("id", "state", "house", "tool", "requested", "expires", "decided by", "reason")
-    for a in items:
-        table.add_row(
-            str(a.id), str(a.state), a.house, a.tool, a.requested_at, a.expires_at, a.decided_by or "", a.reason
+    rows = [
+        (
+            str(a.id), str(a.state), a.house, a.tool, arguments_text(a.args_json), a.requested_at, a.expires_at,
+            a.decided_by or "", a.reason,
         )
-    return table
+        for a in items
+    ]  # fmt: skip
+    return fit_table(APPROVAL_COLUMNS, rows)
 
 
 @approvals_app.command("list")
@@ -81,12 +122,19 @@ def list_approvals(
     state: ApprovalState | None = typer.Option(None, "--state", help="Only this state."),
     as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
-    """Approval requests (expired ones are marked as such first)."""
+    """Approval requests with the tool and the arguments to approve (expired ones are marked as such first)."""
     items = options(ctx).runtime().approvals.find(state)
     if as_json:
-        print_json([asdict(a) for a in items])
+        print_json([{**asdict(a), "args": _loaded(a.args_json)} for a in items])
     else:
         console.print(_approval_table(items))
+
+
+def _loaded(args_json: str) -> object:
+    try:
+        return json.loads(args_json)
+    except json.JSONDecodeError:
+        return args_json
 
 
 def _decide(ctx: typer.Context, approval_id: int, by: str, note: str, approve: bool) -> None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from typing import Any
 
 import typer
-from rich.table import Table
 
-from .common import console, options
+from .common import Col, console, fit_table, options, print_json
 
 review_app = typer.Typer(help="Timmy's reviewer and merge gate.", no_args_is_help=True)
 
@@ -16,33 +17,64 @@ review_app = typer.Typer(help="Timmy's reviewer and merge gate.", no_args_is_hel
 def once(
     ctx: typer.Context,
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the verdicts and merges planned; write nothing."),
+    as_json: bool = typer.Option(False, "--json", help="Print the verdicts and merges as JSON."),
 ) -> None:
     """Review every PR waiting in status/review, then merge what nothing blocks; prints each verdict and merge."""
-    from ..review.wiring import build_reviewer, review_pass
+    # here, not at the top: `--help` stays quick
+    from ..assembly.configs import Configs
+    from ..assembly.reviewer import build_reviewer
+    from ..assembly.upgrades import upgrade_extension
+    from ..review.loop import review_pass
 
     opts = options(ctx)
-    reviewer = build_reviewer(opts.settings(), opts.runtime(), dry_run=dry_run)
+    settings, runtime = opts.settings(), opts.runtime()
+    configs = Configs(settings)
+    extend = upgrade_extension(settings, runtime, configs=configs)
 
-    async def run() -> tuple[list[tuple[str, str, str, str, str]], list[tuple[str, str, str, str, str]]]:
-        try:
+    async def run() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        async with contextlib.AsyncExitStack() as closing:
+            reviewer = build_reviewer(
+                settings, runtime, configs=configs, closing=closing, dry_run=dry_run, extend=extend
+            )
             reviews, merges = await review_pass(reviewer)
-        finally:
-            await reviewer.forge.aclose()
-        rows = [
-            (r.repository, f"#{r.number}", r.head[:10], r.verdict, "; ".join(r.reasons or r.notes)) for r in reviews
+        verdicts = [
+            {"repository": r.repository, "number": r.number, "head": r.head, "verdict": r.verdict,
+             "why": list(r.reasons or r.notes)}
+            for r in reviews
+        ]  # fmt: skip
+        merged = [
+            {
+                "repository": m.repository,
+                "number": m.number,
+                "head": m.head,
+                "outcome": m.outcome,
+                "why": list(m.reasons),
+            }
+            for m in merges
         ]
-        done = [(m.repository, f"#{m.number}", m.head[:10], m.outcome, "; ".join(m.reasons)) for m in merges]
-        return rows, done
+        return verdicts, merged
 
-    reviews, merges = asyncio.run(run())
-    verdicts = Table("repository", "pr", "head", "verdict", "why", title="reviews" + (" (dry run)" if dry_run else ""))
-    for row in reviews:
-        verdicts.add_row(*row)
-    console.print(verdicts)
-    merged = Table("repository", "pr", "head", "outcome", "why", title="merges" + (" (dry run)" if dry_run else ""))
-    for row in merges:
-        merged.add_row(*row)
-    console.print(merged)
+    verdicts, merged = asyncio.run(run())
+    if as_json:
+        print_json({"dry_run": dry_run, "reviews": verdicts, "merges": merged})
+        return
+    dry = " (dry run)" if dry_run else ""
+    console.print(fit_table(_columns("verdict"), _rows(verdicts, "verdict"), title="reviews" + dry))
+    console.print(fit_table(_columns("outcome"), _rows(merged, "outcome"), title="merges" + dry))
+
+
+def _rows(items: list[dict[str, Any]], outcome: str) -> list[tuple[str, ...]]:
+    return [(i["repository"], f"#{i['number']}", i["head"][:10], i[outcome], "; ".join(i["why"])) for i in items]
+
+
+def _columns(outcome: str) -> tuple[Col, ...]:
+    return (
+        Col("repository", width=10, wrap=True, drop=2),
+        Col("pr"),
+        Col("head", drop=1),
+        Col(outcome),
+        Col("why", width=20, wrap=True),
+    )
 
 
 def register(app: typer.Typer) -> None:

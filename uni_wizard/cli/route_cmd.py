@@ -1,4 +1,4 @@
-"""``route --explain TEXT``: what triage and routing would decide for an issue, and why."""
+"""``route TEXT`` (or ``route --explain TEXT``): what triage and routing would decide for an issue, and why."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import typer
 from ..dispatch.config import load_triage_config
 from ..dispatch.history import RoutingLedger
 from ..dispatch.routing import format_table, route
-from ..dispatch.triage import kind_matches, triage
+from ..dispatch.triage import bound, kind_matches, triage
 from ..dispatch.types import IssueText
 from .common import console, options, print_json
 
@@ -28,20 +28,33 @@ def _say(text: str) -> None:
     console.print(text, markup=False, soft_wrap=True)
 
 
+def _one_text(text: str | None, explain: str | None) -> str:
+    """TEXT or ``--explain TEXT``, exactly one of them."""
+    if text is not None and explain is not None:
+        raise typer.BadParameter("give the issue text once: as TEXT or as --explain TEXT", param_hint="TEXT")
+    if text is None and explain is None:
+        raise typer.BadParameter('give the issue text: uni-wizard route "TEXT"', param_hint="TEXT")
+    return text if text is not None else str(explain)
+
+
 def register(app: typer.Typer) -> None:
     @app.command("route")
     def route_command(
         ctx: typer.Context,
-        explain: str = typer.Option(..., "--explain", "-e", help="The issue text; its first line is the title."),
+        text: str | None = typer.Argument(
+            None, help="The issue text; its first line is the title.", show_default=False
+        ),
+        explain: str | None = typer.Option(None, "--explain", "-e", help="The same as TEXT (the older spelling)."),
         title: str | None = typer.Option(None, "--title", help="The title (then all of TEXT is the body)."),
         kind: str | None = typer.Option(None, "--kind", help="Route as this kind instead of the triaged one."),
         as_json: bool = typer.Option(False, "--json", help="Print the triage and the decision as JSON."),
     ) -> None:
         """Triage TEXT and route it over this host's houses, showing every score (nothing is written)."""
+        issue_text = _one_text(text, explain)
         runtime = options(ctx).runtime()
         config = load_triage_config(runtime.settings.triage_config)
-        issue_title, body = split_text(explain, title)
-        issue = IssueText(number=0, title=issue_title, body=body)
+        issue_title, body = split_text(issue_text, title)
+        issue = bound(IssueText(number=0, title=issue_title, body=body), config.limits)  # what the dispatcher reads
         verdict = triage(issue, config)
         known = {*config.kinds, config.default_kind}
         if kind is not None and kind not in known:

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.table import Table
 
 from ..errors import ToolCallError
 from ..harness.core import Harness
@@ -19,9 +18,11 @@ from .common import (
     EXIT_FAILED,
     EXIT_PENDING,
     EXIT_USAGE,
+    Col,
     Exit,
     console,
     err_console,
+    fit_table,
     options,
     print_json,
 )
@@ -83,94 +84,113 @@ def show_result(result: Result, as_json: bool) -> None:
         raise Exit(code)
 
 
+TOOL_COLUMNS = (
+    Col("tool"),
+    Col("group", drop=2),
+    Col("mutates"),
+    Col("idempotent", drop=3),
+    Col("risk", drop=1),
+    Col("description", width=20, wrap=True),
+)
+HOUSE_COLUMNS = (
+    Col("house"),
+    Col("role", width=16, wrap=True),
+    Col("forge user", drop=2),
+    Col("mode", drop=1),
+    Col("max", drop=3),
+    Col("rules", width=16, wrap=True),
+)
+
+
+def tools_command(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Print the tools and their schemas as JSON."),
+    group: str | None = typer.Option(None, "--group", help="Only this group."),
+) -> None:
+    """List the registered tools."""
+    specs = [s for s in options(ctx).runtime().registry if group in (None, s.group)]
+    if as_json:
+        print_json([s.describe() for s in specs])
+        return
+    rows = [
+        (s.name, s.group, "yes" if s.mutates else "no", "yes" if s.idempotent else "no", str(s.risk), s.description)
+        for s in specs
+    ]
+    console.print(fit_table(TOOL_COLUMNS, rows))
+
+
+def _execute(
+    ctx: typer.Context,
+    tool: str,
+    house: str,
+    mode: str | None,
+    pairs: list[str],
+    task: str | None,
+    timeout: float | None,
+    as_json: bool,
+    fill_paths: bool = False,
+) -> None:
+    runtime = options(ctx).runtime()
+    if mode is not None and mode not in set(Mode):
+        raise ToolCallError(f"--mode {mode!r}: use one of {', '.join(Mode)}")
+    harness = Harness(house, Mode(mode) if mode else None, runtime=runtime, task=task)
+    spec = runtime.registry.get(tool)
+    args = parse_args(spec, pairs)
+    if fill_paths:
+        required = spec.parameters.get("required", [])
+        for name in spec.path_args:
+            if name in required and name not in args:
+                args[name] = str(Path.cwd())
+    result = harness.execute_many([Call(tool, args, timeout)])[0]
+    show_result(result, as_json)
+
+
+MODE_HELP = "simple, intelligent or sovereign (default: the house's default_mode)."
+
+
+def run_command(
+    ctx: typer.Context,
+    tool: str = typer.Argument(..., help="Tool name (`uni-wizard tools` lists them)."),
+    house: str = typer.Option(..., "--house", "-H", help="House to act as."),
+    mode: str | None = typer.Option(None, "--mode", "-m", help=MODE_HELP),
+    arg: list[str] = typer.Option([], "--arg", "-a", help="name=value (repeat); non-strings as JSON."),
+    task: str | None = typer.Option(None, "--task", help="Task the call belongs to (provenance parent)."),
+    timeout: float | None = typer.Option(None, "--timeout", help="Seconds before the call is cancelled."),
+    as_json: bool = typer.Option(False, "--json", help="Print the whole Result as JSON."),
+) -> None:
+    """Run one tool as a house."""
+    _execute(ctx, tool, house, mode, arg, task, timeout, as_json)
+
+
+def test_command(
+    ctx: typer.Context,
+    house: str = typer.Option(..., "--house", "-H", help="House to act as."),
+    tool: str = typer.Option(..., "--tool", "-t", help="Tool name."),
+    mode: str | None = typer.Option(None, "--mode", "-m", help=MODE_HELP),
+    arg: list[str] = typer.Option([], "--arg", "-a", help="name=value (repeat)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the whole Result as JSON."),
+) -> None:
+    """Try a tool as a house (the seed's spelling); required path arguments default to the current directory."""
+    _execute(ctx, tool, house, mode, arg, None, None, as_json, fill_paths=True)
+
+
+def houses_command(
+    ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print the policies as JSON.")
+) -> None:
+    """List the houses and their policies."""
+    houses = options(ctx).runtime().houses
+    if as_json:
+        print_json({name: p.model_dump(mode="json") for name, p in houses.items()})
+        return
+    rows = []
+    for name, p in houses.items():
+        rules = ", ".join(k for k, v in p.rules.model_dump().items() if v is True)
+        rows.append((name, p.role, p.gitea_user, str(p.default_mode), str(p.max_concurrency), rules))
+    console.print(fit_table(HOUSE_COLUMNS, rows))
+
+
 def register(app: typer.Typer) -> None:
-    @app.command("tools")
-    def tools_command(
-        ctx: typer.Context,
-        as_json: bool = typer.Option(False, "--json", help="Print the tools and their schemas as JSON."),
-        group: str | None = typer.Option(None, "--group", help="Only this group."),
-    ) -> None:
-        """List the registered tools."""
-        specs = [s for s in options(ctx).runtime().registry if group in (None, s.group)]
-        if as_json:
-            print_json([s.describe() for s in specs])
-            return
-        table = Table("tool", "group", "mutates", "idempotent", "risk", "description")
-        for s in specs:
-            table.add_row(
-                s.name,
-                s.group,
-                "yes" if s.mutates else "no",
-                "yes" if s.idempotent else "no",
-                str(s.risk),
-                s.description,
-            )
-        console.print(table)
-
-    def _execute(
-        ctx: typer.Context,
-        tool: str,
-        house: str,
-        mode: str | None,
-        pairs: list[str],
-        task: str | None,
-        timeout: float | None,
-        as_json: bool,
-        fill_paths: bool = False,
-    ) -> None:
-        runtime = options(ctx).runtime()
-        if mode is not None and mode not in set(Mode):
-            raise ToolCallError(f"--mode {mode!r}: use one of {', '.join(Mode)}")
-        harness = Harness(house, Mode(mode) if mode else None, runtime=runtime, task=task)
-        spec = runtime.registry.get(tool)
-        args = parse_args(spec, pairs)
-        if fill_paths:
-            required = spec.parameters.get("required", [])
-            for name in spec.path_args:
-                if name in required and name not in args:
-                    args[name] = str(Path.cwd())
-        result = harness.execute_many([Call(tool, args, timeout)])[0]
-        show_result(result, as_json)
-
-    mode_help = "simple, intelligent or sovereign (default: the house's default_mode)."
-
-    @app.command("run")
-    def run_command(
-        ctx: typer.Context,
-        tool: str = typer.Argument(..., help="Tool name (`uni-wizard tools` lists them)."),
-        house: str = typer.Option(..., "--house", "-H", help="House to act as."),
-        mode: str | None = typer.Option(None, "--mode", "-m", help=mode_help),
-        arg: list[str] = typer.Option([], "--arg", "-a", help="name=value (repeat); non-strings as JSON."),
-        task: str | None = typer.Option(None, "--task", help="Task the call belongs to (provenance parent)."),
-        timeout: float | None = typer.Option(None, "--timeout", help="Seconds before the call is cancelled."),
-        as_json: bool = typer.Option(False, "--json", help="Print the whole Result as JSON."),
-    ) -> None:
-        """Run one tool as a house."""
-        _execute(ctx, tool, house, mode, arg, task, timeout, as_json)
-
-    @app.command("test")
-    def test_command(
-        ctx: typer.Context,
-        house: str = typer.Option(..., "--house", "-H", help="House to act as."),
-        tool: str = typer.Option(..., "--tool", "-t", help="Tool name."),
-        mode: str | None = typer.Option(None, "--mode", "-m", help=mode_help),
-        arg: list[str] = typer.Option([], "--arg", "-a", help="name=value (repeat)."),
-        as_json: bool = typer.Option(False, "--json", help="Print the whole Result as JSON."),
-    ) -> None:
-        """Try a tool as a house (the seed's spelling); required path arguments default to the current directory."""
-        _execute(ctx, tool, house, mode, arg, None, None, as_json, fill_paths=True)
-
-    @app.command("houses")
-    def houses_command(
-        ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print the policies as JSON.")
-    ) -> None:
-        """List the houses and their policies."""
-        houses = options(ctx).runtime().houses
-        if as_json:
-            print_json({name: p.model_dump(mode="json") for name, p in houses.items()})
-            return
-        table = Table("house", "role", "forge user", "mode", "max", "rules")
-        for name, p in houses.items():
-            rules = ", ".join(k for k, v in p.rules.model_dump().items() if v is True)
-            table.add_row(name, p.role, p.gitea_user, str(p.default_mode), str(p.max_concurrency), rules)
-        console.print(table)
+    app.command("tools")(tools_command)
+    app.command("run")(run_command)
+    app.command("test")(test_command)
+    app.command("houses")(houses_command)

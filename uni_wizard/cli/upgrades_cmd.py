@@ -8,19 +8,19 @@ posts the APPROVED review bound to the recorded head through the reviewer's appr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 
 import typer
-from rich.table import Table
 
 from ..config import Settings
-from ..errors import ConfigError, NotAuthorized, UpgradeError
+from ..errors import ConfigError, NotAuthorized, RecordNotFound
 from ..harness.runtime import Runtime
 from ..upgrade.config import load_upgrade_config
 from ..upgrade.queue import UpgradeQueue
 from ..upgrade.records import Upgrade, UpgradeStore
 from ..upgrade.states import State
-from .common import console, options, print_json
+from .common import Col, console, fit_table, options, print_json
 
 upgrades_app = typer.Typer(
     help="The self-upgrade queue: list, show, approve and reject upgrades.", no_args_is_help=True
@@ -39,6 +39,26 @@ def _why(upgrade: Upgrade) -> str:
     return upgrade.note or (upgrade.history[-1].reason if upgrade.history else "")
 
 
+UPGRADE_COLUMNS = (
+    Col("pr", width=8, wrap=True),
+    Col("state"),
+    Col("head", drop=3),
+    Col("diff sha256", drop=5),
+    Col("risk", drop=2),
+    Col("updated", width=10, wrap=True, drop=4),
+    Col("title", width=12, wrap=True, drop=1),
+    Col("why", width=16, wrap=True),
+)
+HISTORY_COLUMNS = (
+    Col("at", width=10, wrap=True),
+    Col("from", drop=2),
+    Col("to"),
+    Col("head", drop=3),
+    Col("actor", width=8, wrap=True, drop=1),
+    Col("reason", width=16, wrap=True),
+)
+
+
 @upgrades_app.command("list")
 def list_upgrades(
     ctx: typer.Context,
@@ -50,11 +70,12 @@ def list_upgrades(
     if as_json:
         print_json({"upgrades": [u.as_dict() for u in upgrades]})
         return
-    table = Table("pr", "state", "head", "diff sha256", "risk", "updated", "title", "why", title="upgrades")
-    for u in upgrades:
-        pr = f"{u.repository}#{u.number}"
-        table.add_row(pr, u.state.value, u.head_sha[:10], u.diff_sha256[:10], u.risk, u.updated_at, u.title, _why(u))
-    console.print(table)
+    rows = [
+        (f"{u.repository}#{u.number}", u.state.value, u.head_sha[:10], u.diff_sha256[:10], u.risk, u.updated_at,
+         u.title, _why(u))
+        for u in upgrades
+    ]  # fmt: skip
+    console.print(fit_table(UPGRADE_COLUMNS, rows, title="upgrades"))
 
 
 def _get(ctx: typer.Context, number: int) -> Upgrade:
@@ -62,7 +83,9 @@ def _get(ctx: typer.Context, number: int) -> Upgrade:
     repo = load_upgrade_config(opts.settings().upgrades_config).repo
     upgrade = UpgradeStore(opts.runtime().store).get(repo, number)
     if upgrade is None:
-        raise UpgradeError(f"no upgrade #{number} in {repo} on this host (see `uni-wizard upgrades list`)")
+        raise RecordNotFound(
+            f"no upgrade #{number} in {repo} on this host (see `uni-wizard upgrades list`)", kind="upgrade", key=number
+        )
     return upgrade
 
 
@@ -85,10 +108,8 @@ def show(
         console.print(f"merged as {u.merge_sha}", markup=False)
     if u.note:
         console.print(f"now: {u.note}", markup=False)
-    table = Table("at", "from", "to", "head", "actor", "reason", title="history")
-    for t in u.history:
-        table.add_row(t.at, t.from_state or "", t.to_state, t.head_sha[:10], t.actor, t.reason)
-    console.print(table)
+    rows = [(t.at, t.from_state or "", t.to_state, t.head_sha[:10], t.actor, t.reason) for t in u.history]
+    console.print(fit_table(HISTORY_COLUMNS, rows, title="history"))
 
 
 def _sovereign(settings: Settings, runtime: Runtime) -> str:
@@ -108,23 +129,25 @@ def _sovereign(settings: Settings, runtime: Runtime) -> str:
 def _with_queue(
     ctx: typer.Context, act: Callable[[UpgradeQueue, Callable[..., Awaitable[object]]], Awaitable[Upgrade]]
 ) -> Upgrade:
-    from ..review.wiring import build_reviewer
+    # here, not at the top: `--help` stays quick
+    from ..assembly.configs import Configs
+    from ..assembly.reviewer import build_reviewer
+    from ..assembly.upgrades import attached_queue, upgrade_extension
 
     opts = options(ctx)
     settings, runtime = opts.settings(), opts.runtime()
     _sovereign(settings, runtime)
-    reviewer = build_reviewer(settings, runtime)
-    queue = reviewer.upgrades
-    if queue is None:
-        raise ConfigError(
-            "the reviewer does not watch the mesh's repository: add it to dispatcher.repos", key="dispatcher.repos"
-        )
+    configs = Configs(settings)
 
     async def run() -> Upgrade:
-        try:
+        async with contextlib.AsyncExitStack() as closing:
+            extend = upgrade_extension(settings, runtime, configs=configs)
+            reviewer = build_reviewer(settings, runtime, configs=configs, closing=closing, extend=extend)
+            queue = attached_queue(reviewer.extensions)
+            if queue is None:
+                key = "repos" if configs.review.repos is not None else "dispatcher.repos"
+                raise ConfigError(f"the reviewer does not watch the mesh's repository: add it to {key}", key=key)
             return await act(queue, reviewer.approve_head)
-        finally:
-            await reviewer.forge.aclose()
 
     return asyncio.run(run())
 

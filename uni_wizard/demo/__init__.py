@@ -11,10 +11,13 @@ reconcilers of two hosts. A summary closes the tour.
 A chapter is a function of the ``Tour`` (``tour.py``); later capabilities add theirs to
 ``CHAPTERS``. Chapters record tool calls in ``tour.steps``, forge issues in ``tour.routed`` and
 what did not go as expected in ``tour.failures``.
+
+Floor: the composition. May import: anything (it builds roles through uni_wizard.assembly).
 """
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import tempfile
 import time
@@ -25,8 +28,11 @@ from prometheus_client import CollectorRegistry
 from rich.console import Console
 
 from ..config import Settings
+from ..devforge import DevforgeServer
 from ..errors import UniWizardError
+from ..forge import GiteaClient
 from ..harness.runtime import Runtime
+from ..tools.env import ToolEnv
 from .chapters import chapter_denials, chapter_houses_at_work, chapter_provenance, chapter_sovereign
 from .mesh import chapter_mesh
 from .spine import chapter_spine
@@ -46,21 +52,39 @@ CHAPTERS: list[Callable[[Tour], None]] = [
 ]
 
 
+WORLD_ADMIN = ("demo-admin", "demo-admin-password")  # the first chapters' forge; it lives and dies with the demo
+
+
+async def _world_repo(url: str) -> str:
+    """An empty ``sample`` repository of the world forge's admin; the admin's token (the houses push with it)."""
+    async with GiteaClient(url, username=WORLD_ADMIN[0], password=WORLD_ADMIN[1]) as basic:
+        token = (await basic.create_token(WORLD_ADMIN[0], "demo")).sha1
+    async with GiteaClient(url, token) as admin:
+        await admin.create_repo("sample", default_branch="main")
+    return token
+
+
 def run_demo(*, keep: bool = False, console: Console | None = None, root: Path | None = None) -> Tour:
     """Run every chapter; raise ``UniWizardError`` listing what did not go as expected."""
     console = console or Console(highlight=False)
     root = root or Path(tempfile.mkdtemp(prefix="uni-wizard-demo-"))
     started = time.perf_counter()
-    build_world(root)
-    settings = Settings(host="demo-host", data_dir=root / "data", workspace=root / "workspace")
-    runtime = Runtime(settings, metrics_registry=CollectorRegistry())
-    tour = Tour(root=root, runtime=runtime, console=console)
-    console.print(f"[bold]uni-wizard demo[/] — workspace {settings.workspace}")
+    forge = DevforgeServer(root / "forge", WORLD_ADMIN).start()  # the first chapters' remote
     try:
-        for chapter in CHAPTERS:
-            chapter(tour)
+        token = asyncio.run(_world_repo(forge.url))
+        build_world(root, f"{forge.url}{WORLD_ADMIN[0]}/sample.git", token)
+        settings = Settings(host="demo-host", data_dir=root / "data", workspace=root / "workspace")
+        env = ToolEnv(gitea_url=forge.url, gitea_token=token)
+        runtime = Runtime(settings, env=env, metrics_registry=CollectorRegistry())
+        tour = Tour(root=root, runtime=runtime, console=console)
+        console.print(f"[bold]uni-wizard demo[/] — workspace {settings.workspace}")
+        try:
+            for chapter in CHAPTERS:
+                chapter(tour)
+        finally:
+            runtime.close()
     finally:
-        runtime.close()
+        forge.stop()
     console.rule("Summary")
     if tour.steps:
         console.print(summary(tour))

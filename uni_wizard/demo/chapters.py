@@ -51,7 +51,7 @@ def chapter_denials(tour: Tour) -> None:
     repo = str(tour.repo)
     tour.call(tour.harness("ezra"), "http_post", Status.DENIED, url="http://127.0.0.1:9/")
     tour.call(tour.harness("allegro"), "git_diff", Status.DENIED, repo_path=repo)
-    tour.call(tour.harness("ezra"), "file_read", Status.DENIED, path=str(tour.root / "origin.git" / "HEAD"))
+    tour.call(tour.harness("ezra"), "file_read", Status.DENIED, path=str(tour.root / "forge" / "devforge.db"))
     escape = tour.root / "workspace" / "etc-link" / "hostname"
     tour.call(tour.harness("ezra"), "file_read", Status.DENIED, path=str(escape))
     tour.call(tour.harness("ezra", task="docs-2"), "file_write", Status.DENIED, path=f"{repo}/README.md", content="x")

@@ -31,18 +31,18 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 from rich.live import Live
 
+from ..assembly.dispatcher import build_dispatch_loop
 from ..devforge import DevforgeServer
 from ..dispatch.audit import find_audit
 from ..dispatch.config import load_triage_config
 from ..dispatch.loop import DispatchLoop
 from ..dispatch.routing import format_table
 from ..dispatch.types import Candidate, RoutingDecision
-from ..dispatch.wiring import build_dispatch_loop
 from ..forge import GiteaClient
 from ..forge.bootstrap import bootstrap
 from ..observe.events import Event, EventKind, EventLog
+from ..threaded_server import ThreadedServer
 from ..web.app import create_app
-from ..web.threaded import ThreadedServer
 from .board import Board, IssueRow
 from .mesh_world import HOUSES, ISSUES, mesh_layout
 from .tour import RoutedIssue, Tour

@@ -22,24 +22,27 @@ import json
 import re
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 from prometheus_client import CollectorRegistry
 from rich.table import Table
 
+from ..assembly.dispatcher import build_dispatch_loop
+from ..assembly.reviewer import reviewer_on
+from ..assembly.worker import worker_on
 from ..config import Settings
 from ..devforge import DevforgeServer
 from ..dispatch.config import load_triage_config
-from ..dispatch.wiring import build_dispatch_loop
 from ..forge import GiteaClient
 from ..forge.bootstrap import bootstrap
 from ..harness.runtime import Runtime
-from ..review import ReviewConfig, Reviewer
+from ..review import ReviewConfig
 from ..tools.env import ToolEnv
 from ..work.report import report_marker
-from ..work.worker import Worker
 from .mesh_world import mesh_layout
 from .tour import IssuePath, Tour
 
@@ -195,26 +198,9 @@ async def _spine(tour: Tour) -> None:
             f"(1 approval by timmy, status check {PROOF})",
         )
 
-        (root / "workspace").mkdir(parents=True, exist_ok=True)
-        settings = Settings(
-            host=HOST,
-            data_dir=root / "data",
-            workspace=root / "workspace",
-            gitea_url=forge.url,
-            gitea_token=token("timmy"),
-        )
-        env = ToolEnv(gitea_url=forge.url, gitea_token=token("timmy"), http_transport=tools)
-        runtime = Runtime(settings, env=env, metrics_registry=CollectorRegistry())
+        runtime = _runtime(root, forge.url, token("timmy"), tools)
         stack.callback(runtime.close)
-        config = load_triage_config(tour.runtime.settings.triage_config)
-        config = config.model_copy(update={"dispatcher": config.dispatcher.model_copy(update={"repos": (REPO,)})})
-        dispatcher = build_dispatch_loop(settings, runtime, forge=clients["allegro"], config=config)
-        workers = [
-            Worker(clients[h], house=h, runtime=runtime, repos=[REPO], claim_ttl=60, host=HOST, token=token(h))
-            for h in ("bezalel", "ezra")
-        ]
-        reviewer = Reviewer(timmy, runtime=runtime, config=ReviewConfig(auto_approve=True), repos=[REPO], host=HOST)
-
+        turn = _roles(tour, runtime, clients, token)
         fix, study = _Path(FIX_TITLE, FIX_STAGES), _Path(STUDY_TITLE, STUDY_STAGES)
         started = time.perf_counter()
         for path, body in ((fix, FIX_BODY), (study, STUDY_BODY)):
@@ -224,17 +210,48 @@ async def _spine(tour: Tour) -> None:
         turns = 0
         while turns < TURNS and not (fix.done and study.done):
             turns += 1
-            await dispatcher.run_once()
-            for worker in workers:
-                await worker.poll_once()
-            await reviewer.review_once()
-            await reviewer.merge_once()
+            await turn()
             await _observe(timmy, fix, study)
         took = time.perf_counter() - started
         tour.console.print(f"  {turns} turn{'s' if turns != 1 else ''} (dispatcher, workers, reviewer) in {took:.1f} s")
         _refine(stamps, fix, study)
         await _check(tour, timmy, fix, study)
         tour.console.print(_table(fix, study))
+
+
+def _runtime(root: Path, url: str, timmy_token: str, tools: _Recorder) -> Runtime:
+    """The chapter's runtime: its own store and workspace; the approve and merge tools act as timmy through
+    ``tools`` (which stamps their requests)."""
+    (root / "workspace").mkdir(parents=True, exist_ok=True)
+    settings = Settings(
+        host=HOST, data_dir=root / "data", workspace=root / "workspace", gitea_url=url, gitea_token=timmy_token
+    )
+    env = ToolEnv(gitea_url=url, gitea_token=timmy_token, http_transport=tools)
+    return Runtime(settings, env=env, metrics_registry=CollectorRegistry())
+
+
+def _roles(
+    tour: Tour, runtime: Runtime, clients: dict[str, GiteaClient], token: Callable[[str], str]
+) -> Callable[[], Awaitable[None]]:
+    """Allegro's dispatcher (watching only ``mesh/spine``), Bezalel's and Ezra's workers, Timmy's reviewer
+    (``auto_approve`` on), each on its house's client; one turn of all of them, in that order."""
+    config = load_triage_config(tour.runtime.settings.triage_config)
+    config = config.model_copy(update={"dispatcher": config.dispatcher.model_copy(update={"repos": (REPO,)})})
+    dispatcher = build_dispatch_loop(runtime.settings, runtime, forge=clients["allegro"], config=config)
+    workers = [
+        worker_on(runtime, clients[h], house=h, repos=[REPO], claim_ttl=60, host=HOST, token=token(h))
+        for h in ("bezalel", "ezra")
+    ]
+    reviewer = reviewer_on(runtime, clients["timmy"], config=ReviewConfig(auto_approve=True), repos=[REPO], host=HOST)
+
+    async def turn() -> None:
+        await dispatcher.run_once()
+        for worker in workers:
+            await worker.poll_once()
+        await reviewer.review_once()
+        await reviewer.merge_once()
+
+    return turn
 
 
 async def _make_repo(url: str) -> None:

@@ -120,24 +120,22 @@ class Tour:
         return ok
 
 
-def _git(repo: Path, *args: str) -> str:
+def _git(repo: Path, *args: str, token: str = "") -> str:
+    env = {"GIT_CONFIG_NOSYSTEM": "1", "HOME": str(repo.parent), "PATH": "/usr/bin:/bin:/usr/local/bin"}
+    if token:  # through the environment only: the sample's .git/config never holds it
+        env |= {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "http.extraHeader",
+                "GIT_CONFIG_VALUE_0": f"Authorization: token {token}"}  # fmt: skip
     done = subprocess.run(  # a fixed argv, no shell
-        ["git", "-C", str(repo), *args],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env={"GIT_CONFIG_NOSYSTEM": "1", "HOME": str(repo.parent), "PATH": "/usr/bin:/bin:/usr/local/bin"},
+        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True, timeout=30, env=env
     )
     return done.stdout.strip()
 
 
-def build_world(root: Path) -> None:
-    """A sample repository with tests, pushed to a bare origin, plus a symlink that escapes the workspace."""
-    origin = root / "origin.git"
+def build_world(root: Path, origin: str, token: str) -> None:
+    """A sample repository with tests, pushed to ``origin`` (a repository on the world's forge: the git tools
+    push to the configured forge only), plus a symlink that escapes the workspace."""
     repo = root / "workspace" / "sample"
     repo.mkdir(parents=True)
-    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(origin)], check=True, timeout=30)
     _git(repo, "init", "-q", "-b", "main")
     _git(repo, "config", "user.name", "uni-wizard demo")
     _git(repo, "config", "user.email", "demo@uni-wizard.invalid")
@@ -151,8 +149,8 @@ def build_world(root: Path) -> None:
     (repo / ".uni-wizard.yaml").write_text(f"test_command: {command}\n")
     _git(repo, "add", "-A")
     _git(repo, "commit", "-q", "-m", "initial")
-    _git(repo, "remote", "add", "origin", str(origin))
-    _git(repo, "push", "-q", "-u", "origin", "main")
+    _git(repo, "remote", "add", "origin", origin)
+    _git(repo, "push", "-q", "-u", "origin", "main", token=token)
     _git(repo, "remote", "set-head", "origin", "main")
     (root / "workspace" / "etc-link").symlink_to("/etc")
 

@@ -5,8 +5,8 @@ bootstrapped from ``mesh_layout`` (twice: without the protection while Timmy see
 a test loading them, then whole, so ``main`` is protected as the mesh protects it). Bezalel raises Ezra's
 ``max_concurrency`` from 2 to 3 on a branch, opens a PR labelled ``upgrade``, runs the tests through his
 Harness and posts the proof as the worker does (``post_proof``). Timmy's real reviewer, with the real
-upgrade queue (``configs/upgrades.yaml``) attached, records it proposed; a ``houses/`` change is never low
-risk, so the sovereign approves it (``UpgradeQueue.approve`` with the reviewer's ``approve_head``: the
+upgrade queue (``configs/upgrades.yaml``) as its extension, records it proposed; a ``houses/`` change is
+never low risk, so the sovereign approves it (``UpgradeQueue.approve`` with the reviewer's ``approve_head``: the
 code path of ``uni-wizard upgrades approve``), bound to the head; the reviewer merges it (applying). Then
 the real reconciler of two hosts (``upgrade_world``) applies the merged sha: validated, the house file
 installed, reloaded live (a reload, no restart), ``uni-wizard/deploy/<host>`` success; the queue's sync
@@ -18,10 +18,13 @@ from __future__ import annotations
 import asyncio
 import time
 from contextlib import AsyncExitStack
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 from rich.table import Table
 
+from ..assembly.reviewer import reviewer_on
+from ..assembly.upgrades import upgrade_records
 from ..config import Settings
 from ..devforge import DevforgeServer
 from ..forge import GiteaClient
@@ -32,8 +35,7 @@ from ..review import ReviewConfig, Reviewer
 from ..review.gate import short
 from ..testing.worlds import git_as
 from ..tools.env import ToolEnv
-from ..upgrade import State, UpgradeQueue, load_upgrade_config
-from ..upgrade.wiring import upgrade_records
+from ..upgrade import State, UpgradeHook, UpgradeQueue, load_upgrade_config
 from ..work.publish import post_proof
 from .mesh_world import mesh_layout
 from .tour import Tour, UpgradePath
@@ -84,15 +86,7 @@ async def _upgrade(tour: Tour) -> None:
     async with AsyncExitStack() as stack:
         forge = await asyncio.to_thread(DevforgeServer(root / "devforge", ADMIN).start)
         stack.callback(forge.stop)
-        full = mesh_layout("http://127.0.0.1:9/unused")
-        (spec,) = [r for r in full.repos if r.name == NAME]
-        layout = full.model_copy(update={"repos": (spec.model_copy(update={"hooks": ()}),)})
-        seeding = layout.model_copy(update={"repos": (spec.model_copy(update={"hooks": (), "protection": ()}),)})
-        await bootstrap(seeding, url=forge.url, admin=ADMIN, secrets_dir=secrets_dir)
-        async with GiteaClient(forge.url, username=ADMIN[0], password=ADMIN[1], registry=CollectorRegistry()) as admin:
-            for path, content in seed_files().items():
-                await admin.create_file(OWNER, NAME, path, content.encode(), f"add {path}")
-        await bootstrap(layout, url=forge.url, admin=ADMIN, secrets_dir=secrets_dir)
+        await _seed(forge.url, secrets_dir)
 
         def token(user: str) -> str:
             return (secrets_dir / f"{user}.token").read_text(encoding="utf-8").strip()
@@ -118,18 +112,7 @@ async def _upgrade(tour: Tour) -> None:
             settings, env=ToolEnv(gitea_url=forge.url, gitea_token=token("timmy")), metrics_registry=CollectorRegistry()
         )
         stack.callback(runtime.close)
-        reviewer = Reviewer(timmy, runtime=runtime, config=ReviewConfig(), repos=[REPO], host=HOST)
-        queue = UpgradeQueue(
-            timmy,
-            upgrade_records(runtime),
-            load_upgrade_config(None).model_copy(update={"repo": REPO}),
-            review=reviewer.config,
-            login=reviewer.login,
-            approvers=reviewer.approvers,
-            deploy_hosts=HOSTS,
-            host=HOST,
-        )
-        reviewer.upgrades = queue
+        reviewer, queue = _reviewer(runtime, timmy)
         hosts: list[DemoHost] = []
         for name in HOSTS:
             host = await make_host(root / "hosts", name, HOSTS, repo=REPO, url=forge.url, token=token("allegro"))
@@ -145,20 +128,65 @@ async def _upgrade(tour: Tour) -> None:
         await _review_and_merge(tour, clock, reviewer, queue, timmy, number, head)
         merge_sha = queue.get(number).merge_sha or ""
         await _apply(tour, clock, hosts, timmy, merge_sha)
-        await queue.sync_once()
-        done = queue.get(number)
-        clock.stamp(
-            "applied",
-            done.state is State.APPLIED,
-            f"queue: #{number} {done.state.value} ({done.history[-1].actor}: {done.history[-1].reason})",
-            f"upgrade #{number}: expected applied, got {done.state.value} ({done.note})",
-        )
-        tour.console.print(_history(queue, number))
-        live = {h.name: f"ezra max_concurrency {h.runtime.houses['ezra'].max_concurrency}" for h in hosts}
-        statuses = await _deploys(timmy, merge_sha)
-        tour.upgrades.append(
-            UpgradePath(REPO, number, TITLE, done.state.value, head, merge_sha, dict(clock.stages), statuses, live)
-        )
+        await _applied(tour, clock, queue, hosts, timmy, (number, head, merge_sha))
+
+
+async def _seed(url: str, secrets_dir: Path) -> None:
+    """The mesh layout bootstrapped (``mesh/mesh`` without webhooks), the repository seeded before ``main`` is
+    protected."""
+    full = mesh_layout("http://127.0.0.1:9/unused")
+    (spec,) = [r for r in full.repos if r.name == NAME]
+    layout = full.model_copy(update={"repos": (spec.model_copy(update={"hooks": ()}),)})
+    seeding = layout.model_copy(update={"repos": (spec.model_copy(update={"hooks": (), "protection": ()}),)})
+    await bootstrap(seeding, url=url, admin=ADMIN, secrets_dir=secrets_dir)
+    async with GiteaClient(url, username=ADMIN[0], password=ADMIN[1], registry=CollectorRegistry()) as admin:
+        for path, content in seed_files().items():
+            await admin.create_file(OWNER, NAME, path, content.encode(), f"add {path}")
+    await bootstrap(layout, url=url, admin=ADMIN, secrets_dir=secrets_dir)
+
+
+def _reviewer(runtime: Runtime, timmy: GiteaClient) -> tuple[Reviewer, UpgradeQueue]:
+    """Timmy's reviewer of ``mesh/mesh`` with the upgrade queue as its extension, both acting through ``timmy``."""
+    review, login = ReviewConfig(), runtime.policy("timmy").gitea_user
+    queue = UpgradeQueue(
+        timmy,
+        upgrade_records(runtime),
+        load_upgrade_config(None).model_copy(update={"repo": REPO}),
+        review=review,
+        login=login,
+        approvers=frozenset({login, review.owner_login}),  # the reviewer's: its own and the owner's
+        deploy_hosts=HOSTS,
+        host=HOST,
+    )
+    reviewer = reviewer_on(runtime, timmy, config=review, repos=[REPO], host=HOST, extensions=[UpgradeHook(queue)])
+    return reviewer, queue
+
+
+async def _applied(
+    tour: Tour,
+    clock: _Clock,
+    queue: UpgradeQueue,
+    hosts: list[DemoHost],
+    timmy: GiteaClient,
+    upgrade: tuple[int, str, str],
+) -> None:
+    """The queue catches up with the hosts' reports on ``upgrade`` (number, head, merge sha); its path is
+    recorded for the summary."""
+    number, head, merge_sha = upgrade
+    await queue.sync_once()
+    done = queue.get(number)
+    clock.stamp(
+        "applied",
+        done.state is State.APPLIED,
+        f"queue: #{number} {done.state.value} ({done.history[-1].actor}: {done.history[-1].reason})",
+        f"upgrade #{number}: expected applied, got {done.state.value} ({done.note})",
+    )
+    tour.console.print(_history(queue, number))
+    live = {h.name: f"ezra max_concurrency {h.runtime.houses['ezra'].max_concurrency}" for h in hosts}
+    statuses = await _deploys(timmy, merge_sha)
+    tour.upgrades.append(
+        UpgradePath(REPO, number, TITLE, done.state.value, head, merge_sha, dict(clock.stages), statuses, live)
+    )
 
 
 async def _propose(

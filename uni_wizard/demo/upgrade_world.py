@@ -9,6 +9,7 @@ both hosts with the ``reconciler`` role), its own ``Runtime`` (its live houses) 
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sys
 from collections.abc import Sequence
@@ -18,12 +19,12 @@ from pathlib import Path
 import yaml
 from prometheus_client import CollectorRegistry
 
+from ..assembly.reconciler import build_reconciler
 from ..config import Settings, default_houses_dir
 from ..harness.runtime import Runtime
 from ..policy.loader import load_houses
 from ..reconcile.reconciler import Reconciler
 from ..reconcile.services import HealthReport
-from ..reconcile.wiring import build_reconciler
 from ..testing.worlds import RecordingServices
 
 __all__ = ["DemoHost", "LiveHousesGate", "make_host", "seed_files"]
@@ -75,10 +76,10 @@ class DemoHost:
     runtime: Runtime
     services: RecordingServices = field(default_factory=RecordingServices)
     reconciler: Reconciler | None = None
+    closing: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)  # its forge client
 
     async def close(self) -> None:
-        if self.reconciler is not None:
-            await self.reconciler.forge.aclose()
+        await self.closing.aclose()
         self.runtime.close()
 
 
@@ -99,5 +100,7 @@ async def make_host(root: Path, name: str, hosts: Sequence[str], *, repo: str, u
     )  # fmt: skip
     runtime = Runtime(settings, metrics_registry=CollectorRegistry())
     host = DemoHost(name, settings, runtime)
-    host.reconciler = await build_reconciler(settings, runtime, services=host.services, health=LiveHousesGate(runtime))
+    host.reconciler = await build_reconciler(
+        settings, runtime, closing=host.closing, services=host.services, health=LiveHousesGate(runtime)
+    )
     return host

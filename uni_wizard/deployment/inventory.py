@@ -30,12 +30,12 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..config import Settings, default_houses_dir
+from ..configfile import load_model
 from ..errors import ConfigError
-from ..mesh.config import HostEntry, MeshConfig, load_mesh_config
-from ..policy.loader import read_yaml, validation_error
+from ..meshfile.schema import HostEntry, MeshConfig, load_mesh_config
 from . import layout
 
 __all__ = ["DeployInventory", "HostPlan", "load_inventory", "plan_hosts"]
@@ -96,13 +96,7 @@ class HostPlan:
 
 def load_inventory(path: Path) -> DeployInventory:
     """``path`` parsed and validated; relative paths in it become relative to its directory."""
-    data = read_yaml(path)
-    if not isinstance(data, dict):
-        raise ConfigError("an inventory must be a mapping of keys", source=str(path))
-    try:
-        inventory = DeployInventory.model_validate(data)
-    except ValidationError as exc:
-        raise validation_error(exc, str(path)) from None
+    inventory = load_model(DeployInventory, path, kind="an inventory")
     base = path.resolve().parent
     ssh = inventory.ssh.model_copy(
         update={

@@ -16,6 +16,7 @@
     /etc/systemd/system/
         uni-wizard@.service        the template; one enabled instance per role of the host
         uni-wizard@reconciler.service.d/reconciler.conf   the reconciler's extra rights
+        uni-wizard@{worker,reviewer}.service.d/sandbox.conf   what bubblewrap needs to sandbox repository code
         uni-wizard.target          all role daemons of the host
     /var/lib/uni-wizard/           StateDirectory=: the SQLite store and the workspace
 """
@@ -25,7 +26,8 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 from urllib.parse import urlsplit
 
-from ..mesh.config import ROLES, HostEntry
+from ..config import ROLES
+from ..meshfile.schema import HostEntry
 
 __all__ = [
     "CONFIGS_DIR",

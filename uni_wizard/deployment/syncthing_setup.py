@@ -21,10 +21,10 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 import httpx
-import yaml
 
+from ..configfile import model_from_data, parse_yaml
 from ..errors import ConfigError, DeployFailed
-from ..mesh.config import MeshConfig, SyncthingSettings
+from ..meshfile.schema import MeshConfig, SyncthingSettings
 from . import layout
 
 __all__ = [
@@ -64,7 +64,9 @@ def host_syncthing(config_files: dict[str, str], secrets: dict[str, str]) -> tup
     mesh.yaml as ``configs/mesh.yaml``, and the secret files), or ``None`` when the mesh has no ``syncthing``
     section."""
     mesh_file = str(layout.CONFIGS_DIR / "mesh.yaml")
-    mesh = MeshConfig.model_validate(yaml.safe_load(config_files[mesh_file]) or {})
+    mesh = model_from_data(
+        MeshConfig, parse_yaml(config_files[mesh_file], source=mesh_file), source=mesh_file, kind="a mesh file"
+    )
     if mesh.syncthing is None:
         return None
     check_folder_path(mesh.syncthing, mesh_file)

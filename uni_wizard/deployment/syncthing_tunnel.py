@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 
 from ..errors import DeployFailed
-from ..mesh.config import SyncthingSettings, load_mesh_config
+from ..meshfile.schema import SyncthingSettings, load_mesh_config
 from .inventory import HostPlan, load_inventory, plan_hosts
 from .syncthing_setup import API_PORT, BEP_PORT, HostResult, SyncthingHost, check_folder_path, pair_mesh
 

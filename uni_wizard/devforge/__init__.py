@@ -4,6 +4,9 @@ The product talks to it exactly as to Gitea (API v1 under ``/api/v1``, git over 
 copies Gitea's status codes, bodies, pagination, webhooks and quirks (see GITEA_FACTS §9).
 
     from uni_wizard.devforge import create_app, run, start_in_thread
+
+Floor: beside the forge client (it is a forge, not a client of one). May import: the base (threaded_server,
+errors); nothing of the mesh.
 """
 
 from __future__ import annotations

@@ -58,15 +58,13 @@ def create_app(
     ``root_url`` is Gitea's ROOT_URL: the base of every URL the API returns (``clone_url``, ``Link``...).
     ``clock`` gives Unix seconds for every timestamp.
     """
-    from .users import ensure_admin
-
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(data_dir / "devforge.db")
     forge = Forge(data_dir=data_dir, db=db, root_url=_root(root_url), clock=clock, faults=faults or Faults())
     forge.repos_root.mkdir(parents=True, exist_ok=True)
     forge.deliverer = Deliverer(db, clock)
-    ensure_admin(forge, *admin)
+    users.ensure_admin(forge, *admin)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -79,24 +77,34 @@ def create_app(
 
     app = FastAPI(title="devforge", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.forge = forge
+    _mount_routes(app)
+    _handle_errors(app)
+    return app
+
+
+_ROUTERS = (
+    users.router,
+    comments.router,  # /issues/comments before /issues/{index}
+    issues.router,  # /repos/issues/search before /repos/{owner}/{repo}
+    labels.router,
+    reviews.router,
+    merge.router,
+    pulls.router,
+    contents.router,
+    statuses.router,
+    commits.router,
+    branches.router,
+    protection.router,
+    hooks.router,
+    repos.router,
+    pulls.tail_router,  # /pulls/{base}/{head} last: it would swallow /pulls/{n}/files etc.
+)
+
+
+def _mount_routes(app: FastAPI) -> None:
+    """API v1 (in ``_ROUTERS``' order: the first matching route wins), the health probe, git over HTTP."""
     api = APIRouter(prefix="/api/v1")
-    for module_router in (
-        users.router,
-        comments.router,  # /issues/comments before /issues/{index}
-        issues.router,  # /repos/issues/search before /repos/{owner}/{repo}
-        labels.router,
-        reviews.router,
-        merge.router,
-        pulls.router,
-        contents.router,
-        statuses.router,
-        commits.router,
-        branches.router,
-        protection.router,
-        hooks.router,
-        repos.router,
-        pulls.tail_router,  # /pulls/{base}/{head} last: it would swallow /pulls/{n}/files etc.
-    ):
+    for module_router in _ROUTERS:
         api.include_router(module_router)
     app.include_router(api)
 
@@ -105,6 +113,10 @@ def create_app(
         return JSONResponse({"status": "pass", "description": "devforge"})
 
     app.include_router(smart_http.router)
+
+
+def _handle_errors(app: FastAPI) -> None:
+    """Every error answered as Gitea answers it (``{"message": ...}``), never a bare traceback."""
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> Response:
@@ -123,5 +135,3 @@ def create_app(
     async def internal_error(request: Request, exc: Exception) -> Response:
         log.exception("devforge: unhandled error on %s %s", request.method, request.url.path)
         return render_error(request, ApiError(500, ""))
-
-    return app

@@ -131,50 +131,14 @@ def merge_pull(
         raise required("Do")
     if style not in STYLES:
         raise unprocessable("[Do]: In")
-    closed: list[Row] = []
     with forge.db.tx():
         pull, issue = get_pull(rc, index)
-        if issue["state"] == "closed" and not pull["merged"]:
-            raise not_found()
-        if pull["merged"]:
-            raise not_allowed("The PR is already merged")
-        rule = rule_for(forge, rc.id, pull["base_branch"])
-        if not can_merge(rule, user, rc.mode):
-            raise not_allowed("User not allowed to merge PR")
-        if style != "manually-merged":
-            if is_wip(issue["title"]):
-                raise not_allowed("Work in progress PRs cannot be merged")
-            if forge.clock() < pull["checking_until"] or pull["conflicted"]:
-                raise not_allowed("Please try again later")
-            if not (body.bool("force_merge") and rc.mode >= ADMIN):
-                _protection_gate(rc, pull)
-        if not repo_settings(rc.repo).get(STYLES[style], False):
-            raise not_allowed(f"{style} is not allowed an allowed merge style for this repository")
-        head_commit = body.str("head_commit_id")
-        if head_commit and head_commit != pull["head_sha"]:
-            raise conflict("head out of date")
+        _check_mergeable(rc, pull, issue, style, body, user)
         if style == "manually-merged":
             merge_sha: str = body.str("MergeCommitID", "merge_commit_id")
         else:
             merge_sha = _do_merge(rc, pull, issue, style, body, user)
-        now = forge.now()
-        forge.db.run(
-            "UPDATE pulls SET merged = 1, merged_at = ?, merged_by = ?, merge_commit_sha = ? WHERE id = ?",
-            (now, user["id"], merge_sha, pull["id"]),
-        )
-        forge.db.run(
-            "UPDATE issues SET state = 'closed', closed = ?, updated = ? WHERE id = ?", (now, now, issue["id"])
-        )
-        for number in {int(n) for n in CLOSING.findall(f"{issue['title']}\n{issue['body']}")}:
-            target = forge.db.one(
-                "SELECT * FROM issues WHERE repo_id = ? AND number = ? AND is_pull = 0 AND state = 'open'",
-                (rc.id, number),
-            )
-            if target is not None:
-                forge.db.run(
-                    "UPDATE issues SET state = 'closed', closed = ?, updated = ? WHERE id = ?", (now, now, target["id"])
-                )
-                closed.append(target)
+        closed = _record_merge(rc, pull, issue, merge_sha, user)
         pull = forge.db.one("SELECT * FROM pulls WHERE id = ?", (pull["id"],)) or pull
         issue = reload_issue(forge, issue["id"])
     sync_refs(forge, rc.repo, user)
@@ -184,6 +148,54 @@ def merge_pull(
     if body.bool("delete_branch_after_merge"):
         _delete_head(rc, pull, user)
     return Response(status_code=200)
+
+
+def _check_mergeable(rc: RepoCtx, pull: Row, issue: Row, style: str, body: Body, user: Row) -> None:
+    """Gitea's checks before a merge, in its order: state, who may merge, WIP, conflicts, protection, style,
+    and the head the caller saw."""
+    forge = rc.forge
+    if issue["state"] == "closed" and not pull["merged"]:
+        raise not_found()
+    if pull["merged"]:
+        raise not_allowed("The PR is already merged")
+    rule = rule_for(forge, rc.id, pull["base_branch"])
+    if not can_merge(rule, user, rc.mode):
+        raise not_allowed("User not allowed to merge PR")
+    if style != "manually-merged":
+        if is_wip(issue["title"]):
+            raise not_allowed("Work in progress PRs cannot be merged")
+        if forge.clock() < pull["checking_until"] or pull["conflicted"]:
+            raise not_allowed("Please try again later")
+        if not (body.bool("force_merge") and rc.mode >= ADMIN):
+            _protection_gate(rc, pull)
+    if not repo_settings(rc.repo).get(STYLES[style], False):
+        raise not_allowed(f"{style} is not allowed an allowed merge style for this repository")
+    head_commit = body.str("head_commit_id")
+    if head_commit and head_commit != pull["head_sha"]:
+        raise conflict("head out of date")
+
+
+def _record_merge(rc: RepoCtx, pull: Row, issue: Row, merge_sha: str, user: Row) -> list[Row]:
+    """The pull merged and its issue closed, with every open issue it closes (``closes #N``); those returned."""
+    forge = rc.forge
+    now = forge.now()
+    forge.db.run(
+        "UPDATE pulls SET merged = 1, merged_at = ?, merged_by = ?, merge_commit_sha = ? WHERE id = ?",
+        (now, user["id"], merge_sha, pull["id"]),
+    )
+    forge.db.run("UPDATE issues SET state = 'closed', closed = ?, updated = ? WHERE id = ?", (now, now, issue["id"]))
+    closed: list[Row] = []
+    for number in {int(n) for n in CLOSING.findall(f"{issue['title']}\n{issue['body']}")}:
+        target = forge.db.one(
+            "SELECT * FROM issues WHERE repo_id = ? AND number = ? AND is_pull = 0 AND state = 'open'",
+            (rc.id, number),
+        )
+        if target is not None:
+            forge.db.run(
+                "UPDATE issues SET state = 'closed', closed = ?, updated = ? WHERE id = ?", (now, now, target["id"])
+            )
+            closed.append(target)
+    return closed
 
 
 def _delete_head(rc: RepoCtx, pull: Row, user: Row) -> None:

@@ -148,8 +148,7 @@ def repo_json(forge: Forge, repo: Row, owner: Row, mode: int, *, empty: bool | N
         "template": False,
         "parent": None,
         "mirror": False,
-        "size": 0,
-        "language": "",
+        **_SIZE_CONSTANTS,
         "languages_url": forge.api_url(f"repos/{full}/languages"),
         "html_url": forge.html_url(full),
         "url": forge.api_url(f"repos/{full}"),
@@ -157,12 +156,8 @@ def repo_json(forge: Forge, repo: Row, owner: Row, mode: int, *, empty: bool | N
         "ssh_url": f"git@{host}:{full}.git",
         "clone_url": forge.html_url(f"{full}.git"),
         "original_url": "",
-        "stars_count": 0,
-        "forks_count": 0,
-        "watchers_count": 0,
         "open_issues_count": open_issues,
         "open_pr_counter": open_prs,
-        "release_counter": 0,
         "default_branch": repo["default_branch"],
         "archived": bool(repo["archived"]),
         "created_at": fmt_time(repo["created"]),
@@ -176,17 +171,31 @@ def repo_json(forge: Forge, repo: Row, owner: Row, mode: int, *, empty: bool | N
         },
         "default_target_branch": repo["default_branch"],
         "default_update_style": "merge",
-        "avatar_url": "",
-        "internal": False,
-        "mirror_interval": "",
-        "object_format_name": "sha1",
+        **_REPO_CONSTANTS,
         "mirror_updated": fmt_time(0),
-        "repo_transfer": None,
-        "topics": [],
-        "licenses": [],
-        "projects_mode": "all",
         **settings,
     }
+
+
+_SIZE_CONSTANTS: dict[str, Any] = {
+    "size": 0,
+    "language": "",
+    "stars_count": 0,
+    "forks_count": 0,
+    "watchers_count": 0,
+    "release_counter": 0,
+}
+# what a repository of the devforge always says (no mirrors, avatars, topics, licences or transfers)
+_REPO_CONSTANTS: dict[str, Any] = {
+    "avatar_url": "",
+    "internal": False,
+    "mirror_interval": "",
+    "object_format_name": "sha1",
+    "repo_transfer": None,
+    "topics": [],
+    "licenses": [],
+    "projects_mode": "all",
+}
 
 
 def label_json(forge: Forge, label: Row, full_name: str) -> dict[str, Any]:

@@ -101,26 +101,10 @@ def pull_json(forge: Forge, pull: Row, issue: Row, repo: Row, owner: Row, mode: 
         "html_url": html,
         "diff_url": f"{html}.diff",
         "patch_url": f"{html}.patch",
-        "mergeable": pull_mergeable(forge, pull, issue),
-        "merged": bool(pull["merged"]),
-        "merged_at": fmt_time(pull["merged_at"]),
-        "merge_commit_sha": pull["merge_commit_sha"],
-        "merged_by": user_by_id_json(forge, pull["merged_by"]),
+        **_merge_json(forge, pull, issue),
         "allow_maintainer_edit": False,
-        "base": {
-            "label": pull["base_branch"],
-            "ref": pull["base_branch"],
-            "sha": base_sha,
-            "repo_id": repo["id"],
-            "repo": apirepo,
-        },
-        "head": {
-            "label": pull["head_branch"],
-            "ref": pull["head_branch"],
-            "sha": pull["head_sha"],
-            "repo_id": repo["id"],
-            "repo": apirepo,
-        },
+        "base": _branch_json(pull["base_branch"], base_sha, repo, apirepo),
+        "head": _branch_json(pull["head_branch"], pull["head_sha"], repo, apirepo),
         "merge_base": pull["merge_base"],
         "due_date": None,
         "created_at": as_issue["created_at"],
@@ -128,6 +112,20 @@ def pull_json(forge: Forge, pull: Row, issue: Row, repo: Row, owner: Row, mode: 
         "closed_at": as_issue["closed_at"],
         "pin_order": 0,
         "content_version": issue["content_version"],
+    }
+
+
+def _branch_json(ref: str, sha: str, repo: Row, apirepo: dict[str, Any]) -> dict[str, Any]:
+    return {"label": ref, "ref": ref, "sha": sha, "repo_id": repo["id"], "repo": apirepo}
+
+
+def _merge_json(forge: Forge, pull: Row, issue: Row) -> dict[str, Any]:
+    return {
+        "mergeable": pull_mergeable(forge, pull, issue),
+        "merged": bool(pull["merged"]),
+        "merged_at": fmt_time(pull["merged_at"]),
+        "merge_commit_sha": pull["merge_commit_sha"],
+        "merged_by": user_by_id_json(forge, pull["merged_by"]),
     }
 
 

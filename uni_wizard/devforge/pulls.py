@@ -114,28 +114,9 @@ def create_pull(
         raise unprocessable(f"branch does not exist [name: {base if base_sha is None else head}]")
     if head == base:
         raise unprocessable("There are no changes between the head and the base")
-    labels: list[Row] = []
-    assignees: list[Row] = []
-    reviewers: list[Row] = []
-    wanted_labels = label_ids(body.list("labels"))
-    if rc.can_write():
-        labels = resolve_label_refs(rc, list(wanted_labels))
-        names: list[str] = list(body.str_list("assignees") or [])
-        if body.str("assignee"):
-            names.insert(0, body.str("assignee"))
-        assignees = resolve_assignees(rc, names)
-        reviewers = resolve_assignees(rc, body.str_list("reviewers") or [])
+    labels, assignees, reviewers = _people(rc, body)
     with forge.db.tx():
-        existing = forge.db.one(
-            "SELECT p.id, i.number FROM pulls p JOIN issues i ON i.id = p.issue_id WHERE i.repo_id = ? "
-            "AND i.state = 'open' AND p.head_branch = ? AND p.base_branch = ?",
-            (rc.id, head, base),
-        )
-        if existing is not None:
-            raise conflict(
-                f"pull request already exists for these targets [id: {existing['id']}, issue_id: {existing['number']}, "
-                f"head_repo_id: {rc.id}, base_repo_id: {rc.id}, head_branch: {head}, base_branch: {base}]"
-            )
+        _refuse_duplicate(rc, head, base)
         issue = new_issue(rc, user, title, body.str("body"), is_pull=True, labels=labels, assignees=assignees)
         pull_id = forge.db.run(
             "INSERT INTO pulls (issue_id, head_branch, base_branch, head_sha) VALUES (?, ?, ?, ?)",
@@ -158,6 +139,30 @@ def create_pull(
     for _ in assignees:
         fire_issue(forge, rc.repo, issue, "assigned", user, kind="assign")
     return _reply(rc, pull, issue, 201)
+
+
+def _people(rc: RepoCtx, body: Body) -> tuple[list[Row], list[Row], list[Row]]:
+    """``(labels, assignees, reviewers)`` of a new pull request; only a writer may set them (Gitea drops them)."""
+    if not rc.can_write():
+        return [], [], []
+    labels = resolve_label_refs(rc, list(label_ids(body.list("labels"))))
+    names: list[str] = list(body.str_list("assignees") or [])
+    if body.str("assignee"):
+        names.insert(0, body.str("assignee"))
+    return labels, resolve_assignees(rc, names), resolve_assignees(rc, body.str_list("reviewers") or [])
+
+
+def _refuse_duplicate(rc: RepoCtx, head: str, base: str) -> None:
+    existing = rc.forge.db.one(
+        "SELECT p.id, i.number FROM pulls p JOIN issues i ON i.id = p.issue_id WHERE i.repo_id = ? "
+        "AND i.state = 'open' AND p.head_branch = ? AND p.base_branch = ?",
+        (rc.id, head, base),
+    )
+    if existing is not None:
+        raise conflict(
+            f"pull request already exists for these targets [id: {existing['id']}, issue_id: {existing['number']}, "
+            f"head_repo_id: {rc.id}, base_repo_id: {rc.id}, head_branch: {head}, base_branch: {base}]"
+        )
 
 
 @router.get(BASE + "/pulls/{index}")

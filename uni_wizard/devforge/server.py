@@ -15,7 +15,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
-from ..web.threaded import ThreadedServer
+from ..threaded_server import ThreadedServer
 from .app import create_app
 from .core import Faults, Forge
 from .db import Clock

@@ -13,7 +13,7 @@ from ..forge.models import Comment
 from .routing import format_table
 from .types import RoutingDecision, TriageResult
 
-__all__ = ["find_audit", "marker", "render_requeue", "render_triage"]
+__all__ = ["decision_lines", "find_audit", "footer", "marker", "render_requeue", "render_triage"]
 
 
 def marker(purpose: str, number: int) -> str:
@@ -28,7 +28,7 @@ def find_audit(comments: Sequence[Comment], purpose: str, number: int, author: s
     return None
 
 
-def _footer(host: str, epoch: int) -> str:
+def footer(host: str, epoch: int) -> str:
     return f"<sub>uni-wizard dispatcher on `{host}`, lease epoch {epoch}</sub>"
 
 
@@ -36,9 +36,16 @@ def render_triage(
     number: int, verdict: TriageResult, decision: RoutingDecision, *, host: str, epoch: int, assignee: str | None
 ) -> str:
     lines = [marker("triage", number), "**Triage** (automated, by Allegro)", ""]
-    lines.append(
+    lines += decision_lines(verdict, decision, assignee)
+    lines += ["", footer(host, epoch)]
+    return "\n".join(lines)
+
+
+def decision_lines(verdict: TriageResult, decision: RoutingDecision, assignee: str | None) -> list[str]:
+    """The triage verdict and the routing decision with its table, as the audit comment shows them."""
+    lines = [
         f"- kind: `{verdict.kind}` ({verdict.classifier}); priority: `{verdict.priority}` ({verdict.priority_rule})"
-    )
+    ]
     lines += [f"- {reason}" for reason in verdict.reasons]
     if verdict.epic:
         lines.append("- please split this epic into child issues")
@@ -53,8 +60,8 @@ def render_triage(
         lines.append(f"**Routed to `{decision.chosen}`**{who}{runner}. {decision.reason}")
     else:
         lines.append(f"**Not routed**: {decision.reason}")
-    lines += ["", "```", format_table(decision), "```", "", _footer(host, epoch)]
-    return "\n".join(lines)
+    lines += ["", "```", format_table(decision), "```"]
+    return lines
 
 
 def render_requeue(number: int, house: str, expired: str, *, host: str, epoch: int) -> str:
@@ -64,6 +71,6 @@ def render_requeue(number: int, house: str, expired: str, *, host: str, epoch: i
             f"**Requeued**: the claim of `{house}` expired at {expired} without being renewed; "
             f"the issue is back in `status/routed` for `{house}` to pick up again.",
             "",
-            _footer(host, epoch),
+            footer(host, epoch),
         ]
     )

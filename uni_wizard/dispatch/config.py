@@ -6,11 +6,13 @@ Everything Allegro decides by is data here; unknown keys are errors naming the f
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ..errors import ConfigError
-from ..policy.loader import read_yaml, validation_error
+from ..configfile import load_model, shipped
+from ..reporef import RepoName
+from .commands import HOLD_COLOR, HOLD_DESCRIPTION
 
 __all__ = [
     "DispatcherSettings",
@@ -19,6 +21,7 @@ __all__ = [
     "PriorityRule",
     "RoutingWeights",
     "TriageConfig",
+    "TriageLimits",
     "default_triage_path",
     "load_triage_config",
 ]
@@ -82,12 +85,41 @@ class RoutingWeights(_Strict):
     prior_attempts: float = Field(3.0, gt=0, description="Prior attempts (prior rate = successes/attempts).")
 
 
+class TriageLimits(_Strict):
+    """How much of an issue's text triage, routing and duplicate detection read (docs/OPERATIONS.md).
+
+    The rest is not read at all: a body of megabytes costs what its first ``body_chars`` cost. An issue
+    that was cut says so in its audit comment.
+    """
+
+    title_chars: int = Field(1024, ge=1, description="Characters of the title read (Gitea's titles are <= 255).")
+    body_chars: int = Field(32768, ge=1, description="Characters of the body read, for the issue and each open one.")
+
+
 class DispatcherSettings(_Strict):
-    repos: tuple[str, ...] = Field((), description="owner/name of every repository the dispatcher watches.")
+    repos: tuple[RepoName, ...] = Field(
+        (),
+        description="owner/name of every repository the dispatcher watches (and, unless they name their own, "
+        "the worker and the reviewer).",
+    )
     poll_seconds: float = Field(5.0, gt=0, description="How often the queue and the incremental sweep run.")
     full_sweep_minutes: float = Field(10.0, gt=0, description="How often every open issue is re-derived.")
     claim_ttl_minutes: float = Field(30.0, gt=0, description="A claim not renewed within this is requeued.")
     triage_comment: bool = Field(True, description="Post the triage and routing audit comment.")
+    triage_workers: Literal["process", "thread"] = Field(
+        "process",
+        description="Where triage, duplicate detection, routing and the decoding of large forge answers run: a "
+        "worker process (the event loop keeps the GIL) or a thread (docs/BENCHMARKS.md compares them).",
+    )
+    hold_label: str = Field(
+        "hold", min_length=1, description="An open issue carrying it is not triaged, routed or assigned (`/hold`)."
+    )
+    idle_summary_minutes: float = Field(
+        60.0,
+        ge=0,
+        description="A sweep that repaired nothing writes no `sweep.finished` event; instead one `sweep.summary` "
+        "counts the idle sweeps every this many minutes (0: never).",
+    )
 
 
 class TriageConfig(_Strict):
@@ -98,6 +130,7 @@ class TriageConfig(_Strict):
     epic: EpicRule = Field(default_factory=EpicRule)
     needs_info: NeedsInfoRule = Field(default_factory=NeedsInfoRule)
     duplicates: DuplicateRule = Field(default_factory=DuplicateRule)
+    limits: TriageLimits = Field(default_factory=TriageLimits)
     routing: RoutingWeights = Field(default_factory=RoutingWeights)
     dispatcher: DispatcherSettings = Field(default_factory=DispatcherSettings)
     status_colors: dict[str, str] = Field(
@@ -142,27 +175,15 @@ class TriageConfig(_Strict):
         specs += [
             LabelSpec(name="epic", color=self.epic_color, description="decomposed into child issues"),
             LabelSpec(name="needs-info", color=self.needs_info_color, description="no acceptance criteria yet"),
+            LabelSpec(name=self.dispatcher.hold_label, color=HOLD_COLOR, description=HOLD_DESCRIPTION),
         ]
         return tuple(specs)
 
 
 def default_triage_path() -> Path:
-    here = Path(__file__).resolve().parent
-    for candidate in (
-        here.parent / "_defaults" / "configs" / "triage.yaml",
-        here.parents[1] / "configs" / "triage.yaml",
-    ):
-        if candidate.is_file():
-            return candidate
-    return here.parents[1] / "configs" / "triage.yaml"
+    return shipped("triage.yaml")
 
 
 def load_triage_config(path: Path | None = None) -> TriageConfig:
-    path = path or default_triage_path()
-    data = read_yaml(path)
-    if not isinstance(data, dict):
-        raise ConfigError("a triage file must be a mapping of keys", source=str(path))
-    try:
-        return TriageConfig.model_validate(data)
-    except ValidationError as exc:
-        raise validation_error(exc, str(path)) from None
+    """``configs/triage.yaml`` from ``path`` (default: the shipped one); see ``configfile.load_model``."""
+    return load_model(TriageConfig, path, default=default_triage_path(), kind="a triage file")

@@ -8,62 +8,62 @@ first, then the labels, then the assignee; the next sweep sees what is missing a
 
 Nothing is written unless the lease is held; every write re-checks it, and the audit comment
 names the epoch that decided.
+
+Before planning, ``handle`` acts on the issue's comment commands (``/hold``, ``/route <house>``, ...; see
+``issue_commands.py``), each comment once, and an issue carrying the hold label is neither triaged, routed
+nor assigned. Each decision is one INFO line of this module's logger.
+
+Triage, duplicate detection and routing read bounded text and run off the event loop (``engine.py``):
+an issue of megabytes neither stalls the loop (``/health``, the webhook intake, the watchdog pings)
+nor delays the next issue by more than its first ``limits.body_chars`` characters cost.
 """
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 
-from ..forge.client import GiteaClient
-from ..forge.models import Issue
+from ..forge.actions import Action
+from ..forge.models import Comment, Issue
 from ..observe.events import EventKind, EventLog
 from ..policy.model import HousePolicy
-from ..store import Store, utc_now
+from ..reporef import RepoRef
+from ..store import Store
 from .audit import find_audit, render_requeue, render_triage
+from .commands import Authority
 from .config import TriageConfig
+from .engine import TriageEngine
+from .forge_api import DispatchForge
 from .history import RoutingLedger
+from .issue_commands import QuietThreads, steer
+from .issue_states import IssueStates
 from .lease import Lease
 from .metrics import DispatchMetrics
-from .routing import route
-from .state import FLAGS, derive, latest_claim, managed
-from .triage import triage_with_model
-from .types import Classifier, IssueText, TriageResult
+from .offload import Offload
+from .state import derive, latest_claim, relabeled
+from .triage import Duplicates
+from .types import Classifier, IssueText, RoutingDecision, TriageResult
 
 __all__ = ["Action", "Dispatcher"]
 
-
-@dataclass
-class Action:
-    """One repair: ``kind`` is triage, assign, requeue, relabel or comment (the metric's bounded label).
-
-    ``apply`` is None for a check that found nothing to do. ``leaves`` is the (status, house) the issue
-    is in once the action is applied, when the action changes it.
-    """
-
-    kind: str
-    description: str
-    apply: Callable[[], Awaitable[object]] | None = field(default=None, repr=False)
-    leaves: tuple[str, str | None] | None = None
-
-
-def split_repo(full_name: str) -> tuple[str, str]:
-    owner, _, name = full_name.partition("/")
-    return owner, name
+log = logging.getLogger(__name__)
 
 
 class Dispatcher:
     """Allegro's lane for a set of repositories.
 
     ``forge`` acts as the dispatcher house's forge user (``login``). ``houses`` are the policies
-    routing chooses from; ``config`` is ``configs/triage.yaml``.
+    routing chooses from; ``config`` is ``configs/triage.yaml``; ``clock`` (wall time) dates the claims it
+    reads and the triage latency it measures. ``owner`` (the owner's forge user) and the forge users of the
+    houses that may approve (Timmy) may use the comment commands.
     """
 
     def __init__(
         self,
-        forge: GiteaClient,
+        forge: DispatchForge,
         *,
         login: str,
         store: Store,
@@ -76,6 +76,8 @@ class Dispatcher:
         classifier: Classifier | None = None,
         clock: Callable[[], float] = time.time,
         dry_run: bool = False,
+        offload: Offload | None = None,
+        owner: str = "owner",
     ) -> None:
         self.forge = forge
         self.login = login
@@ -90,8 +92,13 @@ class Dispatcher:
         self.clock = clock
         self.dry_run = dry_run
         self.ledger = RoutingLedger(store)
-        self.open_issues: dict[str, dict[int, IssueText]] = {}
+        self.states = IssueStates(store)
+        self.engine = TriageEngine(config, offload)
+        self.open_issues: dict[str, dict[int, IssueText]] = {}  # bounded texts, for duplicate detection
         self._users = {p.gitea_user: name for name, p in self.houses.items()}
+        sovereigns = frozenset(p.gitea_user for p in self.houses.values() if p.rules.may_approve)
+        self.authority = Authority(owner, sovereigns)
+        self.quiet_threads = QuietThreads()
 
     # -- planning and applying -------------------------------------------------------
     async def handle(self, repo: str, issue: Issue) -> list[Action]:
@@ -99,7 +106,8 @@ class Dispatcher:
         if issue.is_pull:
             return []
         epoch = self.lease.ensure() if not self.dry_run else self.lease.epoch
-        actions = await self._plan(repo, issue, epoch)
+        steered, issue, thread = await steer(self, repo, issue, epoch)  # applied one comment at a time
+        actions = await self._plan(repo, issue, epoch, thread)
         for action in actions:
             if self.dry_run or action.apply is None:
                 continue
@@ -107,11 +115,18 @@ class Dispatcher:
                 break
             await action.apply()
             self.metrics.sweep_repairs.labels(action.kind).inc()
+            if action.kind not in ("triage", "comment"):  # triage logs its own line (record)
+                log.info("%s#%d: %s", repo, issue.number, action.description)
         if not self.dry_run:
-            self._remember(repo, issue, actions)
-        return actions
+            self.states.remember(repo, issue.number, derive(issue), actions)
+        return [*steered, *actions]
 
-    async def _plan(self, repo: str, issue: Issue, epoch: int) -> list[Action]:
+    async def explain(self, repo: str, issue: Issue) -> tuple[TriageResult, RoutingDecision]:
+        """The triage verdict and routing decision for ``issue`` as they would be made now (``/explain``)."""
+        text = self.engine.bound(IssueText(issue.number, issue.title, issue.body, tuple(issue.label_names)))
+        return await self._decide(repo, text, again=True)
+
+    async def _plan(self, repo: str, issue: Issue, epoch: int, thread: Sequence[Comment] | None) -> list[Action]:
         state = derive(issue)
         self._track_open(repo, issue)
         if not state.open:
@@ -122,12 +137,14 @@ class Dispatcher:
             return []
         if state.status == "triage" and self._held(state.labels):
             return []  # triaged and held for lack of a free house: nothing can change until one frees up
+        if self.config.dispatcher.hold_label in state.labels and state.status in (None, "triage", "routed"):
+            return []  # held by a person (/hold): neither triaged, routed nor assigned
         if state.untriaged:
-            return await self._triage_and_route(repo, issue, epoch)
+            return await self._triage_and_route(repo, issue, epoch, thread)
         if state.status == "routed" and state.house and not state.assignees:
             return [self._assign(repo, issue, state.house, "routed without an assignee: assign it")]
         if state.status == "in-progress" and state.house:
-            return await self._check_claim(repo, issue, state.house, epoch)
+            return await self._check_claim(repo, issue, state.house, epoch, thread)
         return []
 
     def _held(self, labels: tuple[str, ...]) -> bool:
@@ -138,26 +155,25 @@ class Dispatcher:
         triaged = any(n.startswith("kind/") for n in labels) and any(n.startswith("priority/") for n in labels)
         if not triaged:
             return False
-        load = self.load()
+        load = self.states.load()
         return not any(
             p.rules.may_take_issues and load.get(name, 0) < p.max_concurrency for name, p in self.houses.items()
         )
 
-    async def _triage_and_route(self, repo: str, issue: Issue, epoch: int) -> list[Action]:
-        owner, name = split_repo(repo)
-        text = IssueText(issue.number, issue.title, issue.body, tuple(label.name for label in issue.labels))
-        others = [t for n, t in self.open_issues.get(repo, {}).items() if n != issue.number]
-        comments = await self.forge.list_comments(owner, name, issue.number)
+    async def _comments(self, repo: str, number: int, thread: Sequence[Comment] | None) -> Sequence[Comment]:
+        """The issue's comments: ``thread`` when the commands read them already (and wrote nothing)."""
+        owner, name = RepoRef.parse(repo)
+        return thread if thread is not None else await self.forge.list_comments(owner, name, number)
+
+    async def _triage_and_route(
+        self, repo: str, issue: Issue, epoch: int, thread: Sequence[Comment] | None
+    ) -> list[Action]:
+        owner, name = RepoRef.parse(repo)
+        labels = tuple(label.name for label in issue.labels)
+        text = self.engine.bound(IssueText(issue.number, issue.title, issue.body, labels))
+        comments = await self._comments(repo, issue.number, thread)
         existing = find_audit(comments, "triage", issue.number, self.login)
-        verdict = await self._triage(text, others, again=existing is not None)
-        decision = route(
-            text,
-            verdict.kind,
-            self.houses,
-            history=self.ledger.history(verdict.kind),
-            load=self.load(),
-            weights=self.config.routing,
-        )
+        verdict, decision = await self._decide(repo, text, again=existing is not None)
         chosen = decision.chosen
         user = self.houses[chosen].gitea_user if chosen else None
         body = render_triage(issue.number, verdict, decision, host=self.host, epoch=epoch, assignee=user)
@@ -180,30 +196,21 @@ class Dispatcher:
             return actions  # triaged again, routed to nobody again, explained already: nothing to record
 
         async def record() -> None:
-            self.ledger.record(repo, issue.number, verdict.kind, decision, host=self.host, epoch=epoch)
-            self.metrics.triage.labels(verdict.kind, verdict.priority).inc()
-            self.metrics.routing.labels(chosen or "none").inc()
-            if issue.updated_at is not None:
-                self.metrics.triage_latency.observe(max(0.0, self.clock() - issue.updated_at.timestamp()))
-            key = f"routed:{repo}#{issue.number}:{chosen}:{epoch}"
-            await self.events.emit(
-                EventKind.ISSUE_ROUTED,
-                key,
-                repository=repo,
-                number=issue.number,
-                data={
-                    "kind": verdict.kind,
-                    "priority": verdict.priority,
-                    "house": chosen,
-                    "runner_up": decision.runner_up,
-                    "epoch": epoch,
-                },
-            )
+            await _record_decision(self, repo, issue, verdict, decision, epoch)
 
         actions.append(Action("triage", f"record the decision: {chosen or 'nobody'}", record, leaves=leaves))
         return actions
 
-    async def _triage(self, text: IssueText, others: list[IssueText], *, again: bool) -> TriageResult:
+    async def _decide(self, repo: str, text: IssueText, *, again: bool) -> tuple[TriageResult, RoutingDecision]:
+        """Triage ``text`` (bounded) against the open issues of ``repo``, then route it: off the event loop."""
+        others = [t for n, t in self.open_issues.get(repo, {}).items() if n != text.number]
+        duplicates = await self.engine.duplicates(repo, text, others)
+        verdict = await self._triage(text, duplicates, again=again)
+        history, load, weights = self.ledger.history(verdict.kind), self.states.load(), self.config.routing
+        decision = await self.engine.route(text, verdict.kind, self.houses, history=history, load=load, weights=weights)
+        return verdict, decision
+
+    async def _triage(self, text: IssueText, duplicates: Duplicates, *, again: bool) -> TriageResult:
         """The verdict on ``text``. Triaged ``again`` (our audit comment is there: no house took the issue, or
         a person asked for a re-triage), its ``kind/*`` and ``priority/*`` labels are likely our own last
         verdict: when the verdict without them gives the same labels, it stands (so the audit comment does
@@ -211,10 +218,10 @@ class Dispatcher:
         own = {label for label in text.labels if label.startswith(("kind/", "priority/"))}
         if again and own:
             bare = replace(text, labels=tuple(label for label in text.labels if label not in own))
-            verdict = await triage_with_model(bare, self.config, others, self.classifier)
+            verdict = await self.engine.triage(bare, duplicates, self.classifier)
             if own <= set(verdict.labels):
                 return verdict
-        return await triage_with_model(text, self.config, others, self.classifier)
+        return await self.engine.triage(text, duplicates, self.classifier)
 
     def _relabel(
         self,
@@ -229,21 +236,15 @@ class Dispatcher:
     ) -> Action:
         """Replace the labels of the scopes in ``wanted`` (and, with ``flags``, the epic and needs-info
         flags); every other label, managed or not, stays as it is."""
-        owner, name = split_repo(repo)
-        current = {label.name for label in issue.labels}
-        scopes = {w.split("/", 1)[0] for w in wanted if "/" in w}
-        kept = {
-            n
-            for n in current
-            if not (managed(n) and "/" in n and n.split("/", 1)[0] in scopes) and not (flags and n in FLAGS)
-        }
-        target = sorted(kept | wanted)
+        owner, name = RepoRef.parse(repo)
+        current = [label.name for label in issue.labels]
+        target = relabeled(current, wanted, flags=flags)
         if sorted(current) == target:
             return Action(kind, f"labels already {', '.join(target)}", leaves=leaves)
         return Action(kind, why, lambda: self.forge.replace_labels(owner, name, issue.number, target), leaves=leaves)
 
     def _assign(self, repo: str, issue: Issue, house: str, why: str) -> Action:
-        owner, name = split_repo(repo)
+        owner, name = RepoRef.parse(repo)
         policy = self.houses.get(house)
         if policy is None:
             return Action("assign", f"house {house!r} is unknown: cannot assign")
@@ -252,9 +253,11 @@ class Dispatcher:
         user = policy.gitea_user
         return Action("assign", why, lambda: self.forge.edit_issue(owner, name, issue.number, assignees=[user]))
 
-    async def _check_claim(self, repo: str, issue: Issue, house: str, epoch: int) -> list[Action]:
-        owner, name = split_repo(repo)
-        comments = await self.forge.list_comments(owner, name, issue.number)
+    async def _check_claim(
+        self, repo: str, issue: Issue, house: str, epoch: int, thread: Sequence[Comment] | None
+    ) -> list[Action]:
+        owner, name = RepoRef.parse(repo)
+        comments = await self._comments(repo, issue.number, thread)
         claim = latest_claim(comments, self._users)
         ttl = self.config.dispatcher.claim_ttl_minutes * 60
         now = datetime.fromtimestamp(self.clock(), UTC)
@@ -289,30 +292,33 @@ class Dispatcher:
     def _track_open(self, repo: str, issue: Issue) -> None:
         bucket = self.open_issues.setdefault(repo, {})
         if issue.state == "open":
-            bucket[issue.number] = IssueText(issue.number, issue.title, issue.body)
+            bucket[issue.number] = self.engine.bound(IssueText(issue.number, issue.title, issue.body))
         else:
             bucket.pop(issue.number, None)
 
-    def _remember(self, repo: str, issue: Issue, actions: list[Action]) -> None:
-        """Keep ``issue_states`` (load for routing, the uniwizard_issues gauge) close to the forge."""
-        state = derive(issue)
-        status, house = state.status or "untriaged", state.house
-        for action in actions:  # what we just wrote wins over what we read
-            if action.leaves is not None:
-                status, house = action.leaves
-        if not state.open:
-            status = "done"
-        with self.store.transaction() as db:
-            db.execute(
-                "INSERT INTO issue_states VALUES (?, ?, ?, ?, ?) ON CONFLICT(repository, number) DO UPDATE SET"
-                " status = excluded.status, house = excluded.house, updated_at = excluded.updated_at",
-                (repo, issue.number, status, house, utc_now()),
-            )
 
-    def load(self) -> dict[str, int]:
-        """Open assignments per house (routed or in progress), from ``issue_states``."""
-        rows = self.store.query(
-            "SELECT house, count(*) FROM issue_states WHERE status IN ('routed', 'in-progress') AND house IS NOT NULL"
-            " GROUP BY house"
-        )
-        return {row[0]: int(row[1]) for row in rows}
+async def _record_decision(
+    dispatcher: Dispatcher, repo: str, issue: Issue, verdict: TriageResult, decision: RoutingDecision, epoch: int
+) -> None:
+    """A triage and routing decision, once written: the routing ledger, the metrics, a log line, an event."""
+    chosen, number = decision.chosen, issue.number
+    dispatcher.ledger.record(repo, number, verdict.kind, decision, host=dispatcher.host, epoch=epoch)
+    metrics = dispatcher.metrics
+    metrics.triage.labels(verdict.kind, verdict.priority).inc()
+    metrics.routing.labels(chosen or "none").inc()
+    if issue.updated_at is not None:
+        metrics.triage_latency.observe(max(0.0, dispatcher.clock() - issue.updated_at.timestamp()))
+    if chosen:
+        runner = f", runner-up {decision.runner_up}" if decision.runner_up else ""
+        log.info("routed %s#%d to %s (%s, %s%s)", repo, number, chosen, verdict.kind, verdict.priority, runner)
+    else:
+        log.info("held %s#%d in triage: %s", repo, number, decision.reason)
+    data = {
+        "kind": verdict.kind,
+        "priority": verdict.priority,
+        "house": chosen,
+        "runner_up": decision.runner_up,
+        "epoch": epoch,
+    }
+    key = f"routed:{repo}#{number}:{chosen}:{epoch}"
+    await dispatcher.events.emit(EventKind.ISSUE_ROUTED, key, repository=repo, number=number, data=data)

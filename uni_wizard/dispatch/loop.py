@@ -6,11 +6,22 @@ sweep (``since`` is inclusive: de-duplicated); and every ``full_sweep_minutes`` 
 issue. The sweep cursor moves only after every issue of the window was handled, and an issue counts
 as seen only once it was handled, so a crash in the middle loses nothing: the next sweep covers the
 same window again, and handling is idempotent.
+
+The event log records what sweeps did, not that they ran: a sweep that repaired nothing writes no
+``sweep.finished`` (but the first of each repository, which says the loop is up); the idle ones are counted
+into one ``sweep.summary`` every ``dispatcher.idle_summary_minutes``.
+
+Between turns ``run`` waits ``poll_seconds``, or less: a webhook event queued for one of its repositories and
+not yet claimed (looked for every ``HINT_SECONDS``) starts a turn at once, so an issue filed while the
+dispatcher waits is triaged within about a second, not a poll interval. Such a turn consumes the queue only;
+the sweeps keep their pace of one per ``poll_seconds`` (listing a repository whose issues are megabytes
+long costs the forge and the dispatcher far more than the queue's events).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -19,19 +30,22 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
-from ..errors import ForgeError, ForgeUnavailable, LeaseLost
-from ..forge.client import GiteaClient
-from ..forge.intake import WebhookIntake
+from ..errors import ForgeError, ForgeUnavailable, LeaseLost, StoreError
+from ..forge.actions import Action
 from ..forge.models import Issue
 from ..forge.pagination import dedupe_since
-from ..observe.events import EventKind
-from ..store import utc_now
-from .dispatcher import Action, Dispatcher, split_repo
+from ..intake.queue import WebhookIntake
+from ..observe.events import EventKind, EventLog
+from ..reporef import RepoRef
+from .dispatcher import Dispatcher
+from .forge_api import DispatchForge
+from .issue_states import SweepCursors
 
-__all__ = ["DispatchLoop", "SweepReport"]
+__all__ = ["HINT_SECONDS", "DispatchLoop", "IdleSweeps", "SweepLog", "SweepReport"]
 
 log = logging.getLogger(__name__)
 ISSUE_KINDS = ("issue", "issue_comment")
+HINT_SECONDS = 0.5  # how often a waiting loop looks for queued webhook events
 
 
 @dataclass
@@ -48,7 +62,67 @@ class SweepReport:
         return sum(1 for _, a in self.actions if a.apply is not None)
 
 
+@dataclass
+class IdleSweeps:
+    """The sweeps of one repository that repaired nothing since ``since`` (wall seconds)."""
+
+    since: float
+    sweeps: int = 0
+    full: int = 0
+    issues: int = 0
+    seconds: float = 0.0
+
+    def add(self, report: SweepReport) -> None:
+        self.sweeps += 1
+        self.full += int(report.full)
+        self.issues += report.issues
+        self.seconds += report.duration
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "sweeps": self.sweeps,
+            "full": self.full,
+            "issues": self.issues,
+            "repairs": 0,
+            "seconds": round(self.seconds, 3),
+            "since": datetime.fromtimestamp(self.since, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+
+
+class SweepLog:
+    """What the event log says of sweeps: ``sweep.finished`` for a sweep that repaired or failed something, and
+    for the first sweep of each repository (the loop is up); the idle ones counted into one ``sweep.summary``
+    every ``summary_minutes`` (0: never), so the log tells what happened instead of that nothing did."""
+
+    def __init__(self) -> None:
+        self.announced: set[str] = set()  # repositories whose first sweep was logged
+        self.idle: dict[str, IdleSweeps] = {}  # idle sweeps not yet summarised, per repository
+
+    async def finished(self, report: SweepReport, events: EventLog, now: float, *, summary_minutes: float) -> None:
+        repo = report.repository
+        if report.repairs or report.failed or repo not in self.announced:
+            self.announced.add(repo)
+            data = {
+                "full": report.full,
+                "issues": report.issues,
+                "repairs": report.repairs,
+                "failed": len(report.failed),
+                "seconds": round(report.duration, 3),
+            }
+            await events.emit(EventKind.SWEEP_FINISHED, f"sweep:{uuid.uuid4()}", repository=repo, data=data)
+            return
+        idle = self.idle.setdefault(repo, IdleSweeps(since=now))
+        idle.add(report)
+        if summary_minutes and now - idle.since >= summary_minutes * 60:
+            del self.idle[repo]
+            key = f"sweep-summary:{uuid.uuid4()}"
+            await events.emit(EventKind.SWEEP_SUMMARY, key, repository=repo, data=idle.summary())
+
+
 class DispatchLoop:
+    """Turns of ``dispatcher`` over ``repos``. ``clock`` (wall time, ``time.time``) decides when a full sweep is
+    due and dates the one that ended; the pauses between turns run on ``time.monotonic``."""
+
     def __init__(
         self,
         dispatcher: Dispatcher,
@@ -61,18 +135,20 @@ class DispatchLoop:
         self.repos = repos
         self.intake = intake
         self.clock = clock
+        self.cursors = SweepCursors(dispatcher.store)
         self._seen: dict[str, set[Hashable]] = {repo: set() for repo in repos}
         self._labels_ready: set[str] = set()
         self._renewed = time.monotonic()  # when the lease was last taken or renewed
+        self.sweep_log = SweepLog()
 
     @property
-    def forge(self) -> GiteaClient:
+    def forge(self) -> DispatchForge:
         return self.dispatcher.forge
 
     # -- labels --------------------------------------------------------------------
     async def ensure_labels(self, repo: str) -> int:
         """Create or fix every label the dispatcher uses (status, priority, kind, house, flags)."""
-        owner, name = split_repo(repo)
+        owner, name = RepoRef.parse(repo)
         specs = self.dispatcher.config.labels(tuple(self.dispatcher.houses))
         if not self.dispatcher.dry_run:
             self.dispatcher.lease.ensure()
@@ -84,28 +160,19 @@ class DispatchLoop:
         return len(specs)
 
     # -- the sweep -------------------------------------------------------------------
-    def _cursor(self, repo: str) -> tuple[datetime | None, datetime | None]:
-        rows = self.dispatcher.store.query("SELECT since, last_full FROM sweep_cursors WHERE repository = ?", (repo,))
-        if not rows:
-            return None, None
-        return _when(rows[0][0]), _when(rows[0][1])
-
     def _save_cursor(self, repo: str, since: datetime | None, last_full: datetime | None) -> None:
-        if self.dispatcher.dry_run:
-            return
-        with self.dispatcher.store.transaction() as db:
-            db.execute(
-                "INSERT INTO sweep_cursors VALUES (?, ?, ?, ?) ON CONFLICT(repository) DO UPDATE SET"
-                " since = excluded.since, last_full = excluded.last_full, updated_at = excluded.updated_at",
-                (repo, since.isoformat() if since else None, last_full.isoformat() if last_full else None, utc_now()),
-            )
+        if not self.dispatcher.dry_run:
+            self.cursors.save(repo, since, last_full)
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC)
 
     async def sweep(self, repo: str, *, full: bool) -> SweepReport:
         """Re-derive the issues updated since the last sweep (or, ``full``, every open issue)."""
         started = time.perf_counter()
         report = SweepReport(repo, full)
-        owner, name = split_repo(repo)
-        since, last_full = self._cursor(repo)
+        owner, name = RepoRef.parse(repo)
+        since, last_full = self.cursors.get(repo)
         seen = self._seen.setdefault(repo, set())
         if full:
             issues = await self._listing(owner, name, state="open")
@@ -124,24 +191,14 @@ class DispatchLoop:
         if not report.failed:
             # a full sweep lists open issues only: it cannot move the window of the incremental one
             next_since = newest if not full or since is None else since
-            self._save_cursor(repo, next_since, datetime.now(UTC) if full else last_full)
+            self._save_cursor(repo, next_since, self._now() if full else last_full)
             if newest is not None:  # keep only the keys the next inclusive window can return again
                 self._seen[repo] = {k for k in self._seen[repo] if isinstance(k, tuple) and k[-1] == str(newest)}
         report.duration = time.perf_counter() - started
         metrics = self.dispatcher.metrics
         metrics.sweep_duration.labels("full" if full else "incremental").observe(report.duration)
-        await self.dispatcher.events.emit(
-            EventKind.SWEEP_FINISHED,
-            f"sweep:{uuid.uuid4()}",
-            repository=repo,
-            data={
-                "full": full,
-                "issues": report.issues,
-                "repairs": report.repairs,
-                "failed": len(report.failed),
-                "seconds": round(report.duration, 3),
-            },
-        )
+        minutes = self.dispatcher.config.dispatcher.idle_summary_minutes
+        await self.sweep_log.finished(report, self.dispatcher.events, self.clock(), summary_minutes=minutes)
         return report
 
     async def _listing(
@@ -187,7 +244,10 @@ class DispatchLoop:
 
     # -- the webhook queue -------------------------------------------------------------
     async def consume(self, limit: int = 200) -> int:
-        """Handle the issues named by queued webhook events; return how many events were consumed."""
+        """Handle the issues named by queued webhook events; return how many events were consumed.
+
+        The events are handled in the order they arrived: the order decides which of two similar issues is
+        the duplicate of the other (the later one), so it is the forge's order, whatever the sizes."""
         if self.intake is None:
             return 0
         batch = await self.intake.next_batch(limit)
@@ -198,7 +258,7 @@ class DispatchLoop:
             wanted = queued.repository in self.repos and queued.kind in ISSUE_KINDS and queued.number
             if wanted and key not in handled:
                 await self._keep_lease()
-                owner, name = split_repo(queued.repository)
+                owner, name = RepoRef.parse(queued.repository)
                 try:
                     issue = await self.forge.get_issue(owner, name, int(queued.number or 0))
                     await self.dispatcher.handle(queued.repository, issue)
@@ -219,7 +279,8 @@ class DispatchLoop:
         return len(done)
 
     # -- the loop ----------------------------------------------------------------------
-    async def run_once(self) -> list[SweepReport]:
+    async def run_once(self, *, sweep: bool = True) -> list[SweepReport]:
+        """One turn: the lease, the labels, the webhook queue and (``sweep``) the sweep of every repository."""
         lease = self.dispatcher.lease
         if not lease.held:
             if not await lease.acquire():
@@ -237,9 +298,9 @@ class DispatchLoop:
                     await self.ensure_labels(repo)
             await self.consume()
             minutes = self.dispatcher.config.dispatcher.full_sweep_minutes
-            for repo in self.repos:
-                _, last_full = self._cursor(repo)
-                full = last_full is None or (datetime.now(UTC) - last_full).total_seconds() >= minutes * 60
+            for repo in self.repos if sweep else ():
+                _, last_full = self.cursors.get(repo)
+                full = last_full is None or (self._now() - last_full).total_seconds() >= minutes * 60
                 reports.append(await self.sweep(repo, full=full))
         except LeaseLost as exc:
             await self.dispatcher.events.emit(
@@ -252,16 +313,36 @@ class DispatchLoop:
     async def run(self, stop: asyncio.Event) -> None:
         """Turn until ``stop`` is set; a failing turn is logged and retried after the poll interval."""
         poll = self.dispatcher.config.dispatcher.poll_seconds
+        sweep_at = 0.0  # the first turn sweeps
         while not stop.is_set():
+            sweep = time.monotonic() >= sweep_at
             try:
-                await self.run_once()
+                await self.run_once(sweep=sweep)
             except (ForgeError, ForgeUnavailable) as exc:
                 log.warning("dispatcher turn failed: %s", exc)
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=poll)
-            except TimeoutError:
-                continue
+            if sweep:
+                sweep_at = time.monotonic() + poll
+            await self.pause(stop, max(0.0, sweep_at - time.monotonic()))
 
+    async def pause(self, stop: asyncio.Event, seconds: float) -> bool:
+        """Wait until ``stop``, ``seconds``, or a webhook event for one of the repositories waits unclaimed
+        (then True: a turn that only consumes the queue is due; the sweep keeps its own pace)."""
+        deadline = time.monotonic() + seconds
+        while not stop.is_set():
+            if self._work_waiting():
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=min(left, HINT_SECONDS))
+        return False
 
-def _when(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None
+    def _work_waiting(self) -> bool:
+        if self.intake is None:
+            return False
+        try:
+            return self.intake.unclaimed(self.repos)
+        except StoreError as exc:
+            log.warning("cannot look at the webhook queue: %s (the poll covers it)", exc)
+            return False

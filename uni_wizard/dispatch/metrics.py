@@ -16,11 +16,12 @@ import logging
 import weakref
 from collections.abc import Iterator
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from ..errors import StoreError
+from ..metricset import MetricSet
 from ..store import Store
 
 __all__ = [
@@ -40,8 +41,6 @@ NO_HOUSE = "none"
 # issue updated -> labelled: from a webhook-driven turn (tens of ms) to a missed webhook caught by a sweep
 TRIAGE_LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 SWEEP_DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
-
-_by_registry: weakref.WeakKeyDictionary[CollectorRegistry, DispatchMetrics] = weakref.WeakKeyDictionary()
 
 
 def house_label(house: str | None) -> str:
@@ -99,11 +98,11 @@ class IssueStatesCollector(Collector):
         )
 
 
-class DispatchMetrics:
+class DispatchMetrics(MetricSet):
     """The dispatcher's counters and histograms and the issue-state collector, created once per registry."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.registry = registry
+        super().__init__(registry)
         self.triage = Counter(
             "uniwizard_triage",
             "Issues triaged, by the kind and priority triage gave them.",
@@ -142,15 +141,6 @@ class DispatchMetrics:
         self.routing.labels(NO_HOUSE)
         self.issues = IssueStatesCollector()
         registry.register(self.issues)
-
-    @classmethod
-    def for_registry(cls, registry: CollectorRegistry | None = None) -> DispatchMetrics:
-        """The one ``DispatchMetrics`` of ``registry`` (the process default when None)."""
-        registry = REGISTRY if registry is None else registry
-        metrics = _by_registry.get(registry)
-        if metrics is None:
-            metrics = _by_registry[registry] = cls(registry)
-        return metrics
 
     def watch(self, store: Store) -> IssueStatesCollector:
         """Count ``store``'s ``issue_states`` into ``uniwizard_issues`` at each scrape (idempotent)."""

@@ -48,11 +48,15 @@ def house_terms(policy: HousePolicy) -> dict[str, float]:
     return {term: 1.0 for term in (*policy.keywords, *policy.capabilities)}
 
 
-def text_match(issue: IssueText, kind: str, policy: HousePolicy) -> tuple[float, list[str]]:
-    """The text part (0..1) for one house and the terms that matched."""
+def text_match(
+    issue: IssueText, kind: str, policy: HousePolicy, *, tokens: tuple[list[str], list[str]] | None = None
+) -> tuple[float, list[str]]:
+    """The text part (0..1) for one house and the terms that matched; ``tokens``: the title's and the body's
+    tokens when the caller has them already (``route`` tokenizes once for every house)."""
     terms = house_terms(policy)
-    title_score, title_terms = weighted_score(tokenize(issue.title), terms)
-    body_score, body_terms = weighted_score(tokenize(issue.body), terms)
+    title, body = tokens if tokens is not None else (tokenize(issue.title), tokenize(issue.body))
+    title_score, title_terms = weighted_score(title, terms)
+    body_score, body_terms = weighted_score(body, terms)
     kind_score, kind_terms = weighted_score(tokenize(kind), terms)
     raw = _TITLE_WEIGHT * title_score + body_score + kind_score
     matched = title_terms + [t for t in body_terms if t not in title_terms]
@@ -75,9 +79,10 @@ def route(
     total_weight = weights.text + weights.history + weights.load + weights.bid
     candidates: list[Candidate] = []
     matched_by_house: dict[str, list[str]] = {}
+    tokens = (tokenize(issue.title), tokenize(issue.body))
     for name in sorted(houses):
         policy = houses[name]
-        text, matched = text_match(issue, kind, policy)
+        text, matched = text_match(issue, kind, policy, tokens=tokens)
         matched_by_house[name] = matched
         record = history.get(name, HouseHistory())
         hist = (record.successes + weights.prior_successes) / (record.attempts + weights.prior_attempts)

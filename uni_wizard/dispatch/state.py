@@ -12,7 +12,7 @@ from datetime import datetime
 
 from ..forge.models import Comment, Issue
 
-__all__ = ["CLAIM_MARKER", "FLAGS", "Claim", "IssueState", "derive", "latest_claim", "managed"]
+__all__ = ["CLAIM_MARKER", "FLAGS", "Claim", "IssueState", "derive", "latest_claim", "managed", "relabeled"]
 
 # Written by a house worker when it claims an issue:
 #   <!-- uni-wizard:claim house=bezalel expires=2026-11-21T07:00:00Z -->
@@ -47,6 +47,18 @@ class IssueState:
 def managed(label: str) -> bool:
     """Whether the dispatcher owns this label (it leaves every other label alone)."""
     return label.startswith(MANAGED_PREFIXES) or label in FLAGS
+
+
+def relabeled(current: Iterable[str], wanted: set[str], *, flags: bool = False) -> list[str]:
+    """``current`` with the managed labels of ``wanted``'s scopes replaced by ``wanted`` (and, with ``flags``,
+    the epic and needs-info flags dropped); every other label, managed or not, stays. Sorted."""
+    scopes = {w.split("/", 1)[0] for w in wanted if "/" in w}
+    kept = {
+        n
+        for n in current
+        if not (managed(n) and "/" in n and n.split("/", 1)[0] in scopes) and not (flags and n in FLAGS)
+    }
+    return sorted(kept | wanted)
 
 
 def derive(issue: Issue) -> IssueState:

@@ -15,20 +15,41 @@ comment shows. Every word and phrase is matched as whole tokens (``tokens.py``),
   (case-insensitive), and no checklist when checklists count, or has fewer than ``min_body_words``.
 - **duplicates**: open issues other than this one at ``similarity`` >= ``threshold``, most similar
   first; compared on title (counted twice) and body, with headings and checklist marks left out.
+
+Only the first ``limits.title_chars`` characters of the title and ``limits.body_chars`` of the body are
+read (``bound``), of the issue and of every open issue it is compared with: the work is bounded whatever
+the text. An issue that was cut gets a reason saying so (a criteria heading or a word past the cut is not
+seen). The dispatcher runs these pure functions off its event loop (``dispatch/offload.py``): ``decide``
+takes the ``Runner`` to run them with and the duplicates computed from cached bags (``comparable_bags``,
+``find_duplicates``).
 """
 
 from __future__ import annotations
 
 import re
-import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
+from typing import Any, TypeVar
 
-from .config import PriorityRule, TriageConfig
+from .config import DuplicateRule, PriorityRule, TriageConfig, TriageLimits
 from .tokens import Bag, bag_of, cosine, phrase_hits, stem, tokenize, weighted_score
-from .types import Classifier, IssueText, TriageResult
+from .types import Classifier, IssueText, Runner, TriageResult
 
-__all__ = ["MODEL_MIN_CONFIDENCE", "checklist_items", "kind_matches", "triage", "triage_with_model"]
+__all__ = [
+    "MODEL_MIN_CONFIDENCE",
+    "bound",
+    "checklist_items",
+    "comparable_bags",
+    "decide",
+    "find_duplicates",
+    "kind_matches",
+    "triage",
+    "triage_rules",
+    "triage_with_model",
+]
+
+T = TypeVar("T")
+Duplicates = tuple[tuple[int, float], ...]
 
 MODEL_MIN_CONFIDENCE = 0.5
 TITLE_WEIGHT = 2.0
@@ -55,8 +76,27 @@ def kind_matches(issue: IssueText, config: TriageConfig) -> dict[str, tuple[floa
     return out
 
 
+def bound(issue: IssueText, limits: TriageLimits) -> IssueText:
+    """``issue`` with its title and body cut to ``limits`` (itself when they fit); ``cut`` records the lengths
+    of the text as filed. Bounding a bounded issue changes nothing."""
+    if len(issue.title) <= limits.title_chars and len(issue.body) <= limits.body_chars:
+        return issue
+    return replace(
+        issue,
+        title=issue.title[: limits.title_chars],
+        body=issue.body[: limits.body_chars],
+        cut=issue.cut or (len(issue.title), len(issue.body)),
+    )
+
+
 def triage(issue: IssueText, config: TriageConfig, open_issues: Sequence[IssueText] = ()) -> TriageResult:
     """The rules' verdict on ``issue`` (see the module docstring)."""
+    issue = bound(issue, config.limits)
+    return triage_rules(issue, config, _duplicates(issue, config, open_issues))
+
+
+def triage_rules(issue: IssueText, config: TriageConfig, duplicates: Duplicates = ()) -> TriageResult:
+    """The rules' verdict on ``issue`` (bounded already), with ``duplicates`` found beforehand."""
     matches = kind_matches(issue, config)
     scores = {kind: score for kind, (score, _) in matches.items()}
     reasons: list[str] = []
@@ -67,7 +107,7 @@ def triage(issue: IssueText, config: TriageConfig, open_issues: Sequence[IssueTe
     else:
         kind, reason = _kind_from_scores(matches, config)
         reasons.append(reason)
-    return _finish(issue, config, open_issues, kind, scores, reasons, classifier="rules")
+    return _finish(issue, config, duplicates, kind, scores, reasons, classifier="rules")
 
 
 async def triage_with_model(
@@ -81,7 +121,24 @@ async def triage_with_model(
 
     A classifier that raises is reported in the reasons and the rules decide.
     """
-    rules = triage(issue, config, open_issues)
+    issue = bound(issue, config.limits)
+    return await decide(issue, config, _duplicates(issue, config, open_issues), classifier)
+
+
+async def _inline(fn: Callable[..., T], /, *args: Any) -> T:
+    return fn(*args)
+
+
+async def decide(
+    issue: IssueText,
+    config: TriageConfig,
+    duplicates: Duplicates,
+    classifier: Classifier | None = None,
+    *,
+    run: Runner = _inline,
+) -> TriageResult:
+    """``triage_with_model`` on a bounded ``issue`` whose ``duplicates`` are known; the rules run with ``run``."""
+    rules = await run(triage_rules, issue, config, duplicates)
     if classifier is None or _kind_from_labels(issue, config) is not None:
         return rules
     kinds = _known_kinds(config)
@@ -102,15 +159,8 @@ async def triage_with_model(
         f"kind {verdict.kind}: model {verdict.model} with confidence {verdict.confidence:.2f} "
         f"(the rules said {rules.kind})."
     )
-    return _finish(
-        issue,
-        config,
-        open_issues,
-        verdict.kind,
-        dict(rules.kind_scores),
-        [reason],
-        classifier=f"model:{verdict.model}",
-    )
+    scores = dict(rules.kind_scores)
+    return await run(_finish, issue, config, duplicates, verdict.kind, scores, [reason], f"model:{verdict.model}")
 
 
 # -- the parts ------------------------------------------------------------------------------------------
@@ -219,18 +269,6 @@ def _needs_info(issue: IssueText, config: TriageConfig, body: list[str], items: 
     return f"needs info: no acceptance criteria (no {shown}{more}{checklist})."
 
 
-# Each open issue's bag, kept as long as the issue object lives (the dispatcher keeps its open issues):
-# a bounded cache scanned in the same order every time would miss on every lookup past its size.
-_BAGS: weakref.WeakKeyDictionary[IssueText, Bag] = weakref.WeakKeyDictionary()
-
-
-def _bag_of_issue(issue: IssueText) -> Bag:
-    bag = _BAGS.get(issue)
-    if bag is None:
-        bag = _BAGS[issue] = bag_of(_comparable(issue))
-    return bag
-
-
 def _comparable(issue: IssueText) -> str:
     """What duplicate detection compares: the title twice, the body without headings and checklist marks."""
     body = _HEADING_LINE.sub(" ", issue.body)
@@ -238,32 +276,43 @@ def _comparable(issue: IssueText) -> str:
     return f"{issue.title}\n{issue.title}\n{body}"
 
 
-def _duplicates(
-    issue: IssueText, config: TriageConfig, open_issues: Sequence[IssueText]
-) -> tuple[tuple[int, float], ...]:
-    rule = config.duplicates
+def comparable_bags(issues: Sequence[IssueText]) -> list[Bag]:
+    """The bag duplicate detection compares for each issue (bounded already), in order."""
+    return [bag_of(_comparable(issue)) for issue in issues]
+
+
+def find_duplicates(number: int, mine: Bag, others: Iterable[tuple[int, Bag]], rule: DuplicateRule) -> Duplicates:
+    """The open issues (number, bag) at ``rule.threshold`` or more like ``mine``, most similar first."""
     if rule.max_suggestions == 0:
         return ()
-    mine = bag_of(_comparable(issue))
     found = []
-    for other in open_issues:
-        if other.number == issue.number:
+    for other, bag in others:
+        if other == number:
             continue
-        score = cosine(mine, _bag_of_issue(other))
+        score = cosine(mine, bag)
         if score >= rule.threshold:
-            found.append((other.number, round(score, 3)))
+            found.append((other, round(score, 3)))
     found.sort(key=lambda pair: (-pair[1], pair[0]))
     return tuple(found[: rule.max_suggestions])
+
+
+def _duplicates(issue: IssueText, config: TriageConfig, open_issues: Sequence[IssueText]) -> Duplicates:
+    if config.duplicates.max_suggestions == 0:
+        return ()
+    others = [bound(other, config.limits) for other in open_issues if other.number != issue.number]
+    bags = comparable_bags([issue, *others])
+    return find_duplicates(
+        issue.number, bags[0], zip((o.number for o in others), bags[1:], strict=True), config.duplicates
+    )
 
 
 def _finish(
     issue: IssueText,
     config: TriageConfig,
-    open_issues: Sequence[IssueText],
+    duplicates: Duplicates,
     kind: str,
     scores: dict[str, float],
     reasons: list[str],
-    *,
     classifier: str,
 ) -> TriageResult:
     title, body = tokenize(issue.title), tokenize(issue.body)
@@ -272,7 +321,6 @@ def _finish(
     reasons.append(priority_reason)
     epic = _epic(issue, config, title, items)
     needs = _needs_info(issue, config, body, items)
-    duplicates = _duplicates(issue, config, open_issues)
     labels = [f"kind/{kind}", f"priority/{priority}"]
     for note, label in ((epic, "epic"), (needs, "needs-info")):
         if note is not None:
@@ -280,6 +328,8 @@ def _finish(
             reasons.append(note)
     if duplicates:
         reasons.append("possible duplicates: " + ", ".join(f"#{n} ({s:.2f})" for n, s in duplicates) + ".")
+    if issue.cut is not None:
+        reasons.append(_cut_note(issue, config.limits))
     return TriageResult(
         kind=kind,
         priority=priority,
@@ -292,6 +342,17 @@ def _finish(
         reasons=tuple(reasons),
         classifier=classifier,
     )
+
+
+def _cut_note(issue: IssueText, limits: TriageLimits) -> str:
+    assert issue.cut is not None
+    title, body = issue.cut
+    parts = [f"the first {limits.body_chars:,} of the body's {body:,} characters"] if body > limits.body_chars else []
+    if title > limits.title_chars:
+        parts.append(f"the first {limits.title_chars:,} of the title's {title:,} characters")
+    if not parts:  # cut under other limits than these
+        parts.append(f"part of the text ({title:,} + {body:,} characters as filed)")
+    return f"read {' and '.join(parts)} only (triage limits): words past the cut were not weighed."
 
 
 def _distinct(terms: Iterable[str]) -> list[str]:

@@ -6,21 +6,27 @@ the I/O.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
-__all__ = ["Candidate", "Classifier", "ClassifierVerdict", "IssueText", "RoutingDecision", "TriageResult"]
+__all__ = ["Candidate", "Classifier", "ClassifierVerdict", "IssueText", "RoutingDecision", "Runner", "TriageResult"]
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
 class IssueText:
-    """An issue as triage and routing see it."""
+    """An issue as triage and routing see it.
+
+    ``cut`` is set when ``triage.bound`` shortened the text: the (title, body) lengths of the issue as filed.
+    """
 
     number: int
     title: str
     body: str = ""
     labels: tuple[str, ...] = ()
+    cut: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,12 @@ class ClassifierVerdict:
     kind: str
     confidence: float
     model: str
+
+
+class Runner(Protocol):
+    """Runs a pure function somewhere (inline, a thread, a worker process) and awaits its result."""
+
+    def __call__(self, fn: Callable[..., _T], /, *args: Any) -> Awaitable[_T]: ...
 
 
 class Classifier(Protocol):

@@ -7,6 +7,9 @@
             ...
 
 Errors are ``uni_wizard.errors.ForgeError`` (by status) and ``ForgeUnavailable``.
+
+Floor: above the base. May import: the base (errors, config, configfile, reporef, metricset, _version); never
+a lane.
 """
 
 from .client import MESH_SCOPES, GiteaClient

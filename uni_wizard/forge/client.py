@@ -43,7 +43,8 @@ class GiteaClient(IssuesAPI, PullsAPI, ReposAPI):
             every call when there is no token).
         transport: an httpx transport (``MockTransport``, ``ASGITransport``); None: the network.
         timeout: seconds for connecting and for each read.
-        registry: the Prometheus registry of the ``uniwizard_forge_*`` metrics (None: the default).
+        registry: the Prometheus registry of the ``uniwizard_forge_*`` metrics (default: prometheus_client's
+            ``REGISTRY``, as prometheus-client's own ``registry=`` arguments).
         breaker: the forge's pybreaker breaker (None: a new ``forge_breaker()``); share one
             between clients of one forge.
         retries: extra attempts for GET and HEAD on connection failures, timeouts and

@@ -19,6 +19,7 @@ consumer needs to decide what to look at, not a full copy of the payload.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
@@ -209,73 +210,87 @@ def from_payload(event_type: str, payload: dict[str, Any], *, delivery: str | No
             delivery=delivery,
         )
     common = {"event_type": event_type, "delivery": delivery}
-    if cls is IssueEvent:
-        issue = _IssuePayload.model_validate(payload)
-        return IssueEvent(
-            **common,
-            **_base(issue),
-            number=issue.issue.number,
-            title=issue.issue.title,
-            state=issue.issue.state,
-            labels=_names(issue.issue.labels),
-            assignees=_logins(issue.issue.assignees),
-            updated_at=issue.issue.updated_at,
-        )
-    if cls is IssueCommentEvent:
-        comment = _IssueCommentPayload.model_validate(payload)
-        return IssueCommentEvent(
-            **common,
-            **_base(comment),
-            number=comment.issue.number,
-            is_pull=bool(
-                comment.is_pull or event_type == "pull_request_comment" or comment.issue.pull_request is not None
-            ),
-            comment_id=comment.comment.id,
-            comment_body=comment.comment.body,
-            comment_user=_login(comment.comment.user),
-        )
-    if cls is PullRequestEvent or cls is ReviewEvent:
-        pr = _PullRequestPayload.model_validate(payload)
-        head = pr.pull_request.head
-        if cls is ReviewEvent:
-            review = pr.review or _Review()
-            return ReviewEvent(
-                **common,
-                **_base(pr),
-                number=pr.pull_request.number,
-                verdict=VERDICTS[event_type],
-                review_type=review.type or event_type,
-                content=review.content,
-                reviewer=_login(pr.sender),
-                commit_id=pr.commit_id or None,
-                head_sha=head.sha if head is not None and head.sha else None,
-            )
-        base = pr.pull_request.base
-        return PullRequestEvent(
-            **common,
-            **_base(pr),
-            number=pr.pull_request.number,
-            title=pr.pull_request.title,
-            state=pr.pull_request.state,
-            merged=bool(pr.pull_request.merged),
-            head_sha=head.sha if head is not None and head.sha else None,
-            head_ref=head.ref if head is not None and head.ref else None,
-            base_ref=base.ref if base is not None and base.ref else None,
-            labels=_names(pr.pull_request.labels),
-            assignees=_logins(pr.pull_request.assignees),
-            updated_at=pr.pull_request.updated_at,
-        )
-    if cls is StatusEvent:
-        status = _StatusPayload.model_validate(payload)
-        return StatusEvent(
-            **common,
-            **_base(status),
-            sha=status.sha,
-            context=status.context,
-            state=status.state,
-            description=status.description,
-            target_url=status.target_url,
-        )
+    return _PARSERS[cls](event_type, payload, common)
+
+
+def _issue_event(event_type: str, payload: dict[str, Any], common: dict[str, Any]) -> ForgeEvent:
+    issue = _IssuePayload.model_validate(payload)
+    return IssueEvent(
+        **common,
+        **_base(issue),
+        number=issue.issue.number,
+        title=issue.issue.title,
+        state=issue.issue.state,
+        labels=_names(issue.issue.labels),
+        assignees=_logins(issue.issue.assignees),
+        updated_at=issue.issue.updated_at,
+    )
+
+
+def _comment_event(event_type: str, payload: dict[str, Any], common: dict[str, Any]) -> ForgeEvent:
+    comment = _IssueCommentPayload.model_validate(payload)
+    is_pull = comment.is_pull or event_type == "pull_request_comment" or comment.issue.pull_request is not None
+    return IssueCommentEvent(
+        **common,
+        **_base(comment),
+        number=comment.issue.number,
+        is_pull=bool(is_pull),
+        comment_id=comment.comment.id,
+        comment_body=comment.comment.body,
+        comment_user=_login(comment.comment.user),
+    )
+
+
+def _review_event(event_type: str, payload: dict[str, Any], common: dict[str, Any]) -> ForgeEvent:
+    pr = _PullRequestPayload.model_validate(payload)
+    head = pr.pull_request.head
+    review = pr.review or _Review()
+    return ReviewEvent(
+        **common,
+        **_base(pr),
+        number=pr.pull_request.number,
+        verdict=VERDICTS[event_type],
+        review_type=review.type or event_type,
+        content=review.content,
+        reviewer=_login(pr.sender),
+        commit_id=pr.commit_id or None,
+        head_sha=head.sha if head is not None and head.sha else None,
+    )
+
+
+def _pull_event(event_type: str, payload: dict[str, Any], common: dict[str, Any]) -> ForgeEvent:
+    pr = _PullRequestPayload.model_validate(payload)
+    head, base = pr.pull_request.head, pr.pull_request.base
+    return PullRequestEvent(
+        **common,
+        **_base(pr),
+        number=pr.pull_request.number,
+        title=pr.pull_request.title,
+        state=pr.pull_request.state,
+        merged=bool(pr.pull_request.merged),
+        head_sha=head.sha if head is not None and head.sha else None,
+        head_ref=head.ref if head is not None and head.ref else None,
+        base_ref=base.ref if base is not None and base.ref else None,
+        labels=_names(pr.pull_request.labels),
+        assignees=_logins(pr.pull_request.assignees),
+        updated_at=pr.pull_request.updated_at,
+    )
+
+
+def _status_event(event_type: str, payload: dict[str, Any], common: dict[str, Any]) -> ForgeEvent:
+    status = _StatusPayload.model_validate(payload)
+    return StatusEvent(
+        **common,
+        **_base(status),
+        sha=status.sha,
+        context=status.context,
+        state=status.state,
+        description=status.description,
+        target_url=status.target_url,
+    )
+
+
+def _push_event(event_type: str, payload: dict[str, Any], common: dict[str, Any]) -> ForgeEvent:
     push = _PushPayload.model_validate(payload)
     count = push.total_commits if push.total_commits is not None else len(push.commits or ())
     return PushEvent(
@@ -287,6 +302,16 @@ def from_payload(event_type: str, payload: dict[str, Any], *, delivery: str | No
         commits=count,
         pusher=_login(push.pusher) or _login(push.sender),
     )
+
+
+_PARSERS: dict[type[ForgeEvent], Callable[[str, dict[str, Any], dict[str, Any]], ForgeEvent]] = {
+    IssueEvent: _issue_event,
+    IssueCommentEvent: _comment_event,
+    ReviewEvent: _review_event,
+    PullRequestEvent: _pull_event,
+    StatusEvent: _status_event,
+    PushEvent: _push_event,
+}
 
 
 def _base(payload: _Payload) -> dict[str, Any]:

@@ -12,7 +12,10 @@ Every API call goes through ``ForgeSession._request``:
    ``ForgeUnavailable`` and 502/503/504, never on ``CircuitBreakerError``.
    POST, PUT, PATCH and DELETE are sent once: a lease write or a merge may
    have happened before the failure;
-4. a refusal by the open breaker becomes ``ForgeUnavailable`` without a request.
+4. a refusal by the open breaker becomes ``ForgeUnavailable`` without a request;
+5. with a ``json_decoder`` (the dispatcher's worker process), a JSON answer of ``LARGE_JSON_BYTES`` or
+   more (a page of issues with multi-megabyte bodies) is decoded by it, off the event loop, and handed
+   on as a ``DecodedResponse`` whose ``json()`` returns the result.
 
 The breaker counts only connection failures, timeouts and 5xx: cancellation and
 4xx answers (a 404 is an answer, not an outage) are excluded.
@@ -30,17 +33,20 @@ from urllib.parse import quote
 
 import httpx
 import pybreaker
-from prometheus_client import CollectorRegistry
+from prometheus_client import REGISTRY, CollectorRegistry
 from tenacity import AsyncRetrying, retry_if_exception, retry_if_not_exception_type, stop_after_attempt
 from tenacity.wait import wait_exponential_jitter
 
+from .._version import __version__
 from ..errors import ConfigError, ForgeError, ForgeUnavailable, ServerError, ToolCallError
 from .metrics import ForgeMetrics
 from .models import Version
 from .pagination import MAX_LIMIT, paginate
 from .status import error_for_response, safe_url, scrub
 
-__all__ = ["FEATURES", "RETRYABLE_STATUSES", "ForgeSession", "forge_breaker"]
+__all__ = ["FEATURES", "LARGE_JSON_BYTES", "RETRYABLE_STATUSES", "DecodedResponse", "ForgeSession", "forge_breaker"]
+
+LARGE_JSON_BYTES = 1024 * 1024  # answers this big are decoded by the session's json_decoder, when it has one
 
 FEATURES: dict[str, tuple[int, int, int]] = {
     # feature -> first Gitea version known to have it (GITEA_FACTS §7: absent in 1.23, present in 1.26).
@@ -57,6 +63,27 @@ _IDEMPOTENT = frozenset({"GET", "HEAD"})
 _SLASHED = frozenset({"branch", "filepath", "ref"})  # route arguments that may hold "/"
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 _TOKEN_RE = re.compile(r"^[\x21-\x7e]+$")  # one printable ASCII word: Gitea wants "token <T>"
+
+
+class DecodedResponse(httpx.Response):
+    """A forge answer whose JSON was decoded elsewhere already: ``json()`` returns that value."""
+
+    _skipped = frozenset({"content-encoding", "content-length", "transfer-encoding"})  # content is decoded
+
+    def __init__(self, response: httpx.Response, value: Any) -> None:
+        headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in self._skipped]
+        super().__init__(
+            response.status_code,
+            headers=headers,
+            content=response.content,
+            request=response.request,
+            extensions=response.extensions,
+            history=response.history,
+        )
+        self._decoded = value
+
+    def json(self, **kwargs: Any) -> Any:
+        return self._decoded if not kwargs else super().json(**kwargs)
 
 
 def _not_a_health_signal(exc: BaseException) -> bool:
@@ -121,13 +148,12 @@ class ForgeSession:
         password: str | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         timeout: float = 10.0,
-        registry: CollectorRegistry | None = None,
+        registry: CollectorRegistry = REGISTRY,
         breaker: pybreaker.CircuitBreaker | None = None,
         retries: int = 2,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        json_decoder: Callable[[bytes], Awaitable[Any]] | None = None,
     ) -> None:
-        from .. import __version__
-
         if token is not None and not _TOKEN_RE.fullmatch(token):
             raise ConfigError("the forge token must be one word of printable ASCII", key="gitea_token")
         if (username is None) != (password is None):
@@ -145,6 +171,7 @@ class ForgeSession:
         self.retries = max(0, retries)
         self._sleep = sleep
         self._version: Version | None = None
+        self.json_decoder = json_decoder
 
     async def __aenter__(self) -> Self:
         return self
@@ -197,15 +224,16 @@ class ForgeSession:
 
         try:
             if method not in _IDEMPOTENT or self.retries == 0:
-                return await attempt()
-            retrying = AsyncRetrying(
-                retry=retry_if_exception(_retryable) & retry_if_not_exception_type(pybreaker.CircuitBreakerError),
-                stop=stop_after_attempt(self.retries + 1),
-                wait=wait_exponential_jitter(multiplier=0.2, max=2.0, jitter=0.2),
-                sleep=self._sleep,
-                reraise=True,
-            )
-            return await retrying(attempt)
+                response = await attempt()
+            else:
+                retrying = AsyncRetrying(
+                    retry=retry_if_exception(_retryable) & retry_if_not_exception_type(pybreaker.CircuitBreakerError),
+                    stop=stop_after_attempt(self.retries + 1),
+                    wait=wait_exponential_jitter(multiplier=0.2, max=2.0, jitter=0.2),
+                    sleep=self._sleep,
+                    reraise=True,
+                )
+                response = await retrying(attempt)
         except pybreaker.CircuitBreakerError:
             if tripped:  # this call's own failure opened the breaker: report that failure
                 raise tripped[-1] from None
@@ -213,6 +241,20 @@ class ForgeSession:
                 f"forge {method} {safe_url(request.url)}: not sent, the forge's circuit breaker is open "
                 f"(it admits a trial call {self.breaker.reset_timeout:g} s after it opened)"
             ) from None
+        return await self._predecoded(response)
+
+    async def _predecoded(self, response: httpx.Response) -> httpx.Response:
+        """A large JSON answer decoded by ``json_decoder`` (see the module docstring); others as they are."""
+        decoder = self.json_decoder
+        if decoder is None or len(response.content) < LARGE_JSON_BYTES:
+            return response
+        if "json" not in response.headers.get("content-type", "").lower():
+            return response
+        try:
+            value = await decoder(response.content)
+        except (ValueError, RecursionError):  # not JSON after all: decoding it in place raises the usual ForgeError
+            return response
+        return DecodedResponse(response, value)
 
     async def _attempt(
         self, request: httpx.Request, route: str, auth: httpx.Auth | None, tripped: list[BaseException]
@@ -250,7 +292,7 @@ class ForgeSession:
             return None
         try:
             return response.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than the decoder goes
             raise ForgeError(
                 f"forge {method} {safe_url(response.request.url)}: HTTP {response.status_code} "
                 "with a body that is not JSON",

@@ -7,23 +7,22 @@ Labels are bounded: ``method``, ``route`` (the path *template*, such as
 
 from __future__ import annotations
 
-import weakref
+from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
+from ..metricset import MetricSet
 
 __all__ = ["ForgeMetrics"]
 
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
-_by_registry: weakref.WeakKeyDictionary[CollectorRegistry, ForgeMetrics] = weakref.WeakKeyDictionary()
 
-
-class ForgeMetrics:
+class ForgeMetrics(MetricSet):
     """``uniwizard_forge_requests_total{method,route,status}`` and
-    ``uniwizard_forge_request_duration_seconds{method,route}`` on one registry."""
+    ``uniwizard_forge_request_duration_seconds{method,route}`` on one registry
+    (``ForgeMetrics.for_registry(registry)``)."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.registry = registry
+        super().__init__(registry)
         self.requests = Counter(
             "uniwizard_forge_requests",
             "HTTP requests to the forge API, by route template and status ('error': no answer).",
@@ -37,15 +36,6 @@ class ForgeMetrics:
             buckets=DURATION_BUCKETS,
             registry=registry,
         )
-
-    @classmethod
-    def for_registry(cls, registry: CollectorRegistry | None = None) -> ForgeMetrics:
-        """The one ``ForgeMetrics`` of ``registry`` (the process default when None)."""
-        registry = REGISTRY if registry is None else registry
-        metrics = _by_registry.get(registry)
-        if metrics is None:
-            metrics = _by_registry[registry] = cls(registry)
-        return metrics
 
     def observe(self, method: str, route: str, status: int | str, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from ..errors import ForgeError
 from .http import ForgeSession
-from .models import Branch, BranchProtection, FileChange, FileContent, Hook, Organization, Repository
+from .models import Branch, BranchProtection, FileChange, FileContent, Hook, Organization, Repository, User
 
 __all__ = ["MESH_EVENTS", "ReposAPI"]
 
@@ -65,6 +65,11 @@ class ReposAPI(ForgeSession):
     ) -> None:
         path = {"owner": owner, "repo": repo, "collaborator": username}
         await self._request("PUT", _REPO + "/collaborators/{collaborator}", path=path, json={"permission": permission})
+
+    async def list_collaborators(self, owner: str, repo: str) -> list[User]:
+        """The repository's collaborators (not its owner, nor the organisation's members)."""
+        raw = await self._list(_REPO + "/collaborators", path={"owner": owner, "repo": repo})
+        return [User.model_validate(item) for item in raw]
 
     # Branches -------------------------------------------------------------------------------------
 

@@ -1,4 +1,8 @@
-"""The Harness and what it is made of: results, provenance, approvals, breakers, the shared runtime."""
+"""The Harness and what it is made of: results, provenance, approvals, breakers, the shared runtime.
+
+Floor: above tools and policy, below the lanes. May import: the base, policy, tools, observe, intelligence,
+store.
+"""
 
 from .approvals import Approval, ApprovalQueue, ApprovalState
 from .core import Harness

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from ..errors import ApprovalError, NotAuthorized
+from ..errors import ApprovalError, NotAuthorized, RecordNotFound
 from ..store import Store, utc_text
 
 __all__ = ["Approval", "ApprovalQueue", "ApprovalState"]
@@ -173,7 +173,7 @@ class ApprovalQueue:
     def get(self, approval_id: int) -> Approval:
         rows = self.store.query("SELECT * FROM approvals WHERE id = ?", (approval_id,))
         if not rows:
-            raise ApprovalError(f"no approval request {approval_id}")
+            raise RecordNotFound(f"no approval request {approval_id}", kind="approval request", key=approval_id)
         return _approval(rows[0])
 
     def find(self, state: ApprovalState | None = None) -> list[Approval]:

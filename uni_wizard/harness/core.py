@@ -15,36 +15,31 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import os
+import functools
+import logging
 import threading
 import time
 from collections.abc import Coroutine, Iterable, Mapping
 from typing import Any, TypeVar
 
-import pybreaker
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
-
-from ..errors import ToolCallError, ToolExecutionError, ToolTimeout, TransientToolError, UniWizardError
-from ..policy.decide import Decision, DecisionContext, PathArg, PolicyCall, decide
+from ..errors import StoreError, ToolCallError, ToolExecutionError, UniWizardError
+from ..policy.decide import Decision, DecisionContext, PolicyCall, decide, mode_for
 from ..policy.model import House, Mode
-from ..store import utc_now
-from ..tools.spec import PathAccess, ToolSpec
-from .provenance import Job, ProvenanceRecord, canonical_json, digest, redact, sha256_text
+from ..policy.paths import PathAccess
+from ..tools.spec import DecidedFacts, ToolSpec
+from .attempts import Attempts
+from .inputs import anchor_all, policy_call
+from .provenance import canonical_json, capped, digest, redact
+from .recording import NO_DECISION, Recorder
 from .result import Call, Result, Status
 from .runtime import Runtime
 
 __all__ = ["Harness"]
 
-_NO_DECISION = Decision(False, "not decided", "none")
+log = logging.getLogger(__name__)
+
+MAX_CALL_TIMEOUT = 3600.0  # a caller-set timeout is capped here
 T = TypeVar("T")
-
-
-class _Task:
-    """What one task has done so far that the policy needs (the files it read)."""
-
-    def __init__(self, task_id: str | None) -> None:
-        self.id = task_id
-        self.read_paths: set[str] = set()
 
 
 class Harness:
@@ -52,7 +47,7 @@ class Harness:
 
     ``runtime`` holds what Harnesses share (store, registry, breakers, metrics);
     it defaults to the process-wide one built from settings. ``task`` names the
-    unit of work the calls belong to (read-before-write is per task).
+    unit of work the calls belong to (read-before-write is per task: the files it read).
     """
 
     def __init__(
@@ -67,13 +62,11 @@ class Harness:
         self.house = str(house)
         self.policy = self.runtime.policy(self.house)
         self.mode = Mode(mode) if mode is not None else self.policy.default_mode
-        self._task = _Task(task)
-        self._counters: dict[tuple[str, Status], Any] = {}
-        self._histograms: dict[str, Any] = {}
-
-    @property
-    def task(self) -> str | None:
-        return self._task.id
+        self.task = task
+        self.read_paths: set[str] = set()
+        self._modes: dict[str, Mode] = {}
+        self._recorder = Recorder(self.runtime, self.house, task)
+        self._attempts = Attempts(self.runtime, self.house)
 
     def for_task(self, task: str) -> Harness:
         """A Harness for the same house and mode, sharing the runtime, with a fresh task."""
@@ -110,224 +103,136 @@ class Harness:
         return list(await asyncio.gather(*(one(c) for c in calls)))
 
     async def run(self, call: Call) -> Result:
+        """Run one call. Never raises for a per-call problem, hostile arguments included: a bug inside the
+        Harness or a tool becomes an ``error`` Result (with its provenance record when the mode keeps one)."""
         started = time.perf_counter()
-        rt, mode = self.runtime, self.mode
+        recorder = self._recorder
         try:
-            spec = rt.registry.get(call.tool)
+            return await self._run(call, started)
+        except StoreError as exc:  # the record could not be committed: the call is not acknowledged as done
+            log.error("%s: %s: its provenance record could not be written: %s", self.house, call.tool, exc)
+            failed = StoreError(f"{call.tool}: its provenance record could not be written, so it is not done: {exc}")
+            return recorder.result(call.tool, self.mode, started, Status.ERROR, NO_DECISION, error=failed)
+        except Exception as exc:
+            log.error("%s: %s failed inside the Harness: %s", self.house, call.tool, exc, exc_info=exc)
+            wrapped = ToolExecutionError(f"{call.tool} failed inside the Harness: {type(exc).__name__}: {exc}")
+            try:
+                return await recorder.finish(
+                    call.tool, call.args, started, Status.ERROR, NO_DECISION, error=wrapped, mode=self.mode
+                )
+            except Exception:  # the record cannot be written either: the caller still gets an answer
+                return recorder.result(call.tool, self.mode, started, Status.ERROR, NO_DECISION, error=wrapped)
+
+    async def _run(self, call: Call, started: float) -> Result:
+        mode = self.mode
+        try:
+            spec = self.runtime.registry.get(call.tool)
+            mode = self._mode_for(spec)
             values = spec.validate(call.args)
-        except ToolCallError as exc:
-            return await self._finish(call.tool, call.args, started, Status.ERROR, _NO_DECISION, error=exc)
-        policy_call = self._policy_call(spec, values)
-        if spec.facts is not None:  # what the policy needs beyond the arguments (git: the pushed branch)
-            facts = {**policy_call.facts, **await spec.facts(values, rt.env)}
-            policy_call = PolicyCall(spec.name, spec.group, spec.mutates, policy_call.paths, facts)
-        decision = decide(self.policy, policy_call, DecisionContext(mode, frozenset(self._task.read_paths)))
-        # the facts decided on are kept with the record: a later check replays the decision on them
-        recorded: dict[str, Any] = {"facts": dict(policy_call.facts)} if policy_call.facts else {}
-        if not decision.allowed:
-            rt.metrics.denials.labels(self.house, spec.name, decision.rule).inc()
-            return await self._finish(spec.name, values, started, Status.DENIED, decision, extra=recorded)
-        checked = {**values, **{p.name: p.resolved for p in policy_call.paths}}
-        if decision.needs_approval:  # an approval is for this exact call, paths as resolved now
-            args_digest = digest(checked)
-            granted = await asyncio.to_thread(
-                rt.approvals.take_approved, house=self.house, tool=spec.name, args_digest=args_digest
+            if call.timeout is not None and not call.timeout > 0:
+                raise ToolCallError(f"timeout must be a positive number of seconds, not {call.timeout!r}")
+            asked = await policy_call(spec, values, self.runtime.env)
+        except (ToolCallError, ToolExecutionError) as exc:
+            return await self._recorder.finish(
+                call.tool, call.args, started, Status.ERROR, NO_DECISION, error=exc, mode=mode
             )
-            if granted is None:
-                request = await asyncio.to_thread(
-                    rt.approvals.request,
-                    house=self.house,
-                    tool=spec.name,
-                    args_digest=args_digest,
-                    args_json=canonical_json(redact(checked)),
-                    task=self._task.id,
-                    reason=decision.reason,
-                )
-                return await self._finish(
-                    spec.name,
-                    values,
-                    started,
-                    Status.PENDING_APPROVAL,
-                    decision,
-                    approval_id=request.id,
-                    extra=recorded,
-                )
-        timeout, retries, prediction = call.timeout or spec.timeout, 0, None
+        decision = decide(self.policy, asked, DecisionContext(mode, frozenset(self.read_paths)))
+        # the facts decided on are kept with the record: a later check replays the decision on them
+        recorded: dict[str, Any] = {"facts": dict(asked.facts)} if asked.facts else {}
+        finish = functools.partial(self._recorder.finish, spec.name, values, started, mode=mode)
+        if not decision.allowed:
+            self.runtime.metrics.denials.labels(self.house, spec.name, decision.rule).inc()
+            return await finish(Status.DENIED, decision, extra=recorded)
+        checked = {**values, **{p.name: p.resolved for p in asked.paths}}
+        if decision.needs_approval:  # an approval is for this exact call, paths as resolved now
+            pending = await self._pending_approval(spec, checked, decision)
+            if pending is not None:
+                return await finish(Status.PENDING_APPROVAL, decision, approval_id=pending, extra=recorded)
+        return await self._allowed(spec, values, asked, decision, call.timeout, mode, started, recorded)
+
+    async def _allowed(
+        self,
+        spec: ToolSpec,
+        values: Mapping[str, Any],
+        asked: PolicyCall,
+        decision: Decision,
+        timeout: float | None,
+        mode: Mode,
+        started: float,
+        recorded: dict[str, Any],
+    ) -> Result:
+        """An allowed call: anchor its paths, run it, learn from it, record it."""
+        finish = functools.partial(self._recorder.finish, spec.name, values, started, mode=mode)
+        checked = {**values, **{p.name: p.resolved for p in asked.paths}}
+        try:
+            anchors = await asyncio.to_thread(anchor_all, asked.paths) if asked.paths else {}
+        except ToolExecutionError as exc:  # a checked path changed before it could be opened
+            return await finish(Status.ERROR, decision, error=exc, extra=recorded)
+        try:
+            given: dict[str, Any] = {**checked, **anchors}
+            if spec.facts_param is not None:  # the tool acts on exactly what the policy allowed
+                given[spec.facts_param] = DecidedFacts(asked.facts)
+            output, error, attempts, prediction = await self._execute(spec, given, timeout, mode)
+        finally:
+            for anchored_path in anchors.values():
+                anchored_path.release()
+        status = Status.OK if error is None else Status.TIMEOUT if isinstance(error, TimeoutError) else Status.ERROR
+        if status is Status.OK:
+            self.read_paths.update(p.resolved for p in asked.paths if p.access is PathAccess.READ and p.is_file)
+        learned = None
+        if mode is not Mode.SIMPLE:
+            learned = self.runtime.patterns.learn(
+                self.house, spec.name, ok=status is Status.OK, duration=time.perf_counter() - started
+            )
+        extra = {**recorded, **({"prediction": prediction.as_dict()} if prediction else {})}
+        return await finish(status, decision, output=output, error=error, attempts=attempts, also=learned, extra=extra)
+
+    def _mode_for(self, spec: ToolSpec) -> Mode:
+        """The mode a call of ``spec`` runs in: this Harness's, raised to the policy's floor (kept per tool)."""
+        mode = self._modes.get(spec.name)
+        if mode is None:
+            mode = self._modes[spec.name] = mode_for(
+                self.policy, PolicyCall(spec.name, spec.group, spec.mutates), self.mode
+            )
+        return mode
+
+    async def _pending_approval(self, spec: ToolSpec, checked: Mapping[str, Any], decision: Decision) -> int | None:
+        """``None`` when a sovereign approved this exact call (taken now), else the id of the request made."""
+        rt = self.runtime
+        args_digest = digest(checked)
+        granted = await asyncio.to_thread(
+            rt.approvals.take_approved, house=self.house, tool=spec.name, args_digest=args_digest
+        )
+        if granted is not None:
+            return None
+        request = await asyncio.to_thread(
+            rt.approvals.request,
+            house=self.house,
+            tool=spec.name,
+            args_digest=args_digest,
+            args_json=canonical_json(capped(redact(dict(checked)))),
+            task=self.task,
+            reason=decision.reason,
+        )
+        return request.id
+
+    async def _execute(
+        self, spec: ToolSpec, values: Mapping[str, Any], timeout_override: float | None, mode: Mode
+    ) -> tuple[Any, BaseException | None, int, Any]:
+        """Predict (INTELLIGENT and up), then run the attempts: ``(output, error, attempts, prediction)``."""
+        rt = self.runtime
+        if timeout_override is not None:
+            timeout_override = min(timeout_override, MAX_CALL_TIMEOUT)
+        timeout, retries, prediction = timeout_override or spec.timeout, 0, None
         if spec.idempotent:
             retries = rt.settings.max_retries
         if mode is not Mode.SIMPLE:
             prediction = rt.patterns.predict(self.house, spec.name, declared_timeout=timeout, max_retries=retries)
-            if call.timeout is None:
+            if timeout_override is None:
                 timeout = prediction.timeout
             retries = prediction.retries
-        # the tool gets the paths the policy checked (resolved), not the text it was given
-        output, error, attempts = await self._attempts(spec, checked, timeout, retries)
-        status = Status.OK if error is None else Status.TIMEOUT if isinstance(error, TimeoutError) else Status.ERROR
-        if status is Status.OK:
-            self._task.read_paths.update(
-                p.resolved for p in policy_call.paths if p.access is PathAccess.READ and p.is_file
-            )
-        learned = None
-        if mode is not Mode.SIMPLE:
-            learned = rt.patterns.learn(
-                self.house, spec.name, ok=status is Status.OK, duration=time.perf_counter() - started
-            )
-        return await self._finish(
-            spec.name,
-            values,
-            started,
-            status,
-            decision,
-            output=output,
-            error=error,
-            attempts=attempts,
-            also=learned,
-            extra={**recorded, **({"prediction": prediction.as_dict()} if prediction else {})},
-        )
-
-    @staticmethod
-    def _policy_call(spec: ToolSpec, values: Mapping[str, Any]) -> PolicyCall:
-        paths = tuple(
-            _path_arg(name, access, str(values[name]))
-            for name, access in spec.path_args.items()
-            if values.get(name) not in (None, "")
-        )
-        facts = {"requires_rule": spec.requires_rule} if spec.requires_rule else {}
-        return PolicyCall(spec.name, spec.group, spec.mutates, paths, facts)
-
-    async def _attempts(
-        self, spec: ToolSpec, values: Mapping[str, Any], timeout: float, retries: int
-    ) -> tuple[Any, BaseException | None, int]:
-        kwargs = dict(values)
-        if spec.env_param is not None:
-            kwargs[spec.env_param] = self.runtime.env
-        attempts = 0
-
-        board = self.runtime.breakers
-        breaker = board.breaker(spec.group)
-
-        async def once() -> Any:
-            nonlocal attempts
-            attempts += 1
-            try:
-                with breaker.calling():  # never breaker.call(): it would not await (CASCADE_FACTS §2)
-                    async with asyncio.timeout(timeout):
-                        if spec.is_async:
-                            return await spec.fn(**kwargs)
-                        return await asyncio.to_thread(spec.fn, **kwargs)
-            except pybreaker.CircuitBreakerError as exc:
-                raise board.translate(spec.group, exc) from None
-
-        try:
-            try:
-                return await once(), None, attempts
-            except TransientToolError as first:
-                if retries <= 0:
-                    raise
-                first_failure: TransientToolError | None = first
-
-            async def again() -> Any:
-                # tenacity is built only once a call has failed (it costs more than a whole SIMPLE call);
-                # its first attempt replays that failure, so it waits before calling the tool again.
-                nonlocal first_failure
-                if first_failure is not None:
-                    failure, first_failure = first_failure, None
-                    raise failure
-                return await once()
-
-            retrying = AsyncRetrying(
-                retry=retry_if_exception_type(TransientToolError),
-                stop=stop_after_attempt(retries + 1),
-                wait=wait_exponential_jitter(multiplier=0.1, max=2.0, jitter=0.1),
-                reraise=True,
-                sleep=self.runtime.sleep or asyncio.sleep,
-            )
-            return await retrying(again), None, attempts
-        except TimeoutError as exc:
-            if not isinstance(exc, ToolTimeout):
-                exc = ToolTimeout(f"{spec.name} did not finish within {timeout:g} s")
-            return None, exc, attempts
-        except UniWizardError as exc:
-            return None, exc, attempts
-        except Exception as exc:  # a bug or an unexpected failure inside the tool: report it, typed
-            wrapped = ToolExecutionError(f"{spec.name} raised {type(exc).__name__}: {exc}")
-            wrapped.__cause__ = exc
-            return None, wrapped, attempts
-
-    async def _finish(
-        self,
-        tool: str,
-        args: Mapping[str, Any],
-        started: float,
-        status: Status,
-        decision: Decision,
-        *,
-        output: Any = None,
-        error: BaseException | None = None,
-        attempts: int = 0,
-        approval_id: int | None = None,
-        extra: Mapping[str, Any] | None = None,
-        also: Job | None = None,
-    ) -> Result:
-        duration = time.perf_counter() - started
-        rt = self.runtime
-        provenance_id = None
-        if self.mode is not Mode.SIMPLE:
-            full = canonical_json(dict(args))
-            redacted = redact(dict(args))
-            record = ProvenanceRecord(
-                at=utc_now(),
-                house=self.house,
-                host=rt.host,
-                mode=str(self.mode),
-                tool=tool,
-                task=self._task.id,
-                args_digest=sha256_text(full),
-                args_json=full if redacted == args else canonical_json(redacted),
-                output_digest=digest(output) if status is Status.OK else None,
-                output_json=canonical_json(output) if self.mode is Mode.SOVEREIGN and status is Status.OK else None,
-                status=str(status),
-                error=str(error) if error else None,
-                error_type=type(error).__name__ if error else None,
-                duration=duration,
-                attempts=attempts,
-                decision_json=canonical_json(
-                    {
-                        "allowed": decision.allowed,
-                        "rule": decision.rule,
-                        "reason": decision.reason,
-                        "approval_id": approval_id,
-                        **(extra or {}),
-                    }
-                ),
-            )
-            provenance_id = await rt.provenance.aappend(record, also=also)
-        known = tool in rt.registry
-        key = (tool if known else "unknown", status)
-        counter = self._counters.get(key)
-        if counter is None:
-            counter = self._counters[key] = rt.metrics.calls.labels(self.house, key[0], str(self.mode), str(status))
-        counter.inc()
-        if attempts:
-            histogram = self._histograms.get(tool)
-            if histogram is None:
-                histogram = self._histograms[tool] = rt.metrics.duration.labels(self.house, tool)
-            histogram.observe(duration)
-        return Result(
-            status=status,
-            tool=tool,
-            house=self.house,
-            mode=self.mode,
-            output=output,
-            error=str(error) if error else (decision.reason if status is Status.DENIED else None),
-            error_type=type(error).__name__ if error else ("PolicyDenied" if status is Status.DENIED else None),
-            duration=duration,
-            attempts=attempts,
-            provenance_id=provenance_id,
-            approval_id=approval_id,
-            reason=decision.reason if decision is not _NO_DECISION else None,
-            rule=decision.rule if decision is not _NO_DECISION else None,
-        )
+        output, error, attempts = await self._attempts.run(spec, values, timeout=timeout, retries=retries)
+        return output, error, attempts, prediction
 
 
 _runners = threading.local()
@@ -347,8 +252,3 @@ def _thread_runner() -> asyncio.Runner:
 def _close_runners() -> None:
     for runner in _all_runners:
         runner.close()
-
-
-def _path_arg(name: str, access: PathAccess, given: str) -> PathArg:
-    resolved = os.path.realpath(os.path.expanduser(given))
-    return PathArg(name, access, given, resolved, os.path.isfile(resolved))

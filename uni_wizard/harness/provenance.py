@@ -12,28 +12,109 @@ import hashlib
 import json
 import re
 import sqlite3
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ..errors import ProvenanceBroken, StoreError
+from ..errors import ProvenanceBroken, RecordNotFound
 from ..store import Store
 
-__all__ = ["GENESIS", "ProvenanceLog", "ProvenanceRecord", "canonical_json", "digest", "redact"]
+__all__ = [
+    "GENESIS",
+    "MAX_STORED_OUTPUT",
+    "MAX_STORED_STRING",
+    "REDACTOR",
+    "ProvenanceLog",
+    "ProvenanceRecord",
+    "Redactor",
+    "canonical_json",
+    "capped",
+    "digest",
+    "redact",
+    "stored_output",
+]
 
 GENESIS = "0" * 64
 Job = Callable[[sqlite3.Connection], object]
-_SECRET_KEY = re.compile(r"token|secret|passw(or)?d|api[_-]?key|authorization|credential|private[_-]?key", re.I)
+_SECRET_KEY = re.compile(
+    r"token|secret|passw(or)?d|api[_-]?key|authorization|credential|private[_-]?key|cookie|session", re.I
+)
 REDACTED = "***"
+# Secrets inside text, by value: an Authorization or Cookie header line, a bearer token, a URL's
+# userinfo, a token-like query parameter.
+_HEADER_LINE = re.compile(
+    r"(?im)\b((?:proxy-)?authorization|(?:set-)?cookie|x-api-key|x-gitea-signature)(\s*[:=]\s*)[^\r\n]+"
+)
+_BEARER = re.compile(r"(?i)\b(bearer|basic|token)(\s+)[A-Za-z0-9._~+/=-]{12,}")
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#@\s]+@")
+_QUERY_SECRET = re.compile(
+    r"(?i)([?&;](?:access_token|token|api[_-]?key|apikey|key|secret|client_secret|password|passwd|pwd|sig|signature"
+    r"|auth|private_token|session(?:id)?|code)=)[^&#\s\"']+"
+)
+MIN_SECRET_CHARS = 6  # shorter known values are not redacted by value (they would blank ordinary words)
+# What a record keeps: a string argument longer than this is cut to an excerpt with its length and digest;
+# an output (SOVEREIGN mode) larger than MAX_STORED_OUTPUT characters of JSON is kept as a digest and an excerpt.
+MAX_STORED_STRING = 4096
+MAX_STORED_OUTPUT = 256 * 1024
+_EXCERPT = 1024
+
+
+class Redactor:
+    """Replaces secrets with ``***``: values under secret-looking keys, secrets recognisable in text
+    (Authorization and Cookie headers, bearer tokens, URL userinfo, token-like query parameters) and
+    the known secret values of this host (``add``: the API token, the forge token, the webhook secret...)."""
+
+    def __init__(self, known: Iterable[str] = ()) -> None:
+        self._known: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
+        for value in known:
+            self.add(value)
+
+    def add(self, value: str | None) -> None:
+        """Redact ``value`` wherever it appears from now on (values under 6 characters are ignored)."""
+        if value and len(value) >= MIN_SECRET_CHARS and value not in self._known:
+            self._known.add(value)
+            ordered = sorted(self._known, key=len, reverse=True)
+            self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
+
+    def text(self, value: str) -> str:
+        """``value`` with every secret found in it replaced."""
+        if self._pattern is not None:
+            value = self._pattern.sub(REDACTED, value)
+        value = _HEADER_LINE.sub(lambda m: f"{m[1]}{m[2]}{REDACTED}", value)
+        value = _BEARER.sub(lambda m: f"{m[1]}{m[2]}{REDACTED}", value)
+        value = _USERINFO.sub(lambda m: f"{m[1]}{REDACTED}@", value)
+        return _QUERY_SECRET.sub(lambda m: f"{m[1]}{REDACTED}", value)
+
+    def __call__(self, value: Any) -> Any:
+        """A copy of ``value`` (JSON-like) with secrets replaced, by key and by value."""
+        if isinstance(value, Mapping):
+            return {k: REDACTED if _SECRET_KEY.search(str(k)) else self(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self(v) for v in value]
+        if isinstance(value, str):
+            return self.text(value)
+        return value
+
+
+REDACTOR = Redactor()  # the process's: every Runtime adds its host's secrets to it
 
 
 def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    """Sorted, compact JSON; a lone surrogate (from a hostile argument) is written as its escape, so the
+    text is always valid UTF-8 (SQLite and hashing need it)."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    if not text.isascii():
+        try:
+            text.encode()
+        except UnicodeEncodeError:
+            return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 def sha256_text(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hashlib.sha256(text.encode("utf-8", "backslashreplace")).hexdigest()
 
 
 def digest(value: Any) -> str:
@@ -42,12 +123,31 @@ def digest(value: Any) -> str:
 
 
 def redact(value: Any) -> Any:
-    """A copy of ``value`` with the values of secret-looking keys replaced by ``***``."""
+    """A copy of ``value`` with secrets replaced by ``***`` (``REDACTOR``: by key, in text, known values)."""
+    return REDACTOR(value)
+
+
+def capped(value: Any, limit: int = MAX_STORED_STRING) -> Any:
+    """A copy of ``value`` (JSON-like) whose strings longer than ``limit`` characters are cut to an excerpt
+    that says how long they were and their sha256: what a record keeps of a large argument."""
     if isinstance(value, Mapping):
-        return {k: REDACTED if _SECRET_KEY.search(str(k)) else redact(v) for k, v in value.items()}
+        return {k: capped(v, limit) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [redact(v) for v in value]
+        return [capped(v, limit) for v in value]
+    if isinstance(value, str) and len(value) > limit:
+        return f"{value[:_EXCERPT]}…[{len(value)} characters in all, sha256 {sha256_text(value)}]"
     return value
+
+
+def stored_output(value: Any, limit: int = MAX_STORED_OUTPUT) -> str:
+    """The JSON a SOVEREIGN record keeps of an output: all of it up to ``limit`` characters, beyond that
+    its digest, its size and an excerpt."""
+    text = canonical_json(value)
+    if len(text) <= limit:
+        return text
+    return canonical_json(
+        {"truncated": True, "characters": len(text), "sha256": sha256_text(text), "excerpt": text[: limit // 4]}
+    )
 
 
 @dataclass(frozen=True)
@@ -120,7 +220,7 @@ class ProvenanceLog:
     def get(self, record_id: int) -> ProvenanceRecord:
         rows = self.store.query("SELECT * FROM provenance WHERE id = ?", (record_id,))
         if not rows:
-            raise StoreError(f"no provenance record {record_id}")
+            raise RecordNotFound(f"no provenance record {record_id}", kind="provenance record", key=record_id)
         return _record(rows[0])
 
     def tail(self, count: int = 20, *, task: str | None = None) -> list[ProvenanceRecord]:

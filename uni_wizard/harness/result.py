@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
 from .. import errors
 from ..policy.model import Mode
 
-__all__ = ["Call", "Result", "Status"]
+__all__ = ["Call", "Result", "Status", "error_class_named", "restored"]
 
 
 class Status(StrEnum):
@@ -34,9 +34,11 @@ class Call:
 class Result:
     """What a call through the Harness did.
 
-    ``status`` is ok, error, denied, timeout or pending_approval; ``error_type``
-    names the class in ``uni_wizard.errors`` when the status is not ok, and
-    ``reason`` is the policy decision's sentence.
+    ``status`` is ok, error, denied, timeout or pending_approval; ``reason`` is the policy decision's
+    sentence. When the status is not ok, ``error_class`` is the class of the error (a ``UniWizardError``) and
+    ``error_type`` its name, which is what the JSON, the API and provenance carry. Give either: the other is
+    derived (a name comes back to its class through ``errors.BY_NAME``, and a name the tree does not hold is
+    ``ToolExecutionError``).
     """
 
     status: Status
@@ -52,6 +54,16 @@ class Result:
     approval_id: int | None = None
     reason: str | None = None
     rule: str | None = None
+    error_class: type[errors.UniWizardError] | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.error_class is not None:
+            if self.error_type is None:
+                object.__setattr__(self, "error_type", self.error_class.__name__)
+            elif self.error_type != self.error_class.__name__:
+                raise ValueError(f"error_type {self.error_type!r} does not name {self.error_class.__name__}")
+        elif self.error_type is not None:
+            object.__setattr__(self, "error_class", error_class_named(self.error_type))
 
     @property
     def ok(self) -> bool:
@@ -68,12 +80,45 @@ class Result:
             raise errors.ApprovalError(f"approval {self.approval_id} pending: {message}")
         if self.status is Status.TIMEOUT:
             raise errors.ToolTimeout(message)
-        cls = getattr(errors, self.error_type or "", None)
-        if not (isinstance(cls, type) and issubclass(cls, errors.UniWizardError)) or cls is errors.CircuitOpen:
-            cls = errors.ToolExecutionError
-        raise cls(message)
+        raise restored(self.error_class or errors.ToolExecutionError, message)
 
     def as_dict(self) -> dict[str, Any]:
+        """The JSON shape (the API's and the CLI's): every field but ``error_class``, which ``error_type`` names."""
         data = asdict(self)
+        del data["error_class"]
         data["status"], data["mode"] = str(self.status), str(self.mode)
         return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Result:
+        """The Result of ``as_dict()``'s JSON (keys it does not know are ignored)."""
+        known = {f.name for f in fields(cls) if f.name != "error_class"}
+        values = {key: value for key, value in data.items() if key in known}
+        values["status"], values["mode"] = Status(data["status"]), Mode(data["mode"])
+        return cls(**values)
+
+
+def error_class_named(name: str) -> type[errors.UniWizardError]:
+    """The class of the error tree named ``name``; ``ToolExecutionError`` for a name the tree does not hold
+    (a class defined outside ``errors.py``, or one from another version)."""
+    return errors.BY_NAME.get(name, errors.ToolExecutionError)
+
+
+# Classes whose text is made from their data: made blank, then given the text that came with the Result.
+_MADE_FROM_DATA: dict[type[errors.UniWizardError], Callable[[], errors.UniWizardError]] = {
+    errors.DuplicateToolError: lambda: errors.DuplicateToolError(""),
+    errors.CircuitOpen: lambda: errors.CircuitOpen("", 0.0),
+    errors.ProvenanceBroken: lambda: errors.ProvenanceBroken(0, ""),
+    errors.BudgetExhausted: lambda: errors.BudgetExhausted("", budget=""),
+}
+
+
+def restored(cls: type[errors.UniWizardError], message: str) -> errors.UniWizardError:
+    """An instance of ``cls`` whose text is ``message``: what a Result keeps of an error (its class and text).
+    The data fields of the classes that build their text from data (``CircuitOpen.group``...) stay empty."""
+    make = _MADE_FROM_DATA.get(cls)
+    if make is None:
+        return cls(message)
+    error = make()
+    error.args = (message,)
+    return error

@@ -7,12 +7,14 @@ first use, so a SIMPLE-mode Harness never touches the disk.
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import threading
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from functools import cached_property
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import REGISTRY, CollectorRegistry
 
 from ..config import Settings, load_settings
 from ..errors import ConfigError
@@ -24,14 +26,31 @@ from ..store import Store
 from ..tools.builtin import builtin_registry
 from ..tools.env import ToolEnv
 from ..tools.registry import ToolRegistry
+from ..tools.sandbox import SandboxConfig
 from .approvals import ApprovalQueue
 from .breakers import BreakerBoard
-from .provenance import ProvenanceLog
+from .pools import ToolPools
+from .provenance import REDACTOR, ProvenanceLog
 
 __all__ = ["Runtime"]
 
+SECRET_SETTINGS = ("api_token", "gitea_token", "webhook_secret", "syncthing_api_key")
 _default: Runtime | None = None
 _default_lock = threading.Lock()
+
+
+def sandbox_config(settings: Settings) -> SandboxConfig:
+    """The sandbox of repository code (``run_tests``) from the ``sandbox_*`` settings."""
+    return SandboxConfig(
+        uid=settings.sandbox_uid,
+        gid=settings.sandbox_gid,
+        memory_mb=settings.sandbox_memory_mb,
+        tmpfs_mb=settings.sandbox_tmpfs_mb,
+        processes=settings.sandbox_processes,
+        open_files=settings.sandbox_open_files,
+        ro_binds=settings.sandbox_ro_binds,
+        env_names=settings.sandbox_env_names,
+    )
 
 
 class Runtime:
@@ -44,20 +63,30 @@ class Runtime:
         env: ToolEnv | None = None,
         store: Store | None = None,
         breakers: BreakerBoard | None = None,
-        metrics_registry: CollectorRegistry | None = None,
+        metrics_registry: CollectorRegistry = REGISTRY,
         sleep: Callable[[float], Awaitable[None]] | None = None,
     ) -> None:
         self.settings = settings or load_settings()
         self.registry = registry or builtin_registry()
         self._houses = dict(houses) if houses is not None else None
-        self.env = env or ToolEnv(gitea_url=self.settings.gitea_url, gitea_token=self.settings.secret("gitea_token"))
+        self.env = env or ToolEnv(
+            gitea_url=self.settings.gitea_url,
+            gitea_token=self.settings.secret("gitea_token"),
+            sandbox=sandbox_config(self.settings),
+        )
         self._store = store
         self.breakers = breakers or BreakerBoard(
             fail_max=self.settings.breaker_fail_max, reset_timeout=self.settings.breaker_reset_seconds
         )
         self.metrics = HarnessMetrics.for_registry(metrics_registry)
         self.metrics.breakers.add(self.breakers)
+        self.pools = ToolPools(threads=self.settings.tool_threads, max_stuck=self.settings.tool_stuck_max)
+        self.metrics.stuck.add(self.pools)
         self.sleep = sleep
+        for name in SECRET_SETTINGS:  # redacted by value wherever they appear in provenance (and reports)
+            with contextlib.suppress(ConfigError):
+                REDACTOR.add(self.settings.secret(name))
+        REDACTOR.add(self.env.gitea_token)
         self._bound: dict[str, HousePolicy] = {}
 
     @classmethod
@@ -68,6 +97,16 @@ class Runtime:
             if _default is None:
                 _default = cls()
             return _default
+
+    def with_env(self, env: ToolEnv) -> Runtime:
+        """This runtime with another ``ToolEnv`` (a worker's own forge token): the store, registry,
+        breakers, metrics, policies, provenance, approvals and patterns stay shared. Take one per task:
+        houses reloaded later reach views made later."""
+        view = copy.copy(self)
+        view.env = env
+        for name in ("provenance", "approvals", "patterns"):  # one of each per process, never a second
+            view.__dict__[name] = getattr(self, name)
+        return view
 
     @property
     def host(self) -> str:
@@ -116,5 +155,6 @@ class Runtime:
         return PatternDB(self.store)
 
     def close(self) -> None:
+        self.pools.close()
         if self._store is not None:
             self._store.close()

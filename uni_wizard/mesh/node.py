@@ -1,8 +1,8 @@
-"""This host's part of the mesh, built from settings: peer probes, the lease view, and with Syncthing the
-monitor, the spool writer and reader (which imports peers' ``house.outcome`` events into this host's routing
-history, ``outcomes.py``). The daemon runs it; the CLI takes one look with it.
+"""This host's part of the mesh: peer probes, the lease view, and with Syncthing the monitor, the spool writer
+and reader (which imports peers' ``house.outcome`` events into this host's routing history, ``outcomes.py``).
+The daemon runs it; the CLI takes one look with it. ``assembly.mesh.build_mesh_node`` builds it from settings.
 
-    node = MeshNode.from_settings(settings, runtime)
+    node = build_mesh_node(settings, runtime)
     node.register_metrics(runtime.metrics.registry)
     await node.run(stop)                 # background loops until stop is set
     node.view.snapshot()                 # GET /api/v1/mesh
@@ -19,26 +19,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 from prometheus_client import CollectorRegistry
 
-from ..config import Settings
-from ..dispatch.history import RoutingLedger
-from ..errors import ConfigError, EventRejected, StoreError, UniWizardError
-from ..forge.client import GiteaClient
-from ..harness.runtime import Runtime
+from ..errors import EventRejected, StoreError, UniWizardError
+from ..meshfile.schema import MeshConfig
 from ..observe.events import MAX_KEY_CHARS, EventLog
-from .config import MeshConfig, load_mesh_config
 from .exporter import SpoolCollector, SyncthingCollector, SyncthingMonitor
-from .outcomes import OutcomeImporter
 from .peers import PeerCollector, PeerHealth, PeerProber
 from .spool import SpoolWriter
-from .spool_files import JsonState
 from .spool_reader import SpoolReader
-from .status import LeaseWatch, MeshView, forge_lease_reader
-from .syncthing import SyncthingClient
+from .status import LeaseWatch, MeshView
 
-__all__ = ["CONFLICT_EVENT", "MeshNode"]
+__all__ = ["CONFLICT_EVENT", "MeshNode", "report_conflict"]
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +38,8 @@ CONFLICT_EVENT = "syncthing.conflict"
 
 
 class MeshNode:
-    """The mesh components of one host; every part can be passed in (tests), ``from_settings`` builds them."""
+    """The mesh components of one host, each passed in (``assembly.mesh.build_mesh_node`` builds them from the
+    settings); ``closers`` are called by ``aclose``."""
 
     def __init__(
         self,
@@ -78,77 +71,6 @@ class MeshNode:
             reader=reader,
             monitor=monitor,
             self_health=lambda: PeerHealth(host, "", up=True),
-            clock=clock,
-        )
-
-    @classmethod
-    def from_settings(
-        cls,
-        settings: Settings,
-        runtime: Runtime,
-        *,
-        mesh: MeshConfig | None = None,
-        syncthing_transport: httpx.AsyncBaseTransport | None = None,
-        peer_transport: httpx.AsyncBaseTransport | None = None,
-        forge: GiteaClient | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> MeshNode:
-        """Build from ``settings.mesh_config``; a ``ConfigError`` names what is missing (e.g. the API key)."""
-        mesh = mesh or load_mesh_config(settings.mesh_config)
-        host = settings.host
-        prober = PeerProber(mesh.peers_of(host), mesh.peers, transport=peer_transport, clock=clock)
-        closers: list[Callable[[], Any]] = [prober.aclose]
-        token = settings.secret("gitea_token")
-        if forge is None and settings.gitea_url and token:
-            forge = GiteaClient(settings.gitea_url, token, registry=runtime.metrics.registry, retries=0)
-            closers.append(forge.aclose)
-        lease = LeaseWatch(forge_lease_reader(forge, mesh.lease) if forge else None, clock=clock)
-        if mesh.syncthing is None:
-            return cls(mesh, host, prober=prober, lease=lease, closers=tuple(closers), clock=clock)
-        key = settings.secret("syncthing_api_key")
-        if not key:
-            raise ConfigError(
-                f"{settings.mesh_config or 'the mesh config'} configures Syncthing, but no API key is set: "
-                "set syncthing_api_key_file (or UNIWIZARD_SYNCTHING_API_KEY) to Syncthing's <gui><apikey>",
-                key="syncthing_api_key",
-            )
-        st = mesh.syncthing
-        client = SyncthingClient(st.url, key, transport=syncthing_transport, timeout=mesh.peers.timeout_seconds)
-        closers.append(client.aclose)
-        monitor = SyncthingMonitor(client, st.folder_id, clock=clock)
-        me = mesh.host(host)
-        events = EventLog(runtime.store, host)
-        state_dir = settings.data_dir / "mesh"
-        writer = SpoolWriter(
-            st.folder_path,
-            host,
-            events,
-            JsonState(state_dir / "spool-writer.json"),
-            houses=me.houses if me else tuple(h for h in (settings.house,) if h),
-            roles=me.roles if me else settings.roles,
-            syncthing_problem=monitor.problem,
-            lease_view=lease.view,
-            device_id=lambda: monitor.snapshot.my_id or None,
-            clock=clock,
-        )
-        reader = SpoolReader(
-            st.folder_path,
-            host,
-            [h.name for h in mesh.hosts],
-            JsonState(state_dir / "spool-reader.json"),
-            on_event=OutcomeImporter(RoutingLedger(runtime.store, host=host, clock=clock)),  # peers' outcomes
-            on_conflict=lambda path: _report_conflict(events, st.folder_path, path),
-            clock=clock,
-        )
-        return cls(
-            mesh,
-            host,
-            prober=prober,
-            lease=lease,
-            monitor=monitor,
-            writer=writer,
-            reader=reader,
-            closers=tuple(closers),
             clock=clock,
         )
 
@@ -213,7 +135,7 @@ class MeshNode:
         }
 
 
-def _report_conflict(events: EventLog, root: Path, path: str) -> None:
+def report_conflict(events: EventLog, root: Path, path: str) -> None:
     """Log a ``syncthing.conflict`` event once per conflict file (its key is the path)."""
     key = f"{CONFLICT_EVENT}:{path}"
     if len(key) > MAX_KEY_CHARS:

@@ -23,7 +23,7 @@ import httpx
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from .config import HostEntry, PeerSettings
+from ..meshfile.schema import HostEntry, PeerSettings
 from .spool_reader import PeerHeartbeat
 
 __all__ = ["PeerCollector", "PeerHealth", "PeerProber", "heartbeat_age"]

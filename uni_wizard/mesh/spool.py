@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
+from .._version import __version__
 from ..errors import MeshError
 from ..observe.events import Event, EventLog
 from .spool_files import HostFiles, JsonState, atomic_write, last_line

@@ -12,26 +12,31 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .. import __version__
-from ..errors import ForgeError, ForgeUnavailable, MeshError
-from .config import LeaseSettings, MeshConfig
+from .._version import __version__
+from ..dispatch.lease_file import read_lease
+from ..dispatch.lease_record import LeaseRecord
+from ..dispatch.store_lease import read_store_lease
+from ..errors import ForgeError, ForgeUnavailable, MeshError, StoreError
+from ..meshfile.schema import LeaseSettings, MeshConfig
 from .exporter import SyncthingMonitor
-from .lease_file import LeaseForge, read_lease
+from .forge_api import MeshForge
 from .peers import PeerHealth, PeerProber, heartbeat_age
 from .spool import SpoolWriter
 from .spool_reader import SpoolReader
-from .types import LeaseRecord
 
-__all__ = ["LeaseWatch", "MeshView", "forge_lease_reader"]
+if TYPE_CHECKING:
+    from ..store import Store
+
+__all__ = ["LeaseWatch", "MeshView", "forge_lease_reader", "store_lease_reader"]
 
 log = logging.getLogger(__name__)
 
 LeaseReader = Callable[[], Awaitable[LeaseRecord | None]]
 
 
-def forge_lease_reader(forge: LeaseForge, settings: LeaseSettings) -> LeaseReader:
+def forge_lease_reader(forge: MeshForge, settings: LeaseSettings) -> LeaseReader:
     """Reads the dispatcher lease file from the forge the way the lease does (None when there is none)."""
 
     async def read() -> LeaseRecord | None:
@@ -41,11 +46,22 @@ def forge_lease_reader(forge: LeaseForge, settings: LeaseSettings) -> LeaseReade
     return read
 
 
-class LeaseWatch:
-    """The dispatcher lease as last read (``read`` None: no forge configured, the lease is unknown)."""
+def store_lease_reader(store: Store, name: str = "dispatcher") -> LeaseReader:
+    """Reads a mesh of one's dispatcher lease from this host's store (``dispatch.store_lease``)."""
 
-    def __init__(self, read: LeaseReader | None, *, clock: Callable[[], float] = time.time) -> None:
+    async def read() -> LeaseRecord | None:
+        return read_store_lease(store, name)
+
+    return read
+
+
+class LeaseWatch:
+    """The dispatcher lease as last read (``read`` None: no forge configured, the lease is unknown); ``where``
+    says where it is read from (the forge's lease file, this host's store)."""
+
+    def __init__(self, read: LeaseReader | None, *, where: str = "", clock: Callable[[], float] = time.time) -> None:
         self.read = read
+        self.where = where
         self.clock = clock
         self.record: LeaseRecord | None = None
         self.error: str | None = None
@@ -57,7 +73,7 @@ class LeaseWatch:
         try:
             self.record = await self.read()
             self.error = None
-        except (ForgeError, ForgeUnavailable, MeshError) as exc:
+        except (ForgeError, ForgeUnavailable, MeshError, StoreError) as exc:
             self.error = str(exc)
         self.checked_at = self.clock()
 
@@ -82,6 +98,7 @@ class LeaseWatch:
             "expired": (record.expires < self.clock()) if record else None,
             "error": self.error,
             "checked_at": self.checked_at,
+            "source": self.where,
         }
 
 

@@ -1,1 +1,4 @@
-"""Observability: Prometheus metrics (read at scrape time where possible) and health."""
+"""Observability: Prometheus metrics (read at scrape time where possible) and health.
+
+Floor: above the base. May import: the store, errors, metricset, _version.
+"""

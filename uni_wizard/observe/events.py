@@ -78,6 +78,11 @@ class EventKind(StrEnum):
     SWEEP_STARTED = "sweep.started"
     SWEEP_FINISHED = "sweep.finished"
     SWEEP_REPAIRED = "sweep.repaired"
+    SWEEP_SUMMARY = "sweep.summary"  # the idle sweeps of a period, counted (idle sweeps write no sweep.finished)
+    COMMAND_HANDLED = "command.handled"  # a comment's commands (/hold, /route, ...) acted on and answered
+    COMMAND_REFUSED = "command.refused"  # a comment's commands by someone who may not use them, answered
+    PULL_REVIEWED = "pull.reviewed"  # the reviewer's verdict on a pull request's head, written
+    PULL_MERGED = "pull.merged"
     LEASE_ACQUIRED = "lease.acquired"
     LEASE_LOST = "lease.lost"
     LEASE_RELEASED = "lease.released"

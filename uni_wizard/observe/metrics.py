@@ -11,26 +11,26 @@ import weakref
 from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-__all__ = ["BreakerCollector", "HarnessMetrics"]
+from .._version import __version__
+from ..metricset import MetricSet
+
+__all__ = ["BreakerCollector", "HarnessMetrics", "StuckCallsCollector"]
 
 DURATION_BUCKETS = (0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0)
 BREAKER_STATES = {"closed": 0, "half-open": 1, "open": 2}
 
-_by_registry: weakref.WeakKeyDictionary[CollectorRegistry, HarnessMetrics] = weakref.WeakKeyDictionary()
 
-
-class HarnessMetrics:
+class HarnessMetrics(MetricSet):
     """``uniwizard_tool_calls_total``, ``uniwizard_tool_call_duration_seconds``,
-    ``uniwizard_policy_denials_total`` and ``uniwizard_build_info`` on one registry."""
+    ``uniwizard_policy_denials_total`` and ``uniwizard_build_info`` on one registry
+    (``HarnessMetrics.for_registry(registry)``)."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        from .. import __version__
-
-        self.registry = registry
+        super().__init__(registry)
         self.calls = Counter(
             "uniwizard_tool_calls",
             "Tool calls through the Harness, by outcome (the Result status).",
@@ -59,15 +59,8 @@ class HarnessMetrics:
         build.labels(__version__, platform.python_version()).set(1)
         self.breakers = BreakerCollector()
         registry.register(self.breakers)
-
-    @classmethod
-    def for_registry(cls, registry: CollectorRegistry | None = None) -> HarnessMetrics:
-        """The one ``HarnessMetrics`` of ``registry`` (the process default when None)."""
-        registry = REGISTRY if registry is None else registry
-        metrics = _by_registry.get(registry)
-        if metrics is None:
-            metrics = _by_registry[registry] = cls(registry)
-        return metrics
+        self.stuck = StuckCallsCollector()
+        registry.register(self.stuck)
 
 
 class BreakerCollector(Collector):
@@ -91,4 +84,29 @@ class BreakerCollector(Collector):
                 if group not in seen:
                     seen.add(group)
                     family.add_metric([group], BREAKER_STATES.get(state, 2))
+        yield family
+
+
+class StuckCallsCollector(Collector):
+    """``uniwizard_tool_calls_stuck{house}``: blocking tool calls that timed out and have not returned,
+    read from the Harness's thread pools at scrape (``harness/pools.py``)."""
+
+    def __init__(self) -> None:
+        self.pools: weakref.WeakSet[Any] = weakref.WeakSet()
+
+    def add(self, pools: Any) -> None:
+        self.pools.add(pools)
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "uniwizard_tool_calls_stuck",
+            "Blocking tool calls that timed out and whose thread has not returned yet, per house.",
+            labels=["house"],
+        )
+        totals: dict[str, int] = {}
+        for pools in self.pools:
+            for house, count in pools.stuck().items():
+                totals[house] = totals.get(house, 0) + count
+        for house, count in sorted(totals.items()):
+            family.add_metric([house], count)
         yield family

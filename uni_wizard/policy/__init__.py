@@ -1,4 +1,7 @@
-"""House policies: the model, the loader and the pure decision function."""
+"""House policies: the model, the loader and the pure decision function.
+
+Floor: above the base. May import: errors, configfile; never tools or the Harness (it is their input).
+"""
 
 from .decide import Decision, DecisionContext, PathArg, PolicyCall, decide
 from .loader import load_houses, load_policy

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from fnmatch import translate
 from functools import lru_cache
 
-from ..tools.spec import PathAccess
-from .model import HousePolicy, Mode, Rules
+from .model import HousePolicy, Mode, Rules, highest
+from .paths import PathAccess
 
-__all__ = ["Decision", "DecisionContext", "PathArg", "PolicyCall", "decide"]
+__all__ = ["Decision", "DecisionContext", "PathArg", "PolicyCall", "decide", "mode_for"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,7 @@ class PathArg:
     given: str
     resolved: str
     is_file: bool = False
+    git_metadata: str | None = None  # the .git directory or git directory the path is inside, if any
 
 
 @dataclass(frozen=True)
@@ -142,7 +143,9 @@ def _rule_denial(policy: HousePolicy, call: PolicyCall) -> Decision | None:
 
 
 def decide(policy: HousePolicy, call: PolicyCall, context: DecisionContext) -> Decision:
-    """Decide whether ``policy`` lets its house make ``call`` now.
+    """Decide whether ``policy`` lets its house make ``call`` now: the first rule that fires decides, in
+    the order deny, a required ``rules`` flag, allow, paths and git metadata, read-before-write, the
+    default branch, then the rules that allow with an approval.
 
     >>> decide(ezra, PolicyCall("git_push", "git", mutates=True), DecisionContext()).reason
     "ezra may not use git:git_push: ..."
@@ -165,32 +168,62 @@ def decide(policy: HousePolicy, call: PolicyCall, context: DecisionContext) -> D
             f"{house} may not use {qualified}: no pattern in tools.allow of houses/{house}.yaml matches it",
             "allow",
         )
+    denial = _paths_denial(policy, call) or _read_before_write(policy, call, context) or _default_branch(policy, call)
+    if denial is not None:
+        return denial
+    return _approval(policy, call, context) or Decision(True, f"allowed by {allowed_by!r}", "allow")
+
+
+def _paths_denial(policy: HousePolicy, call: PolicyCall) -> Decision | None:
+    """A path outside the house's roots, or a write inside git's own metadata."""
     for arg in call.paths:
         reason = _path_denial(policy, arg)
         if reason is not None:
             return Decision(False, reason, "paths")
-    if policy.rules.read_before_write:
-        for arg in call.paths:
-            if arg.access is PathAccess.WRITE and arg.is_file and arg.resolved not in context.read_paths:
-                return Decision(
-                    False,
-                    f"{house} must read {arg.resolved!r} before writing it (read_before_write): "
-                    "call file_read on it earlier in the same task",
-                    "read_before_write",
-                )
+        if arg.access is PathAccess.WRITE and arg.git_metadata is not None:
+            return Decision(
+                False,
+                f"{policy.name} may not write {arg.resolved!r}: it is inside git's own metadata ({arg.git_metadata}), "
+                "where a file could make git run commands; work in the working tree (git tools change the repository)",
+                "git_metadata",
+            )
+    return None
+
+
+def _read_before_write(policy: HousePolicy, call: PolicyCall, context: DecisionContext) -> Decision | None:
+    if not policy.rules.read_before_write:
+        return None
+    for arg in call.paths:
+        if arg.access is PathAccess.WRITE and arg.is_file and arg.resolved not in context.read_paths:
+            return Decision(
+                False,
+                f"{policy.name} must read {arg.resolved!r} before writing it (read_before_write): "
+                "call file_read on it earlier in the same task",
+                "read_before_write",
+            )
+    return None
+
+
+def _default_branch(policy: HousePolicy, call: PolicyCall) -> Decision | None:
     branch, default = call.facts.get("branch"), call.facts.get("default_branch")
     if branch is not None and branch == default and not policy.rules.may_push_default_branch:
         return Decision(
             False,
-            f"{house} may not push the default branch {default!r}: push a branch such as "
-            f"'{house}/<topic>' and open a pull request",
+            f"{policy.name} may not push the default branch {default!r}: push a branch such as "
+            f"'{policy.name}/<topic>' and open a pull request",
             "push_default_branch",
         )
-    approval_by = _first_match(policy.tools.needs_approval, qualified, name)
+    return None
+
+
+def _approval(policy: HousePolicy, call: PolicyCall, context: DecisionContext) -> Decision | None:
+    """An allowed call that runs only after a sovereign approval (the tool's glob, or SOVEREIGN mode)."""
+    qualified = call.qualified_name
+    approval_by = _first_match(policy.tools.needs_approval, qualified, call.tool)
     if approval_by is not None:
         return Decision(
             True,
-            f"{qualified} needs a sovereign approval for {house} (tools.needs_approval {approval_by!r})",
+            f"{qualified} needs a sovereign approval for {policy.name} (tools.needs_approval {approval_by!r})",
             "needs_approval",
             needs_approval=True,
         )
@@ -201,4 +234,16 @@ def decide(policy: HousePolicy, call: PolicyCall, context: DecisionContext) -> D
             "sovereign_mode",
             needs_approval=True,
         )
-    return Decision(True, f"allowed by {allowed_by!r}", "allow")
+    return None
+
+
+def mode_for(policy: HousePolicy, call: PolicyCall, asked: Mode) -> Mode:
+    """The mode the call runs in: ``asked``, raised to the policy's floor for the tool (never lowered)."""
+    floor = policy.mode_floor
+    modes = [asked, floor.all]
+    if call.mutates:
+        modes.append(floor.mutating)
+    for pattern, mode in floor.tools.items():
+        if _compiled(pattern).match(call.qualified_name) or _compiled(pattern).match(call.tool):
+            modes.append(mode)
+    return highest(*modes)

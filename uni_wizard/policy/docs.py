@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from .model import HousePolicy, PathRules, Rules, ToolRules
+from .model import HousePolicy, ModeFloor, PathRules, Rules, ToolRules
 
 __all__ = ["render"]
 
@@ -20,6 +20,7 @@ SECTIONS: tuple[tuple[str, type[BaseModel]], ...] = (
     ("`tools`", ToolRules),
     ("`paths`", PathRules),
     ("`rules`", Rules),
+    ("`mode_floor`", ModeFloor),
 )
 
 
@@ -27,6 +28,8 @@ def _default(field: Any) -> str:
     if field.is_required():
         return "required"
     if field.default_factory is not None:
+        if field.default_factory is dict:
+            return "`{}`"
         return "see below" if isinstance(field.default_factory, type) else "`[]`"
     value = field.default
     if isinstance(value, tuple):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-__all__ = ["House", "HousePolicy", "Mode", "PathRules", "Rules", "ToolRules"]
+__all__ = ["House", "HousePolicy", "Mode", "ModeFloor", "PathRules", "Rules", "ToolRules", "highest"]
 
 
 class Mode(StrEnum):
@@ -80,6 +80,28 @@ class Rules(_Strict):
     )
 
 
+_MODE_ORDER = {Mode.SIMPLE: 0, Mode.INTELLIGENT: 1, Mode.SOVEREIGN: 2}
+
+
+def highest(*modes: Mode) -> Mode:
+    """The mode that does the most of ``modes`` (SIMPLE < INTELLIGENT < SOVEREIGN)."""
+    return max(modes, key=_MODE_ORDER.__getitem__)
+
+
+class ModeFloor(_Strict):
+    """The lowest mode a call may run in: a caller may ask for more, never for less."""
+
+    all: Mode = Field(Mode.SIMPLE, description="Lowest mode of every call of the house.")
+    mutating: Mode = Field(
+        Mode.INTELLIGENT,
+        description="Lowest mode of a call to a tool that changes things (so it always leaves a provenance record).",
+    )
+    tools: dict[str, Mode] = Field(
+        default_factory=dict,
+        description="Lowest mode per tool: glob patterns matched like `tools.allow` (`git:git_push: sovereign`).",
+    )
+
+
 class HousePolicy(_Strict):
     name: str = Field(description="The house's name; must equal the file's stem (`ezra` for `ezra.yaml`).")
     role: str = Field(description="One line: what the house is for.")
@@ -96,6 +118,11 @@ class HousePolicy(_Strict):
     rules: Rules = Field(default_factory=Rules, description="The house's rules.")
     max_concurrency: int = Field(1, ge=1, le=64, description="Most issues the house works on at once.")
     default_mode: Mode = Field(Mode.INTELLIGENT, description="Mode used when a caller names none.")
+    mode_floor: ModeFloor = Field(
+        default_factory=ModeFloor,
+        description="The lowest mode per tool: a caller's mode below it is raised to it (provenance cannot be "
+        "skipped by asking for SIMPLE).",
+    )
 
     @field_validator("name", "gitea_user")
     @classmethod

@@ -7,11 +7,8 @@ real loaders and installed (houses reload without a restart), a pinned package i
 health-gated, everything switched back on failure. Each host reports a commit status
 ``uni-wizard/deploy/<host>`` on the merged sha and an event. See docs/ARCHITECTURE.md.
 
-This module imports nothing heavy: ``mesh/config.py`` reads ``ReconcileSettings`` from it.
+The mesh file's ``reconcile`` section (``ReconcileSettings``) is in ``uni_wizard/meshfile``, below this lane.
+
+Floor: the highest lane. May import: the base (meshfile), forge, observe, intake, harness, tools, dispatch,
+review, upgrade, deployment.
 """
-
-from __future__ import annotations
-
-from .settings import ReconcileSettings
-
-__all__ = ["ReconcileSettings"]

@@ -13,34 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
 
-from ..forge.models import CommitStatus, Label, PullRequest, Review
+from ..forge.models import CommitStatus, PullRequest
+from ..meshfile.reconcile import ReconcileSettings
+from ..reporef import RepoRef
 from ..review.config import ReviewConfig
 from ..review.gate import approval_problems, approval_valid, effective_approvers
-from .settings import ReconcileSettings
+from .forge_api import UpgradeReader
 
-__all__ = ["Skipped", "Upgrade", "UpgradeForge", "find_upgrades", "waiting_for"]
-
-
-class UpgradeForge(Protocol):
-    """The forge calls the reconciler reads with (``GiteaClient`` has them)."""
-
-    async def list_labels(self, owner: str, repo: str) -> list[Label]: ...
-
-    async def list_pulls(
-        self,
-        owner: str,
-        repo: str,
-        *,
-        state: Literal["open", "closed", "all"] = ...,
-        labels: Sequence[int] = ...,
-        limit: int | None = ...,
-    ) -> list[PullRequest]: ...
-
-    async def list_reviews(self, owner: str, repo: str, index: int) -> list[Review]: ...
-
-    async def list_statuses(self, owner: str, repo: str, sha: str) -> list[CommitStatus]: ...
+__all__ = ["Skipped", "Upgrade", "find_upgrades", "waiting_for"]
 
 
 @dataclass(frozen=True)
@@ -64,7 +45,7 @@ class Skipped:
 
 
 async def find_upgrades(
-    forge: UpgradeForge,
+    forge: UpgradeReader,
     repo: str,
     branch: str,
     settings: ReconcileSettings,
@@ -72,7 +53,7 @@ async def find_upgrades(
     approvers: Collection[str],
 ) -> tuple[list[Upgrade], list[Skipped]]:
     """The appliable upgrades among the newest ``scan_limit`` closed upgrade PRs, and the rest with reasons."""
-    owner, name = repo.split("/", 1)
+    owner, name = RepoRef.parse(repo)
     label = next((lb for lb in await forge.list_labels(owner, name) if lb.name == settings.label), None)
     if label is None:
         return [], []

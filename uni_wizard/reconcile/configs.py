@@ -21,8 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..configfile import read_yaml
+from ..dispatch.config import load_triage_config
 from ..errors import ConfigError, DeployFailed, UniWizardError
-from ..policy.loader import load_houses, read_yaml
+from ..forge.bootstrap import load_layout
+from ..meshfile.schema import load_mesh_config
+from ..policy.loader import load_houses
+from ..review.config import load_review_config
+from ..upgrade.config import load_upgrade_config
 from .source import MANAGED
 from .state import write_atomic
 
@@ -33,20 +39,14 @@ __all__ = ["CONFIG_MODE", "ConfigChange", "ConfigInstaller", "validate_files"]
 CONFIG_MODE = 0o644
 
 
-def _loaders() -> list[tuple[str, Callable[[Path], Any]]]:
-    from ..dispatch.config import load_triage_config
-    from ..forge.bootstrap import load_layout
-    from ..mesh.config import load_mesh_config
-    from ..review.config import load_review_config
-    from ..upgrade.config import load_upgrade_config
-
-    return [
-        ("triage.yaml", load_triage_config),
-        ("review.yaml", load_review_config),
-        ("mesh*.yaml", load_mesh_config),
-        ("forge-layout*.yaml", load_layout),
-        ("upgrades.yaml", load_upgrade_config),
-    ]
+LOADERS: tuple[tuple[str, Callable[[Path], Any]], ...] = (
+    ("triage.yaml", load_triage_config),
+    ("review.yaml", load_review_config),
+    ("mesh*.yaml", load_mesh_config),
+    ("forge-layout*.yaml", load_layout),
+    ("upgrades.yaml", load_upgrade_config),
+)
+"""The loader of each configuration file a daemon reads, by file name pattern."""
 
 
 def _mapping(path: Path) -> None:
@@ -64,10 +64,9 @@ def validate_files(files: Mapping[str, bytes]) -> None:
             (root / rel).write_bytes(data)
         if any(rel.startswith("houses/") for rel in files):
             load_houses(root / "houses")
-        loaders = _loaders()
         for rel in sorted(r for r in files if r.startswith("configs/")):
             name = rel.split("/", 1)[1]
-            loader = next((load for pattern, load in loaders if fnmatch.fnmatchcase(name, pattern)), _mapping)
+            loader = next((load for pattern, load in LOADERS if fnmatch.fnmatchcase(name, pattern)), _mapping)
             try:
                 loader(root / rel)
             except ConfigError:

@@ -3,17 +3,16 @@ error for a poll), ``sha`` only for the current release (one series)."""
 
 from __future__ import annotations
 
-import weakref
-
 from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from ..metricset import MetricSet
 
 __all__ = ["ReconcileMetrics"]
 
-_by_registry: weakref.WeakKeyDictionary[CollectorRegistry, ReconcileMetrics] = weakref.WeakKeyDictionary()
 
-
-class ReconcileMetrics:
+class ReconcileMetrics(MetricSet):
     def __init__(self, registry: CollectorRegistry) -> None:
+        super().__init__(registry)
         self.applied = Counter(
             "uniwizard_reconcile_applied",
             "Upgrades this host finished applying, by outcome (applied, failed).",
@@ -34,13 +33,6 @@ class ReconcileMetrics:
             registry=registry,
         )  # fmt: skip
         self._sha: str | None = None
-
-    @classmethod
-    def for_registry(cls, registry: CollectorRegistry) -> ReconcileMetrics:
-        found = _by_registry.get(registry)
-        if found is None:
-            found = _by_registry[registry] = cls(registry)
-        return found
 
     def current(self, sha: str | None) -> None:
         """Export ``sha`` as the one release (the series of the one before is removed)."""

@@ -26,23 +26,28 @@ import logging
 import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import Any
 
 from ..errors import ConfigError, DeployFailed, ForgeError, ForgeUnavailable, UniWizardError
+from ..forge.pulls import StatusState
+from ..meshfile.reconcile import ReconcileSettings
 from ..observe.events import EventLog
+from ..reporef import RepoRef
 from ..review.config import ReviewConfig
-from .candidates import Upgrade, UpgradeForge, find_upgrades, waiting_for
+from .candidates import Upgrade, find_upgrades, waiting_for
 from .configs import ConfigInstaller, validate_files
+from .forge_api import ReconcileForge
 from .metrics import ReconcileMetrics
 from .releases import Releases, parse_pin
 from .services import HealthGate, ServiceManager
-from .settings import ReconcileSettings
 from .source import MeshSource
 from .state import Applying, DeployState, Release, StateFile
 
 __all__ = ["Outcome", "Reconciler"]
 
 log = logging.getLogger(__name__)
+DEPLOY_STATES: dict[str, StatusState] = {"pending": "pending", "success": "success", "failure": "failure"}
+"""The states a deploy status is posted with."""
 
 
 @dataclass(frozen=True)
@@ -54,20 +59,12 @@ class Outcome:
     seconds: float = 0.0
 
 
-class _Forge(UpgradeForge, Protocol):
-    async def create_status(
-        self, owner: str, repo: str, sha: str, state: Any, context: str, *, description: str = ""
-    ) -> Any: ...
-
-    async def aclose(self) -> None: ...
-
-
 class Reconciler:
     """Applies the upgrades of ``repo`` (branch ``branch``) to host ``host``; every I/O edge is an argument."""
 
     def __init__(
         self,
-        forge: _Forge,
+        forge: ReconcileForge,
         *,
         repo: str,
         branch: str,
@@ -101,7 +98,7 @@ class Reconciler:
 
     @property
     def owner_name(self) -> tuple[str, str]:
-        owner, name = self.repo.split("/", 1)
+        owner, name = RepoRef.parse(self.repo)
         return owner, name
 
     async def reconcile_once(self) -> Outcome:
@@ -260,7 +257,8 @@ class Reconciler:
         left = []
         for sha, status, description in state.unreported:
             try:
-                await self.forge.create_status(owner, name, sha, status, self.context, description=description)
+                state_ = DEPLOY_STATES.get(status, "error")  # the state file is text: anything else is an error
+                await self.forge.create_status(owner, name, sha, state_, self.context, description=description)
             except (ForgeError, ForgeUnavailable) as exc:
                 log.warning("cannot post %s on %s yet: %s", self.context, sha[:12], exc)
                 left.append([sha, status, description])

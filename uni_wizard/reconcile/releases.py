@@ -21,8 +21,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from ..errors import DeployFailed, ToolExecutionError
+from ..meshfile.reconcile import ReconcileSettings
 from ..tools import process
-from .settings import ReconcileSettings
 from .state import write_atomic
 
 __all__ = ["RELEASE_MARK", "Releases", "parse_pin", "share"]

@@ -1,8 +1,10 @@
 """The mesh repository as git sees it: a bare cache under the releases root, fetched over HTTP.
 
 Only what an apply installs is read from a commit: ``houses/*.yaml``, ``configs/*.yaml`` (not their
-subdirectories) and the pin file. The forge token goes to git through the environment (an
-``http.extraHeader``), never on the command line or in a URL; every git call is an argv with a timeout.
+subdirectories) and the pin file. Every git call goes through ``tools.git_safety.run_git`` (a fixed
+environment, the cache addressed explicitly with ``--git-dir`` and its config checked first); the forge
+token goes to git through the environment, for the forge's URLs only, never on the command line, in a
+URL or in a file.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 
 from ..errors import DeployFailed, UpgradeError
 from ..tools import process
-from ..tools.git import GIT_ENV
+from ..tools.git_safety import ForgeAuth, forge_origin, run_git
 
 __all__ = ["MANAGED", "MeshSource", "MeshTree"]
 
@@ -33,23 +35,23 @@ class MeshTree:
 
 
 class MeshSource:
-    """A bare cache of ``clone_url`` at ``cache``; ``token`` authenticates the fetch."""
+    """A bare cache of ``clone_url`` at ``cache``; ``token`` authenticates the fetch, offered only to the
+    forge at ``forge_url`` (default: the host ``clone_url`` is on)."""
 
-    def __init__(self, cache: Path, clone_url: str, *, token: str | None = None, pin_path: str) -> None:
+    def __init__(
+        self, cache: Path, clone_url: str, *, token: str | None = None, pin_path: str, forge_url: str | None = None
+    ) -> None:
         self.cache = cache
         self.clone_url = clone_url
         self.pin_path = pin_path
-        self._env = {**GIT_ENV, "GIT_CONFIG_NOSYSTEM": "1"}
-        if token:
-            self._env |= {
-                "GIT_CONFIG_COUNT": "1",
-                "GIT_CONFIG_KEY_0": "http.extraHeader",
-                "GIT_CONFIG_VALUE_0": f"Authorization: token {token}",
-            }
+        self._auth = ForgeAuth(forge_url or forge_origin(clone_url), token or "")
 
-    async def _git(self, *args: str, timeout: float = LOCAL_TIMEOUT, check: bool = True) -> process.Completed:
-        done = await process.run(
-            ["git", "-C", str(self.cache), *args], timeout=timeout, env=self._env, max_output=20_000_000
+    async def _git(
+        self, *args: str, timeout: float = LOCAL_TIMEOUT, check: bool = True, url: str | None = None
+    ) -> process.Completed:
+        git_dir = self.cache if args[0] != "init" else None
+        done = await run_git(
+            *args, git_dir=git_dir, cwd=self.cache, timeout=timeout, max_output=20_000_000, auth=self._auth, url=url
         )
         if check and not done.ok:
             tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or [f"exit {done.returncode}"]
@@ -60,11 +62,10 @@ class MeshSource:
         """Fetch ``branch`` into the cache; its tip sha."""
         if not (self.cache / "HEAD").is_file():
             self.cache.mkdir(parents=True, exist_ok=True)
-            await self._git("init", "--bare", "-q")
+            await self._git("init", "--bare", "-q", str(self.cache))
         ref = f"refs/mesh/{branch}"
-        await self._git(
-            "fetch", "-q", "--no-tags", self.clone_url, f"+refs/heads/{branch}:{ref}", timeout=FETCH_TIMEOUT
-        )
+        fetch = ("fetch", "-q", "--no-tags", "--no-write-fetch-head", self.clone_url, f"+refs/heads/{branch}:{ref}")
+        await self._git(*fetch, timeout=FETCH_TIMEOUT, url=self.clone_url)
         return (await self._git("rev-parse", ref)).stdout.strip()
 
     async def first_parents(self, tip: str, limit: int = 2000) -> list[str]:

@@ -8,29 +8,76 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ..errors import ConfigError
-from ..policy.loader import read_yaml, validation_error
+from ..configfile import load_model, shipped
+from ..reporef import RepoName
 
 __all__ = ["ReviewConfig", "default_review_path", "load_review_config"]
+
+
+# Files that decide what a re-run executes or how its result reads: the test command, CI, build and test-runner
+# configuration, and what Python imports at start. A change to one is re-run only once the owner approved that head.
+RERUN_NEEDS_OWNER_PATHS = (
+    ".uni-wizard.yaml",
+    ".ci/**",
+    ".github/**",
+    ".gitea/**",
+    ".gitlab-ci.yml",
+    ".woodpecker/**",
+    ".pre-commit-config.yaml",
+    "**/Makefile",
+    "**/GNUmakefile",
+    "**/makefile",
+    "**/*.mk",
+    "**/pyproject.toml",
+    "**/setup.py",
+    "**/setup.cfg",
+    "**/tox.ini",
+    "**/noxfile.py",
+    "**/pytest.ini",
+    "**/conftest.py",
+    "**/sitecustomize.py",
+    "**/usercustomize.py",
+    "**/*.pth",
+    "**/package.json",
+    "**/Cargo.toml",
+    "**/build.rs",
+    "**/CMakeLists.txt",
+)
+SENSITIVE_PATHS = ("houses/**", "configs/**", ".ci/**", "systemd/**", "deploy/**")
 
 
 class ReviewConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    repos: tuple[RepoName, ...] | None = Field(
+        None,
+        description="owner/name of every repository the reviewer watches; unset: the dispatcher's "
+        "dispatcher.repos of triage_config (the repositories it routes and the workers open PRs in).",
+    )
+    poll_seconds: float | None = Field(
+        None, gt=0, description="Seconds between two review and merge passes; unset: dispatcher.poll_seconds."
+    )
     auto_approve: bool = Field(
         False,
         description="Timmy approves the head it checked; false: Timmy pre-reviews and the owner approves (ADR-021).",
     )
     max_diff_lines: int = Field(10_000, ge=1, description="Additions plus deletions above which a PR is rejected.")
     sensitive_paths: tuple[str, ...] = Field(
-        ("houses/**", "configs/**", ".ci/**", "systemd/**", "deploy/**"),
-        description="Globs of paths only the owner may approve changes to (`**` spans directories).",
+        SENSITIVE_PATHS + tuple(p for p in RERUN_NEEDS_OWNER_PATHS if p not in SENSITIVE_PATHS),
+        description="Globs of paths only the owner may approve changes to (`**` spans directories); by default "
+        "also every glob of rerun_needs_owner_paths.",
     )
     rerun_tests_paths: tuple[str, ...] = Field(
         ("**/*.py", "tests/**"),
         description="Globs of paths whose change makes the reviewer re-run the tests in a clean worktree.",
+    )
+    rerun_needs_owner_paths: tuple[str, ...] = Field(
+        RERUN_NEEDS_OWNER_PATHS,
+        description="Globs of the test command, CI, build and test-runner files (`.uni-wizard.yaml`, `Makefile`, "
+        "`pyproject.toml`, `**/conftest.py`, ...): a PR changing one has its tests re-run (sandboxed) only after "
+        "the owner approved that exact head; until then the reviewer says so and asks the owner.",
     )
     proof_context: str = Field("uni-wizard/proof", min_length=1, description="The commit status the worker sets.")
     owner_login: str = Field("owner", min_length=1, description="The owner's forge user.")
@@ -41,7 +88,7 @@ class ReviewConfig(BaseModel):
     merge_style: Literal["merge", "rebase", "rebase-merge", "squash", "fast-forward-only"] = "merge"
     test_timeout: int = Field(600, ge=1, le=900, description="Seconds the re-run of the tests may take.")
 
-    @field_validator("sensitive_paths", "rerun_tests_paths")
+    @field_validator("sensitive_paths", "rerun_tests_paths", "rerun_needs_owner_paths")
     @classmethod
     def _relative_globs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for pattern in value:
@@ -51,25 +98,9 @@ class ReviewConfig(BaseModel):
 
 
 def default_review_path() -> Path:
-    here = Path(__file__).resolve().parent
-    for candidate in (
-        here.parent / "_defaults" / "configs" / "review.yaml",
-        here.parents[1] / "configs" / "review.yaml",
-    ):
-        if candidate.is_file():
-            return candidate
-    return here.parents[1] / "configs" / "review.yaml"
+    return shipped("review.yaml")
 
 
 def load_review_config(path: Path | None = None) -> ReviewConfig:
     """The reviewer's configuration from ``path`` (default: the shipped ``configs/review.yaml``)."""
-    path = path or default_review_path()
-    data = read_yaml(path)
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError("a review file must be a mapping of keys", source=str(path))
-    try:
-        return ReviewConfig.model_validate(data)
-    except ValidationError as exc:
-        raise validation_error(exc, str(path)) from None
+    return load_model(ReviewConfig, path, default=default_review_path(), kind="a review file")

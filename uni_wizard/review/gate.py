@@ -17,7 +17,15 @@ from collections.abc import Collection, Iterable, Sequence
 from ..forge.models import CombinedStatus, PullRequest, Review
 from .config import ReviewConfig
 
-__all__ = ["approval_problems", "approval_valid", "effective_approvers", "merge_blockers", "short"]
+__all__ = [
+    "approval_problems",
+    "approval_valid",
+    "effective_approvers",
+    "merge_blockers",
+    "review_blockers",
+    "short",
+    "status_blockers",
+]
 
 
 def short(sha: str) -> str:
@@ -61,7 +69,11 @@ def approval_problems(reviews: Iterable[Review], head_sha: str, approvers: Colle
         elif review.dismissed:
             problems.append(f"{name} was dismissed")
         elif not review.official:
-            problems.append(f"{name} is not official (superseded, or its author is not in the approvals whitelist)")
+            problems.append(
+                f"{name} is not official: superseded by a later review of theirs, or its author was not on the "
+                "branch protection's approvals whitelist when it was submitted (the forge fixes that then: add "
+                f"{_login(review) or 'them'} to the whitelist, then approve again)"
+            )
         elif review.stale or review.commit_id != head_sha:
             problems.append(
                 f"{name} is stale: it approved {short(review.commit_id)}, the head is now {short(head_sha)}; "
@@ -92,10 +104,21 @@ def merge_blockers(
         return ["the pull request is merged already"]
     if pr.state != "open":
         return ["the pull request is closed"]
-    head = pr.head_sha
     blockers = []
     if config.hold_label in labels:
         blockers.append(f"the `{config.hold_label}` label is set: remove it to let the merge go ahead")
+    blockers += review_blockers(pr.head_sha, reviews, labels, config, approvers)
+    blockers += status_blockers(pr.head_sha, combined_status, config.proof_context)
+    if not pr.mergeable:
+        blockers.append("the forge does not report it mergeable yet (conflict check running, or conflicts)")
+    return blockers
+
+
+def review_blockers(
+    head: str, reviews: Sequence[Review], labels: Collection[str], config: ReviewConfig, approvers: Collection[str]
+) -> list[str]:
+    """No approval that counts for ``head``, and every official, undismissed request for changes."""
+    blockers = []
     counting = effective_approvers(labels, config, approvers)
     if approval_valid(reviews, head, counting) is None:
         if config.needs_owner_label in labels:
@@ -106,15 +129,19 @@ def merge_blockers(
     for review in _newest_first(reviews):
         if review.state == "REQUEST_CHANGES" and review.official and not review.dismissed:
             blockers.append(f"{_login(review) or 'a reviewer'} requested changes (review {review.id})")
+    return blockers
+
+
+def status_blockers(head: str, combined_status: CombinedStatus, proof_context: str) -> list[str]:
+    """A combined status that is not ``success`` for ``head``, and a missing or failed proof status."""
+    blockers = []
     if combined_status.sha and combined_status.sha != head:
         blockers.append(f"the statuses read are for {short(combined_status.sha)}, not the head {short(head)}")
     elif combined_status.state != "success":
         blockers.append(f"the combined status of head {short(head)} is {combined_status.state}, not success")
-    proof = next((s for s in combined_status.statuses if s.context == config.proof_context), None)
+    proof = next((s for s in combined_status.statuses if s.context == proof_context), None)
     if proof is None:
-        blockers.append(f"head {short(head)} has no `{config.proof_context}` status")
+        blockers.append(f"head {short(head)} has no `{proof_context}` status")
     elif proof.status != "success":
-        blockers.append(f"the `{config.proof_context}` status of head {short(head)} is {proof.status}")
-    if not pr.mergeable:
-        blockers.append("the forge does not report it mergeable yet (conflict check running, or conflicts)")
+        blockers.append(f"the `{proof_context}` status of head {short(head)} is {proof.status}")
     return blockers

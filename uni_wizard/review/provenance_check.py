@@ -18,17 +18,18 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ..errors import ProvenanceBroken, StoreError
 from ..harness.provenance import ProvenanceLog, ProvenanceRecord
 from ..policy.decide import Decision, DecisionContext, PathArg, PolicyCall, decide
 from ..policy.model import HousePolicy, Mode
+from ..policy.paths import PathAccess
 from ..tools.registry import ToolRegistry
-from ..tools.spec import PathAccess, ToolSpec
+from ..tools.spec import ToolSpec
 
-__all__ = ["ProvenanceReport", "check_provenance", "check_records"]
+__all__ = ["ProvenanceReport", "ProvenanceSources", "check_provenance", "check_records"]
 
 MAX_RECORDS = 100_000
 
@@ -69,6 +70,16 @@ class ProvenanceReport:
         verdict = f"{len(self.violations)} call(s) the policy denies" if self.violations else "the policies held"
         chain = "chain broken" if self.chain_error else f"chain verified ({self.chain_records} records)"
         return f"provenance: {self.records} record(s) of {names} re-checked on `{self.host}`: {verdict}; {chain}"
+
+
+@dataclass(frozen=True)
+class ProvenanceSources:
+    """What re-deciding a task's calls reads: the provenance ``log``, the houses' ``policies`` (asked at each
+    check, so reloaded houses reach the next one) and the ``tools`` registry."""
+
+    log: ProvenanceLog
+    policies: Callable[[], Mapping[str, HousePolicy]]
+    tools: ToolRegistry
 
 
 def check_provenance(

@@ -13,9 +13,21 @@ from dataclasses import dataclass
 from ..forge.models import Comment, Review
 from .gate import short
 
-__all__ = ["Findings", "find_marker", "marker", "render_merge_refused", "render_verdict"]
+__all__ = [
+    "Findings",
+    "find_marker",
+    "is_pre_review",
+    "marker",
+    "render_merge_refused",
+    "render_promoted",
+    "render_rerun_held",
+    "render_verdict",
+]
 
 VERDICT = "verdict"
+HELD = "rerun-held"  # the tests of a head wait for the owner's approval before being re-run
+PRE_REVIEWED = "pre-reviewed"  # beside the verdict marker of a pre-review: a comment, not an approval
+READY = "**Ready for the owner's approval**"  # how a pre-review begins (and was recognised before its marker)
 
 
 def marker(kind: str, number: int, head: str) -> str:
@@ -57,9 +69,17 @@ def _block(findings: Findings) -> list[str]:
 
 
 def render_verdict(
-    findings: Findings, *, verdict: str, reviewer: str, owner: str, host: str, why_owner: Sequence[str] = ()
+    findings: Findings,
+    *,
+    verdict: str,
+    reviewer: str,
+    owner: str,
+    host: str,
+    why_owner: Sequence[str] = (),
+    extra: Sequence[str] = (),
 ) -> str:
-    """The body of the verdict on ``findings.head``: approved, changes_requested, escalated or pre_reviewed."""
+    """The body of the verdict on ``findings.head``: approved, changes_requested, escalated or pre_reviewed;
+    ``extra`` lines (an extension's) follow the findings."""
     head = findings.head
     lines = [marker(VERDICT, findings.number, head)]
     if verdict == "changes_requested":
@@ -81,11 +101,48 @@ def render_verdict(
         ]
     else:
         lines += [
-            f"**Ready for the owner's approval** (@{owner}): {reviewer} checked head `{head}`; "
-            f"approve that head to let it merge.",
+            marker(PRE_REVIEWED, findings.number, head),
+            f"{READY} (@{owner}): {reviewer} checked head `{head}`; approve that head to let it merge.",
             "",
         ]
-    return "\n".join([*lines, *_block(findings), "", _footer(host)])
+    return "\n".join([*lines, *_block(findings), *extra, "", _footer(host)])
+
+
+def is_pre_review(item: Review | Comment, number: int, head: str) -> bool:
+    """Whether ``item`` (our verdict on ``head``) is a pre-review: a comment asking the owner to approve, not
+    an escalation (pre-reviews written before their marker are known by how they begin)."""
+    return isinstance(item, Comment) and (marker(PRE_REVIEWED, number, head) in item.body or READY in item.body)
+
+
+def render_promoted(number: int, head: str, *, reviewer: str, comment_id: int, host: str) -> str:
+    """The approval of a head pre-reviewed before ``auto_approve`` was switched on."""
+    lines = [
+        marker(VERDICT, number, head),
+        f"**Approved** (automated review by {reviewer}) for head `{head}` exactly; a new push needs a new review.",
+        "",
+        f"- `auto_approve` is on now: this head passed the checks of the pre-review (comment {comment_id}), "
+        "which asked the owner to approve it while it was off.",
+        "",
+        _footer(host),
+    ]
+    return "\n".join(lines)
+
+
+def render_rerun_held(number: int, head: str, paths: Sequence[str], *, reviewer: str, owner: str, host: str) -> str:
+    """The comment on a head whose tests are not re-run before the owner approves it (rerun_needs_owner_paths)."""
+    shown = ", ".join(f"`{p}`" for p in paths[:10]) + (f" and {len(paths) - 10} more" if len(paths) > 10 else "")
+    lines = [
+        marker(HELD, number, head),
+        f"**Tests not re-run: waiting for the owner** @{owner}. Head `{head}` changes files that decide what the "
+        f"tests run and how their result reads: {shown}. {reviewer} does not re-run them, even in its sandbox, "
+        "before you have read those changes.",
+        "",
+        f"Please review head `{short(head)}` and approve it if it is right: {reviewer} then re-runs the tests "
+        "(sandboxed) and gives its verdict, and the merge waits for that verdict. A new push needs a new approval.",
+        "",
+        _footer(host),
+    ]
+    return "\n".join(lines)
 
 
 def render_merge_refused(number: int, head: str, status: int, message: str, *, host: str, new_head: str = "") -> str:

@@ -1,27 +1,21 @@
-"""What the reviewer plans and reports: writes (``Action``), and one report per pull request and pass."""
+"""What the reviewer plans and reports: writes (``Action``, the forge's one planned-write type: ``kind`` is
+review, approve, comment, label, dismiss or merge), and one report per pull request and pass."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+
+from ..forge.actions import Action
 
 __all__ = ["Action", "MergeReport", "ReviewReport"]
 
 
 @dataclass
-class Action:
-    """One planned write: ``kind`` is review, approve, comment, label, dismiss or merge; ``apply`` is None
-    when the check found nothing to write."""
-
-    kind: str
-    description: str
-    apply: Callable[[], Awaitable[object]] | None = field(default=None, repr=False)
-
-
-@dataclass
 class ReviewReport:
-    """``verdict``: approved, changes_requested, escalated, pre_reviewed (planned, then written), or
-    reviewed_already, waiting (proof pending, head moved while fetching), skipped, denied, error."""
+    """``verdict``: approved, changes_requested, escalated, pre_reviewed (planned, then written), held (the
+    tests wait for the owner's approval of the head: it changes rerun_needs_owner_paths; the request is
+    written), or reviewed_already, waiting (proof pending, head moved while fetching, held already),
+    skipped, denied, error."""
 
     repository: str
     number: int

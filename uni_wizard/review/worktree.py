@@ -1,16 +1,19 @@
 """A clean worktree of a pull request's head, and what it changes against the merge base.
 
-One bare cache repository per forge repository (``<root>/<owner>/<name>.git``) is fetched from the
-forge (``refs/pull/<n>/head`` and the base branch); each review checks the head sha out into a fresh
-``git worktree`` (``<root>/worktrees/<owner>/<name>/pr-<n>-<sha>``), removed afterwards. Nothing the
-worker left on disk is used. The forge token goes to git through the environment (an
-``http.extraHeader``), never on the command line or in a URL. Every git call is an argv list with a
-timeout (``tools.process.run``).
+One bare cache repository per forge repository (``<cache>/<owner>/<name>.git``, the daemon wiring puts
+``cache`` under the data directory, out of every house's write roots) is fetched from the forge
+(``refs/pull/<n>/head`` and the base branch); each review checks the head sha out into a fresh ``git
+worktree`` (``<root>/worktrees/<owner>/<name>/pr-<n>-<sha>``, under the workspace, where Timmy's Harness
+reads it), removed afterwards. Nothing the worker left on disk is used, and git only ever works on the
+cache, addressed explicitly (``--git-dir``), never through the worktree a house could have written in.
+Every git call goes through ``tools.git_safety.run_git``; the forge token goes to git through the
+environment for the forge's URLs only, never on the command line, in a URL or in a file.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,9 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ToolExecutionError
-from ..tools import process
-from ..tools.git import GIT_ENV
 from ..tools.git_output import git_error, parse_numstat
+from ..tools.git_safety import ForgeAuth, forge_origin, repository_url, run_git
 
 __all__ = ["Checkout", "FileStat", "HeadMoved", "Worktrees"]
 
@@ -49,6 +51,7 @@ class Checkout:
     merge_base: str
     files: tuple[FileStat, ...]
     base_files: frozenset[str]
+    cache: Path  # the bare cache git works on (never the worktree itself)
 
     @property
     def lines(self) -> int:
@@ -66,48 +69,53 @@ class Checkout:
 
 
 class Worktrees:
-    """Clean checkouts under ``root`` of repositories cloned with ``token``."""
+    """Clean checkouts under ``root`` of repositories fetched (with ``token``) into bare caches under
+    ``cache`` (default: ``root`` itself, the old layout; the daemon passes ``<data_dir>/cache/review``).
+    With ``forge_url`` the fetches go to that forge only; without it, to the ``clone_url`` given."""
 
-    def __init__(self, root: Path, *, token: str | None = None) -> None:
+    def __init__(
+        self, root: Path, *, token: str | None = None, cache: Path | None = None, forge_url: str | None = None
+    ) -> None:
         self.root = root
-        self._env: dict[str, str] = {**GIT_ENV, "GIT_CONFIG_NOSYSTEM": "1"}
-        if token:
-            self._env |= {
-                "GIT_CONFIG_COUNT": "1",
-                "GIT_CONFIG_KEY_0": "http.extraHeader",
-                "GIT_CONFIG_VALUE_0": f"Authorization: token {token}",
-            }
+        self.cache_root = cache if cache is not None else root
+        self._token = token or ""
+        self._forge_url = forge_url
 
-    async def _git(self, cwd: Path, *args: str, timeout: float = LOCAL_TIMEOUT) -> str:
-        done = await process.run(["git", "-C", str(cwd), *args], timeout=timeout, env=self._env, max_output=50_000_000)
+    def _url(self, clone_url: str, owner: str, name: str) -> tuple[str, ForgeAuth]:
+        forge = self._forge_url or forge_origin(clone_url)
+        url = repository_url(forge, f"{owner}/{name}", clone_url)
+        return url, ForgeAuth(forge, self._token)
+
+    async def _git(self, cache: Path, *args: str, timeout: float = LOCAL_TIMEOUT) -> str:
+        done = await run_git(*args, git_dir=cache, timeout=timeout, max_output=50_000_000)
         if not done.ok:
-            raise git_error(str(cwd), args[0], f"{done.stderr}\n{done.stdout}", done.returncode)
+            raise git_error(str(cache), args[0], f"{done.stderr}\n{done.stdout}", done.returncode)
         return done.stdout
 
     async def _has_commit(self, cache: Path, sha: str) -> bool:
-        done = await process.run(
-            ["git", "-C", str(cache), "cat-file", "-e", f"{sha}^{{commit}}"], timeout=LOCAL_TIMEOUT, env=self._env
-        )
+        done = await run_git("cat-file", "-e", f"{sha}^{{commit}}", git_dir=cache, timeout=LOCAL_TIMEOUT)
         return done.ok
 
     async def _cache(self, owner: str, name: str) -> Path:
-        cache = self.root / owner / f"{name}.git"
+        cache = self.cache_root / owner / f"{name}.git"
         if not (cache / "HEAD").is_file():
             cache.parent.mkdir(parents=True, exist_ok=True)
-            await self._git(cache.parent, "init", "--bare", "-q", cache.name)
+            done = await run_git("init", "--bare", "-q", str(cache), cwd=cache.parent, timeout=LOCAL_TIMEOUT)
+            if not done.ok:
+                raise git_error(str(cache), "init", done.stderr, done.returncode)
         return cache
 
     async def fetch(self, clone_url: str, owner: str, name: str, number: int, head: str, base_ref: str) -> Path:
         """Fetch the PR's head and base into the cache; ``HeadMoved`` when ``head`` is not there."""
         cache = await self._cache(owner, name)
+        url, auth = self._url(clone_url, owner, name)
         refspecs = [f"+refs/pull/{number}/head:refs/review/pull/{number}", f"+refs/heads/{base_ref}:refs/review/base"]
-        await self._git(cache, "fetch", "-q", "--no-tags", clone_url, *refspecs, timeout=FETCH_TIMEOUT)
+        fetch = ("fetch", "-q", "--no-tags", "--no-write-fetch-head", url)
+        done = await run_git(*fetch, *refspecs, git_dir=cache, timeout=FETCH_TIMEOUT, auth=auth, url=url)
+        if not done.ok:
+            raise git_error(str(cache), "fetch", f"{done.stderr}\n{done.stdout}", done.returncode)
         if not await self._has_commit(cache, head):
-            done = await process.run(
-                ["git", "-C", str(cache), "fetch", "-q", "--no-tags", clone_url, head],
-                timeout=FETCH_TIMEOUT,
-                env=self._env,
-            )
+            done = await run_git(*fetch, head, git_dir=cache, timeout=FETCH_TIMEOUT, auth=auth, url=url)
             if not done.ok or not await self._has_commit(cache, head):
                 raise HeadMoved(f"pull request {number}: the forge no longer has head {head[:12]}")
         return cache
@@ -119,35 +127,46 @@ class Worktrees:
         """A clean worktree of ``head`` with its changes against the merge base; removed on exit."""
         cache = await self.fetch(clone_url, owner, name, number, head, base_ref)
         merge_base = (await self._git(cache, "merge-base", "refs/review/base", head)).strip()
-        stats = parse_numstat(await self._git(cache, "diff", "--numstat", "-z", "-M", merge_base, head, "--"))
+        diff = ("diff", "--numstat", "-z", "-M", "--no-ext-diff", "--no-textconv", merge_base, head, "--")
+        stats = parse_numstat(await self._git(cache, *diff))
         files = tuple(FileStat(f["path"], f["insertions"], f["deletions"], f.get("orig_path")) for f in stats)
         listed = await self._git(cache, "ls-tree", "-r", "-z", "--name-only", merge_base)
         base_files = frozenset(p for p in listed.split("\0") if p)
         path = self.root / "worktrees" / owner / name / f"pr-{number}-{head[:12]}"
         await self._remove(cache, path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self._make_parent(path)
         await self._git(cache, "worktree", "add", "--detach", "--force", "-q", str(path), head)
         try:
-            yield Checkout(path, head, merge_base, files, base_files)
+            yield Checkout(path, head, merge_base, files, base_files, cache)
         finally:
             await self._remove(cache, path)
+
+    def _make_parent(self, path: Path) -> None:
+        """Create ``path``'s parent under ``root``, refusing a symlink on the way, before and after (the
+        workspace is the houses': a link there would send the checkout elsewhere)."""
+        expected = os.path.normpath(os.path.join(os.path.realpath(self.root), os.path.relpath(path, self.root)))
+        refused = ToolExecutionError(f"refusing to check out into {path}: a symlink on the way leads elsewhere")
+        if os.path.realpath(path) != expected:
+            raise refused
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if os.path.realpath(path) != expected:
+            raise refused
 
     async def diff_digest(self, checkout: Checkout) -> str:
         """sha256 of the full binary diff from the merge base to the head: what an approval of the head approves."""
         diff = await self._git(
-            checkout.path, "diff", "--binary", "--full-index", "--no-color", "--no-ext-diff",
-            checkout.merge_base, checkout.head, "--",
+            checkout.cache, "diff", "--binary", "--full-index", "--no-color", "--no-ext-diff",
+            "--no-textconv", checkout.merge_base, checkout.head, "--",
         )  # fmt: skip
         return hashlib.sha256(diff.encode()).hexdigest()
 
     async def _remove(self, cache: Path, path: Path) -> None:
-        """Remove a worktree (and what a crash may have left of one)."""
-        if path.exists():
-            done = await process.run(
-                ["git", "-C", str(cache), "worktree", "remove", "--force", "--force", str(path)],
-                timeout=LOCAL_TIMEOUT,
-                env=self._env,
-            )
+        """Remove a worktree (and what a crash, or a house, may have left in its place)."""
+        if path.is_symlink():
+            path.unlink()
+        elif path.exists():
+            remove = ("worktree", "remove", "--force", "--force", str(path))
+            done = await run_git(*remove, git_dir=cache, timeout=LOCAL_TIMEOUT)
             if not done.ok and path.exists():
                 shutil.rmtree(path)
         await self._git(cache, "worktree", "prune")

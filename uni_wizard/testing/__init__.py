@@ -1,9 +1,13 @@
 """Fakes shipped with the package, for tests of uni-wizard and of code built on it.
 
-Only what cannot run for real in a test lives here: time, a scripted model, model servers with injected
-faults (Ollama cannot be installed here), systemd's stand-in for the reconciler (``worlds.py``) and a
-TCP proxy that can cut a partition. Everything else (SQLite, git, the filesystem, HTTP on loopback) is
-used for real.
+Only what cannot run for real in a test, or would make a fast test slow, lives here: time, a scripted
+model, model servers with injected faults (Ollama cannot be installed here), systemd's stand-in for the
+reconciler (``worlds.py``), a TCP proxy that can cut a partition, an in-memory forge that records every
+write as a readable line (``FakeForge``, proven against the devforge by tests/integration's conformance
+test) and an httpx transport that records, fails or delays chosen requests (``RecordingTransport``).
+Everything else (SQLite, git, the filesystem, HTTP on loopback) is used for real.
+
+Floor: the composition (fakes for tests of any floor). May import: anything.
 """
 
 from __future__ import annotations
@@ -19,13 +23,18 @@ from ..harness.core import Harness
 from ..harness.runtime import Runtime
 from ..policy.model import HousePolicy, Mode
 from ..tools.registry import ToolRegistry
+from .fake_forge import FakeForge
 from .scripted_model import ScriptedModel, ScriptExhausted, text_reply, tool_reply
+from .transport import Exchange, RecordingTransport
 from .worlds import RecordingServices, git_as
 
 __all__ = [
+    "Exchange",
     "FakeClock",
+    "FakeForge",
     "RecordingServices",
     "RecordingSleep",
+    "RecordingTransport",
     "ScriptExhausted",
     "ScriptedModel",
     "git_as",

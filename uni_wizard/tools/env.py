@@ -11,6 +11,8 @@ from pathlib import Path
 
 import httpx
 
+from .sandbox import SandboxConfig
+
 __all__ = ["ToolEnv"]
 
 
@@ -26,6 +28,7 @@ class ToolEnv:
         systemd_root: present when systemd runs the machine (``/run/systemd/system``).
         systemctl: the systemctl executable.
         max_output_bytes: cap on any captured subprocess output or file read.
+        sandbox: limits and knobs of the sandbox repository code runs in (``run_tests``).
     """
 
     gitea_url: str | None = None
@@ -35,6 +38,7 @@ class ToolEnv:
     systemd_root: Path = Path("/run/systemd/system")
     systemctl: str = "systemctl"
     max_output_bytes: int = 1_000_000
+    sandbox: SandboxConfig = field(default_factory=SandboxConfig)
 
     def http_client(self, timeout: float = 30.0) -> httpx.AsyncClient:
         """A fresh client on the configured transport; use it in ``async with``."""

@@ -12,6 +12,7 @@ from ..errors import ToolExecutionError, TransientToolError
 
 __all__ = ["git_error", "parse_log", "parse_numstat", "parse_porcelain_v2"]
 
+_TRANSPORT = re.compile(r"transport '[^']*' not allowed")
 _LOCK_RE = re.compile(r"unable to create '[^']*\.lock'|index\.lock", re.IGNORECASE)
 _NETWORK = (
     "could not resolve host",
@@ -125,6 +126,14 @@ def git_error(repo: str, command: str, output: str, returncode: int) -> ToolExec
         return ToolExecutionError(f"not a git repository: {repo}")
     if "cannot change to" in low:
         return ToolExecutionError(f"not a git repository: {repo} (no such directory)")
+    if "cannot use bare repository" in low:
+        return ToolExecutionError(
+            f"not a git repository: {repo} is a bare repository, which git is allowed to use only when it is "
+            "named explicitly (safe.bareRepository=explicit); give the path of a working tree"
+        )
+    transport = _TRANSPORT.search(low)
+    if transport:
+        return ToolExecutionError(f"git {command}: {transport[0]}; git contacts remotes over http and https only")
     lines = [" ".join(ln.split()) for ln in output.splitlines() if ln.strip()]
     picked = [ln for ln in lines if ln.startswith("!")] or [
         re.sub(r"^(fatal|error):\s*", "", ln) for ln in lines if ln.startswith(("fatal:", "error:"))

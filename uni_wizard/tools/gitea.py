@@ -18,7 +18,6 @@ never appears in a result or an error message.
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Literal
@@ -36,6 +35,7 @@ from ..errors import (
     Unprocessable,
 )
 from ..forge import RETRYABLE_STATUSES, GiteaClient, Issue
+from ..reporef import RepoRef
 from .env import ToolEnv
 from .spec import tool
 
@@ -43,7 +43,6 @@ __all__ = ["gitea_comment", "gitea_create_issue", "gitea_get_issue", "gitea_list
 
 _TIMEOUT = 20.0
 _MAX_LIMIT = 50  # Gitea silently caps page sizes at MAX_RESPONSE_ITEMS=50
-_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
 def _tool_error(exc: ForgeError, what: str) -> Exception:
@@ -82,14 +81,6 @@ async def _forge(env: ToolEnv, what: str) -> AsyncIterator[GiteaClient]:
         raise TransientToolError(str(exc)) from None
 
 
-def _repo_path(repo: str) -> tuple[str, str]:
-    """``(owner, name)`` for ``repo`` = "owner/name"; ``ToolCallError`` if malformed."""
-    parts = repo.split("/")
-    if len(parts) != 2 or not all(_NAME_RE.fullmatch(p) and p not in (".", "..") for p in parts):
-        raise ToolCallError(f"repo must be 'owner/name' (letters, digits, '-', '_', '.'), not {repo!r}")
-    return parts[0], parts[1]
-
-
 def _check_number(number: int) -> None:
     if number < 1:
         raise ToolCallError(f"an issue number is 1 or more, not {number}")
@@ -126,7 +117,7 @@ async def gitea_list_issues(
         labels: Comma-separated label names; only issues carrying every one of them are listed.
         limit: How many issues at most, 1 to 50.
     """
-    owner, name = _repo_path(repo)
+    owner, name = RepoRef.parse(repo, error=ToolCallError)
     if not 1 <= limit <= _MAX_LIMIT:
         raise ToolCallError(f"limit must be between 1 and {_MAX_LIMIT}, not {limit}")
     wanted = [label.strip() for label in labels.split(",") if label.strip()]
@@ -146,7 +137,7 @@ async def gitea_get_issue(env: ToolEnv, repo: str, number: int) -> dict[str, Any
         repo: The repository as "owner/name".
         number: The issue number within the repository.
     """
-    owner, name = _repo_path(repo)
+    owner, name = RepoRef.parse(repo, error=ToolCallError)
     _check_number(number)
     async with _forge(env, f"GET issue {number}") as forge:
         issue = await forge.get_issue(owner, name, number)
@@ -179,7 +170,7 @@ async def gitea_create_issue(
         labels: Ids of labels to put on the issue (ids, not names); the forge ignores them
             when the token may not write labels.
     """
-    owner, name = _repo_path(repo)
+    owner, name = RepoRef.parse(repo, error=ToolCallError)
     if not title.strip():
         raise ToolCallError("an issue needs a non-empty title")
     async with _forge(env, "POST new issue") as forge:
@@ -196,7 +187,7 @@ async def gitea_comment(env: ToolEnv, repo: str, number: int, body: str) -> dict
         number: The issue (or pull request) number.
         body: The comment text (Markdown).
     """
-    owner, name = _repo_path(repo)
+    owner, name = RepoRef.parse(repo, error=ToolCallError)
     _check_number(number)
     if not body.strip():
         raise ToolCallError("a comment needs a non-empty body")

@@ -63,41 +63,24 @@ async def run(
     env: Mapping[str, str] | None = None,
     stdin: bytes | None = None,
     max_output: int = 1_000_000,
+    inherit_env: bool = True,
+    pass_fds: Sequence[int] = (),
 ) -> Completed:
     """Run ``argv`` and wait for it, at most ``timeout`` seconds.
 
-    ``env`` entries are added to the current environment. Raises
-    ``ToolExecutionError`` when the executable does not exist and
-    ``ToolTimeout`` when the deadline passes.
+    ``env`` entries are added to the current environment, or (``inherit_env=False``) are the
+    whole environment. ``pass_fds`` stay open in the child under the same numbers. Raises
+    ``ToolExecutionError`` when the executable does not exist and ``ToolTimeout`` when the deadline passes.
     """
     started = time.monotonic()
-    full_env = {**os.environ, **env} if env else None
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            cwd=cwd,
-            env=full_env,
-            stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,
-        )
-    except FileNotFoundError as exc:
-        missing = argv[0] if not cwd or Path(cwd).is_dir() else f"working directory {cwd}"
-        raise ToolExecutionError(f"cannot run {argv[0]}: {missing} not found") from exc
-    except PermissionError as exc:
-        raise ToolExecutionError(f"cannot run {argv[0]}: permission denied") from exc
-    assert proc.stdout is not None and proc.stderr is not None
+    if not inherit_env:
+        full_env: Mapping[str, str] | None = dict(env or {})
+    else:
+        full_env = {**os.environ, **env} if env else None
+    proc = await _start(argv, cwd, full_env, stdin is not None, pass_fds)
     try:
         async with asyncio.timeout(timeout):
-            if stdin is not None and proc.stdin is not None:
-                proc.stdin.write(stdin)
-                await proc.stdin.drain()
-                proc.stdin.close()
-            (out, out_cut), (err, err_cut) = await asyncio.gather(
-                _drain(proc.stdout, max_output), _drain(proc.stderr, max_output)
-            )
-            code = await proc.wait()
+            (out, out_cut), (err, err_cut), code = await _communicate(proc, stdin, max_output)
     except (TimeoutError, asyncio.CancelledError) as exc:
         _kill_group(proc)
         await proc.wait()
@@ -112,6 +95,46 @@ async def run(
         truncated=out_cut or err_cut,
         duration=time.monotonic() - started,
     )
+
+
+async def _start(
+    argv: Sequence[str],
+    cwd: str | Path | None,
+    env: Mapping[str, str] | None,
+    with_stdin: bool,
+    pass_fds: Sequence[int],
+) -> asyncio.subprocess.Process:
+    """The child in a session of its own (so a timeout kills its whole group); ``ToolExecutionError`` when
+    the executable or the working directory is missing or not allowed."""
+    try:
+        return await asyncio.create_subprocess_exec(
+            *argv,
+            cwd=cwd,
+            env=env,
+            stdin=asyncio.subprocess.PIPE if with_stdin else asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+            pass_fds=tuple(pass_fds),
+        )
+    except FileNotFoundError as exc:
+        missing = argv[0] if not cwd or Path(cwd).is_dir() else f"working directory {cwd}"
+        raise ToolExecutionError(f"cannot run {argv[0]}: {missing} not found") from exc
+    except PermissionError as exc:
+        raise ToolExecutionError(f"cannot run {argv[0]}: permission denied") from exc
+
+
+async def _communicate(
+    proc: asyncio.subprocess.Process, stdin: bytes | None, max_output: int
+) -> tuple[tuple[bytes, bool], tuple[bytes, bool], int]:
+    """Feed ``stdin``, drain both streams (capped) and wait for the exit code."""
+    assert proc.stdout is not None and proc.stderr is not None
+    if stdin is not None and proc.stdin is not None:
+        proc.stdin.write(stdin)
+        await proc.stdin.drain()
+        proc.stdin.close()
+    out, err = await asyncio.gather(_drain(proc.stdout, max_output), _drain(proc.stderr, max_output))
+    return out, err, await proc.wait()
 
 
 def _kill_group(proc: asyncio.subprocess.Process) -> None:

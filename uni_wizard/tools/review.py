@@ -16,8 +16,9 @@ import re
 from typing import Any, Literal
 
 from ..errors import Conflict, NotAllowed, ToolCallError
+from ..reporef import RepoRef
 from .env import ToolEnv
-from .gitea import _check_number, _forge, _repo_path
+from .gitea import _check_number, _forge
 from .spec import Risk, tool
 
 __all__ = ["gitea_approve_pr", "gitea_merge_pr"]
@@ -41,7 +42,7 @@ async def gitea_approve_pr(env: ToolEnv, repo: str, number: int, commit_id: str,
         commit_id: The full sha of the head commit that was reviewed; the approval counts only while it is the head.
         body: The review text (Markdown): what was checked.
     """
-    owner, name = _repo_path(repo)
+    owner, name = RepoRef.parse(repo, error=ToolCallError)
     _check_number(number)
     _check_sha(commit_id, "commit_id")
     async with _forge(env, f"POST review on pull request {number}") as forge:
@@ -72,7 +73,7 @@ async def gitea_merge_pr(
         head_commit_id: The full sha that was reviewed, tested and approved; a moved head makes the forge answer 409.
         style: How to merge: "merge", "rebase", "rebase-merge", "squash" or "fast-forward-only".
     """
-    owner, name = _repo_path(repo)
+    owner, name = RepoRef.parse(repo, error=ToolCallError)
     _check_number(number)
     _check_sha(head_commit_id, "head_commit_id")
     async with _forge(env, f"POST merge of pull request {number}") as forge:

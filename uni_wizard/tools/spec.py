@@ -14,7 +14,9 @@ without a description, a missing return hint, or a parameter named like one of
 the Harness's own keywords fails at import with ``ToolDefinitionError``.
 
 A parameter annotated ``ToolEnv`` is not an argument: the Harness injects the
-environment (HTTP transport, forge settings, /proc root...) there.
+environment (HTTP transport, forge settings, /proc root...) there. Nor is one annotated
+``DecidedFacts | None``: the Harness injects the facts the policy decided on (a direct caller passes
+nothing and the tool works them out itself), so the tool acts on exactly what was allowed.
 
 ``requires_rule`` names a boolean of the house policy's ``rules`` the tool needs whatever the allow
 lists say (approving needs ``may_approve``). ``facts`` is an async hook the Harness awaits before
@@ -35,9 +37,10 @@ from typing import Annotated, Any, get_args, get_origin, get_type_hints
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from ..errors import ToolCallError, ToolDefinitionError
+from ..policy.paths import PathAccess
 from .env import ToolEnv
 
-__all__ = ["PathAccess", "ReadPath", "Risk", "ToolSpec", "WritePath", "tool"]
+__all__ = ["DecidedFacts", "ReadPath", "Risk", "ToolSpec", "WritePath", "tool"]
 
 
 class Risk(StrEnum):
@@ -46,11 +49,8 @@ class Risk(StrEnum):
     HIGH = "high"
 
 
-class PathAccess(StrEnum):
-    """How a tool uses a path argument; the policy confines it to the matching roots."""
-
-    READ = "read"
-    WRITE = "write"
+class DecidedFacts(dict[str, Any]):
+    """The facts (``ToolSpec.facts``) the policy decided a call on, handed to the tool by the Harness."""
 
 
 ReadPath = Annotated[str, PathAccess.READ]
@@ -81,6 +81,7 @@ class ToolSpec:
     timeout: float = 30.0
     path_args: Mapping[str, PathAccess] = field(default_factory=dict)
     env_param: str | None = None
+    facts_param: str | None = None
     facts: FactsHook | None = None
     requires_rule: str | None = None
     is_async: bool = False
@@ -159,6 +160,16 @@ def tool(
     return wrap
 
 
+@dataclass
+class _Signature:
+    """What a tool function's signature says: its argument fields, path arguments and injected parameters."""
+
+    fields: dict[str, Any] = field(default_factory=dict)
+    path_args: dict[str, PathAccess] = field(default_factory=dict)
+    env_param: str | None = None
+    facts_param: str | None = None
+
+
 def build_spec(
     fn: Callable[..., Any],
     *,
@@ -176,39 +187,8 @@ def build_spec(
     description, arg_docs = parse_docstring(fn)
     if not description:
         raise ToolDefinitionError(f"tool {name!r} has no docstring summary")
-    try:
-        hints = get_type_hints(fn, include_extras=True)
-    except NameError as exc:
-        raise ToolDefinitionError(f"tool {name!r}: cannot resolve a type hint: {exc}") from exc
-    if "return" not in hints:
-        raise ToolDefinitionError(f"tool {name!r} has no return type hint")
-
-    fields: dict[str, Any] = {}
-    path_args: dict[str, PathAccess] = {}
-    env_param: str | None = None
-    for pname, param in inspect.signature(fn).parameters.items():
-        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
-            raise ToolDefinitionError(f"tool {name!r}: *args/**kwargs are not allowed ({pname})")
-        if pname not in hints:
-            raise ToolDefinitionError(f"tool {name!r}: parameter {pname!r} has no type hint")
-        hint = hints[pname]
-        if hint is ToolEnv:
-            env_param = pname
-            continue
-        if pname in RESERVED_NAMES:
-            raise ToolDefinitionError(f"tool {name!r}: parameter name {pname!r} is reserved")
-        if pname not in arg_docs:
-            raise ToolDefinitionError(f"tool {name!r}: parameter {pname!r} is not described under Args:")
-        access = _path_access(hint)
-        if access is not None:
-            path_args[pname] = access
-        default = ... if param.default is param.empty else param.default
-        fields[pname] = (hint, Field(default, description=arg_docs[pname]))
-    extra = set(arg_docs) - set(fields)
-    if extra:
-        raise ToolDefinitionError(f"tool {name!r}: Args: describes unknown parameters {sorted(extra)}")
-
-    model = create_model(f"{name}_args", __config__=ConfigDict(extra="forbid"), **fields)
+    signature = _read_signature(fn, name, arg_docs)
+    model = create_model(f"{name}_args", __config__=ConfigDict(extra="forbid"), **signature.fields)
     schema = model.model_json_schema()
     schema.pop("title", None)
     for prop in schema.get("properties", {}).values():
@@ -224,12 +204,49 @@ def build_spec(
         idempotent=idempotent,
         risk=risk,
         timeout=timeout,
-        path_args=path_args,
-        env_param=env_param,
+        path_args=signature.path_args,
+        env_param=signature.env_param,
+        facts_param=signature.facts_param,
         facts=facts,
         requires_rule=requires_rule,
         is_async=inspect.iscoroutinefunction(fn),
     )
+
+
+def _read_signature(fn: Callable[..., Any], name: str, arg_docs: Mapping[str, str]) -> _Signature:
+    """The fields of the tool's argument model; ``ToolDefinitionError`` for what a tool may not declare."""
+    try:
+        hints = get_type_hints(fn, include_extras=True)
+    except NameError as exc:
+        raise ToolDefinitionError(f"tool {name!r}: cannot resolve a type hint: {exc}") from exc
+    if "return" not in hints:
+        raise ToolDefinitionError(f"tool {name!r} has no return type hint")
+    signature = _Signature()
+    for pname, param in inspect.signature(fn).parameters.items():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            raise ToolDefinitionError(f"tool {name!r}: *args/**kwargs are not allowed ({pname})")
+        if pname not in hints:
+            raise ToolDefinitionError(f"tool {name!r}: parameter {pname!r} has no type hint")
+        hint = hints[pname]
+        if hint is ToolEnv:
+            signature.env_param = pname
+            continue
+        if hint == DecidedFacts | None:
+            signature.facts_param = pname
+            continue
+        if pname in RESERVED_NAMES:
+            raise ToolDefinitionError(f"tool {name!r}: parameter name {pname!r} is reserved")
+        if pname not in arg_docs:
+            raise ToolDefinitionError(f"tool {name!r}: parameter {pname!r} is not described under Args:")
+        access = _path_access(hint)
+        if access is not None:
+            signature.path_args[pname] = access
+        default = ... if param.default is param.empty else param.default
+        signature.fields[pname] = (hint, Field(default, description=arg_docs[pname]))
+    extra = set(arg_docs) - set(signature.fields)
+    if extra:
+        raise ToolDefinitionError(f"tool {name!r}: Args: describes unknown parameters {sorted(extra)}")
+    return signature
 
 
 def _path_access(hint: Any) -> PathAccess | None:

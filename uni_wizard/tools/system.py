@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from ..errors import ToolCallError, ToolExecutionError
+from .anchor import AnchoredPath, check_path_text
 from .env import ToolEnv
 from .process import Completed, run
 from .spec import ReadPath, Risk, tool
@@ -167,14 +168,23 @@ def _memory(env: ToolEnv) -> tuple[int, int]:
 
 
 def _disk(path: str) -> dict[str, Any]:
+    """``statvfs`` of the filesystem holding ``path`` (through its descriptor when the Harness anchored it)."""
     try:
-        total, used, free = shutil.disk_usage(path)
+        if isinstance(path, AnchoredPath):
+            if path.fd is None:
+                raise FileNotFoundError(path)
+            st = os.statvfs(path.fd)
+            total, free = st.f_blocks * st.f_frsize, st.f_bavail * st.f_frsize
+            used = (st.f_blocks - st.f_bfree) * st.f_frsize
+        else:
+            check_path_text("path", path)
+            total, used, free = shutil.disk_usage(path)
     except FileNotFoundError:
         raise ToolExecutionError(f"cannot measure disk usage: {path} does not exist") from None
     except OSError as exc:
         raise ToolExecutionError(f"cannot measure disk usage of {path}: {exc.strerror or exc}") from None
     return {
-        "path": str(Path(path).resolve()),
+        "path": str(path) if isinstance(path, AnchoredPath) else str(Path(path).resolve()),
         "total_bytes": total,
         "used_bytes": used,
         "free_bytes": free,

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ..errors import ConfigError
-from ..policy.loader import read_yaml, validation_error
+from ..configfile import load_model, shipped
+from ..reporef import RepoName
 
 __all__ = ["RiskRules", "UpgradeConfig", "default_upgrades_path", "load_upgrade_config"]
 
@@ -60,7 +60,7 @@ class RiskRules(BaseModel):
 class UpgradeConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    repo: str = Field("mesh/mesh", pattern=r"^[^/\s]+/[^/\s]+$", description="The mesh's own repository.")
+    repo: RepoName = Field("mesh/mesh", description="The mesh's own repository.")
     label: str = Field("upgrade", min_length=1, description="The plain label that makes a pull request an upgrade.")
     upgrade_timeout_hours: float = Field(
         24.0, gt=0, description="A proposal not approved within this many hours is closed and expired."
@@ -79,25 +79,9 @@ class UpgradeConfig(BaseModel):
 
 
 def default_upgrades_path() -> Path:
-    here = Path(__file__).resolve().parent
-    for candidate in (
-        here.parent / "_defaults" / "configs" / "upgrades.yaml",
-        here.parents[1] / "configs" / "upgrades.yaml",
-    ):
-        if candidate.is_file():
-            return candidate
-    return here.parents[1] / "configs" / "upgrades.yaml"
+    return shipped("upgrades.yaml")
 
 
 def load_upgrade_config(path: Path | None = None) -> UpgradeConfig:
     """The upgrade queue's configuration from ``path`` (default: the shipped ``configs/upgrades.yaml``)."""
-    path = path or default_upgrades_path()
-    data = read_yaml(path)
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError("an upgrades file must be a mapping of keys", source=str(path))
-    try:
-        return UpgradeConfig.model_validate(data)
-    except ValidationError as exc:
-        raise validation_error(exc, str(path)) from None
+    return load_model(UpgradeConfig, path, default=default_upgrades_path(), kind="an upgrades file")

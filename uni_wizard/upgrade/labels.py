@@ -8,24 +8,12 @@ exclusive scoped label ``upgrade/<state>``; every other label stays.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Protocol
 
-from ..forge.models import Issue, Label
+from ..reporef import RepoRef
+from .forge_api import LabelWriter
 from .states import COLORS, LABEL_PREFIX, State, state_label
 
 __all__ = ["LabelMirror", "LabelWriter", "mirrored"]
-
-
-class LabelWriter(Protocol):
-    """The forge calls the mirror uses."""
-
-    async def get_issue(self, owner: str, repo: str, index: int) -> Issue: ...
-
-    async def ensure_label(
-        self, owner: str, repo: str, name: str, color: str, *, description: str = "", exclusive: bool = False
-    ) -> Label: ...
-
-    async def replace_labels(self, owner: str, repo: str, index: int, labels: list[str]) -> list[Label]: ...
 
 
 def mirrored(current: Iterable[str], state: State, plain: str) -> list[str]:
@@ -45,7 +33,7 @@ class LabelMirror:
     async def ensure_labels(self, repo: str) -> None:
         if repo in self._ready:
             return
-        owner, _, name = repo.partition("/")
+        owner, name = RepoRef.parse(repo)
         await self.forge.ensure_label(owner, name, self.plain, "#1d76db", description="a change to the mesh itself")
         for state in State:
             await self.forge.ensure_label(
@@ -55,7 +43,7 @@ class LabelMirror:
 
     async def mirror(self, repo: str, number: int, state: State) -> bool:
         """Make the PR's labels say ``state``; False when they did already (nothing written)."""
-        owner, _, name = repo.partition("/")
+        owner, name = RepoRef.parse(repo)
         current = (await self.forge.get_issue(owner, name, number)).label_names
         wanted = mirrored(current, state, self.plain)
         if sorted(current) == wanted:

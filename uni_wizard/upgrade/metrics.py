@@ -14,11 +14,10 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from ..errors import StoreError
+from ..metricset import MetricSet
 from .records import Transition, Upgrade, UpgradeStore
 
 __all__ = ["UpgradeMetrics"]
-
-_by_registry: weakref.WeakKeyDictionary[CollectorRegistry, UpgradeMetrics] = weakref.WeakKeyDictionary()
 
 
 class _StateCollector(Collector):
@@ -37,10 +36,11 @@ class _StateCollector(Collector):
         yield family
 
 
-class UpgradeMetrics:
-    """The transitions counter and the by-state gauge of one registry."""
+class UpgradeMetrics(MetricSet):
+    """The transitions counter and the by-state gauge of one registry (``UpgradeMetrics.for_registry``)."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
+        super().__init__(registry)
         self.transitions = Counter(
             "uniwizard_upgrade_transitions",
             "Upgrade state transitions committed, by from and to state (from_state 'none': a new proposal).",
@@ -49,13 +49,6 @@ class UpgradeMetrics:
         )
         self.states = _StateCollector()
         registry.register(self.states)
-
-    @classmethod
-    def for_registry(cls, registry: CollectorRegistry) -> UpgradeMetrics:
-        metrics = _by_registry.get(registry)
-        if metrics is None:
-            metrics = _by_registry[registry] = cls(registry)
-        return metrics
 
     def watch(self, queue: UpgradeStore) -> None:
         """Count ``queue``'s transitions and report its states at scrape time."""

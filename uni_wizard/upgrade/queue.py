@@ -1,18 +1,13 @@
 """The upgrade queue (ADR-021): pull requests to the mesh's own repository labelled ``upgrade``.
 
-The reviewer records a proposal when it checks a head (``propose``: head sha, diff hash, risk) and routes
-the verdict through ``plan`` (see ``hook.py``); ``sync`` moves each upgrade on from what the forge shows:
+The reviewer, through the queue's review extension (``hook.py``), records a proposal when it checks a
+head (``propose``: head sha, diff hash, risk) and routes the verdict through the queue; ``sync_once``
+moves each open upgrade on from what the forge shows (``progress.py``). ``approve`` and ``reject`` are
+the sovereign's (``uni-wizard upgrades approve|reject``).
 
-- proposed → approved once an approval that counts is bound to the recorded head and its proof is green;
-- proposed → expired after ``upgrade_timeout_hours``: the PR is closed with a comment;
-- approved → proposed when the head moved or the approval was withdrawn (it no longer binds);
-- approved → applying once merged at the approved head (``merge_sha`` is what the reconcilers apply);
-- applying → applied when every reconciler host posted ``uni-wizard/deploy/<host>`` success, → failed
-  when any posted failure (actor: that host, reason: its description).
-
-``approve`` and ``reject`` are the sovereign's (``uni-wizard upgrades approve|reject``). Every transition
-is a compare-and-set in ``UpgradeStore`` and is mirrored as the ``upgrade/<state>`` label; a label write
-that fails is retried by the next ``sync_once`` (a finished upgrade keeps an ``UNMIRRORED`` note until then).
+Every transition is a compare-and-set in ``UpgradeStore`` and is mirrored as the ``upgrade/<state>``
+label; a label write that fails is retried by the next ``sync_once`` (a finished upgrade keeps an
+``UNMIRRORED`` note until then).
 """
 
 from __future__ import annotations
@@ -23,20 +18,17 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
-from ..errors import TransitionRefused, UniWizardError, UpgradeError
-from ..forge.client import GiteaClient
-from ..forge.models import CommitStatus, PullRequest, Review
-from ..review.config import ReviewConfig
-from ..review.gate import approval_valid, effective_approvers, short
-from ..review.render import marker
-from ..review.worktree import Checkout
+from ..errors import RecordNotFound, TransitionRefused, UniWizardError
+from ..forge.models import PullRequest, Review
+from ..reporef import RepoRef
+from ..review.extension import ReviewConfig, approval_valid, effective_approvers, marker, short
 from ..store import utc_text
 from .config import UpgradeConfig
-from .deploys import deploy_outcome
+from .forge_api import UpgradeForge
 from .labels import LabelMirror
+from .progress import advance
 from .records import Proposal, Upgrade, UpgradeStore
-from .risk import assess
-from .states import TERMINAL, State, allowed, state_label
+from .states import TERMINAL, State, state_label
 
 __all__ = ["ApproveHead", "UpgradeQueue"]
 
@@ -49,17 +41,13 @@ OPEN = (State.PROPOSED, State.APPROVED, State.APPLYING)
 UNMIRRORED = "label not written yet"
 
 
-def _login(review: Review) -> str:
-    return review.user.login if review.user is not None else "?"
-
-
 class UpgradeQueue:
     """The queue over ``records``; ``forge`` acts as the reviewer's forge user ``login``, whose approvals
     (and the owner's) are ``approvers``; ``deploy_hosts`` are the hosts with the reconciler role."""
 
     def __init__(
         self,
-        forge: GiteaClient,
+        forge: UpgradeForge,
         records: UpgradeStore,
         config: UpgradeConfig,
         *,
@@ -81,31 +69,17 @@ class UpgradeQueue:
         self.clock = clock
         self.labels = LabelMirror(forge, plain=config.label)
 
-    # -- what the reviewer asks -------------------------------------------------------------------
-    def is_upgrade(self, repo: str, pr: PullRequest) -> bool:
-        return repo == self.config.repo and any(label.name == self.config.label for label in pr.labels)
-
-    def needs_proposal(self, repo: str, number: int, head: str) -> bool:
-        """Whether the head is not recorded yet (and could be): the reviewer must check it even if its
-        verdict was written before (a store that was replaced, a reviewer moved to another host)."""
-        upgrade = self.records.get(repo, number)
-        return upgrade is None or (upgrade.head_sha != head and allowed(upgrade.state, State.PROPOSED))
-
     def get(self, number: int) -> Upgrade:
         upgrade = self.records.get(self.config.repo, number)
         if upgrade is None:
-            raise UpgradeError(f"no upgrade #{number} in {self.config.repo}: the reviewer has not checked it yet")
+            raise RecordNotFound(
+                f"no upgrade #{number} in {self.config.repo}: the reviewer has not checked it yet",
+                kind="upgrade",
+                key=number,
+            )
         return upgrade
 
-    def proposal(self, repo: str, pr: PullRequest, checkout: Checkout, diff_sha256: str) -> Proposal:
-        """What the reviewer checked out, with its risk (pure)."""
-        risk = assess(checkout.paths, checkout.lines, self.config.risk)
-        author = pr.user.login if pr.user is not None else "unknown"
-        return Proposal(
-            repo, pr.number, pr.title, author, checkout.head, diff_sha256, checkout.merge_base,
-            tuple(checkout.paths), checkout.lines, risk,
-        )  # fmt: skip
-
+    # -- recording and moving -----------------------------------------------------------------------
     async def propose(self, proposal: Proposal) -> Upgrade:
         """Record the head the reviewer checked; a new head re-proposes (an approval no longer binds)."""
         head, digest = proposal.head_sha, proposal.diff_sha256
@@ -152,14 +126,14 @@ class UpgradeQueue:
     # -- forge reads --------------------------------------------------------------------------------
     async def approval(self, pr: PullRequest, head: str) -> Review | None:
         """The approval that counts for ``head`` (the merge gate's rule), or None."""
-        owner, _, name = self.config.repo.partition("/")
+        owner, name = RepoRef.parse(self.config.repo)
         reviews = await self.forge.list_reviews(owner, name, pr.number)
         counting = effective_approvers({label.name for label in pr.labels}, self.review, self.approvers)
         return approval_valid(reviews, head, counting)
 
     async def proof_problem(self, head: str) -> str | None:
         """Why ``head``'s proof is not green, or None when it is."""
-        owner, _, name = self.config.repo.partition("/")
+        owner, name = RepoRef.parse(self.config.repo)
         combined = await self.forge.combined_status(owner, name, head)
         context = self.review.proof_context
         proof = next((s for s in combined.statuses if s.context == context), None)
@@ -189,76 +163,17 @@ class UpgradeQueue:
         return done
 
     async def sync(self, upgrade: Upgrade) -> Upgrade:
-        owner, _, name = upgrade.repository.partition("/")
+        owner, name = RepoRef.parse(upgrade.repository)
         pr = await self.forge.get_pull(owner, name, upgrade.number)
-        if upgrade.state is State.PROPOSED:
-            upgrade = await self._sync_proposed(upgrade, pr)
-        elif upgrade.state is State.APPROVED:
-            upgrade = await self._sync_approved(upgrade, pr)
-        elif upgrade.state is State.APPLYING:
-            upgrade = await self._sync_applying(upgrade, pr)
+        upgrade = await advance(self, upgrade, pr)
         if upgrade.state in OPEN:  # repairs a label someone changed by hand, or a mirror that failed
             await self._mirror(upgrade)
         return upgrade
 
-    def _expired(self, upgrade: Upgrade) -> bool:
+    def expired(self, upgrade: Upgrade) -> bool:
+        """Proposed longer than ``upgrade_timeout_hours`` ago."""
         age = self.config.upgrade_timeout_hours * 3600
         return upgrade.proposed_at < utc_text(datetime.fromtimestamp(self.clock() - age, UTC))
-
-    async def _sync_proposed(self, upgrade: Upgrade, pr: PullRequest) -> Upgrade:
-        head = short(upgrade.head_sha)
-        if pr.merged:
-            why = f"merged without an approval of head {head}: the reconcilers will not apply it"
-            return await self.move(upgrade, State.REJECTED, actor=self.login, reason=why)
-        if pr.state != "open":
-            return await self.move(upgrade, State.REJECTED, actor=self.login, reason="closed without being merged")
-        if pr.head_sha == upgrade.head_sha:
-            approval = await self.approval(pr, upgrade.head_sha)
-            if approval is not None:
-                problem = await self.proof_problem(upgrade.head_sha)
-                if problem is None:
-                    why = f"approved head {head} (review {approval.id})"
-                    return await self.move(upgrade, State.APPROVED, actor=_login(approval), reason=why)
-                await self.note(upgrade, f"approved by {_login(approval)}, but {problem}: it stays proposed")
-        if self._expired(upgrade):
-            await self._close(upgrade, "expired", self._expiry_text(upgrade))
-            why = f"not approved within {self.config.upgrade_timeout_hours:g} hours; the pull request was closed"
-            return await self.move(upgrade, State.EXPIRED, actor=self.login, reason=why)
-        return upgrade
-
-    async def _sync_approved(self, upgrade: Upgrade, pr: PullRequest) -> Upgrade:
-        head = short(upgrade.head_sha)
-        if pr.merged and pr.head_sha == upgrade.head_sha:
-            sha = pr.merge_commit_sha or pr.head_sha
-            why = f"merged as {short(sha)}: the reconcilers apply it"
-            return await self.move(upgrade, State.APPLYING, actor=self.login, reason=why, merge_sha=sha)
-        if pr.merged:
-            why = f"merged at head {short(pr.head_sha)}, not at the approved head {head}: it will not be applied"
-            return await self.move(upgrade, State.REJECTED, actor=self.login, reason=why)
-        if pr.state != "open":
-            return await self.move(upgrade, State.REJECTED, actor=self.login, reason="closed without being merged")
-        if pr.head_sha != upgrade.head_sha:
-            why = f"the head moved to {short(pr.head_sha)}: the approval of {head} no longer binds"
-            return await self.move(upgrade, State.PROPOSED, actor=self.login, reason=why)
-        if await self.approval(pr, upgrade.head_sha) is None:
-            why = f"the approval of head {head} was dismissed or no longer counts"
-            return await self.move(upgrade, State.PROPOSED, actor=self.login, reason=why)
-        return upgrade
-
-    async def _sync_applying(self, upgrade: Upgrade, pr: PullRequest) -> Upgrade:
-        owner, _, name = upgrade.repository.partition("/")
-        shas = list(dict.fromkeys(s for s in (upgrade.merge_sha, upgrade.head_sha) if s))
-        statuses: list[CommitStatus] = []
-        for sha in shas:  # the merge commit is what is applied; the head is read too, for a fast-forward
-            statuses += (await self.forge.combined_status(owner, name, sha)).statuses
-        outcome = deploy_outcome(statuses, self.deploy_hosts, self.config.deploy_context_prefix)
-        if outcome.outcome == "failed":
-            reason = f"rolled back: {outcome.reason}"
-            return await self.move(upgrade, State.FAILED, actor=outcome.actor, reason=reason)
-        if outcome.outcome == "applied":
-            return await self.move(upgrade, State.APPLIED, actor=outcome.actor, reason=outcome.reason)
-        await self.note(upgrade, outcome.reason)
-        return upgrade
 
     # -- the sovereign's commands -------------------------------------------------------------------
     async def approve(self, number: int, approve_head: ApproveHead) -> Upgrade:
@@ -268,7 +183,7 @@ class UpgradeQueue:
         upgrade = await asyncio.to_thread(self.get, number)
         if upgrade.state is not State.PROPOSED:
             raise TransitionRefused(f"upgrade #{number} is {upgrade.state.value}: only a proposed one can be approved")
-        owner, _, name = upgrade.repository.partition("/")
+        owner, name = RepoRef.parse(upgrade.repository)
         pr = await self.forge.get_pull(owner, name, number)
         if pr.state != "open" or pr.merged:
             raise TransitionRefused(f"pull request #{number} is closed: nothing approved")
@@ -300,7 +215,7 @@ class UpgradeQueue:
             raise TransitionRefused(f"upgrade #{number} is {upgrade.state.value}: it can no longer be rejected")
         rejected = await self.move(upgrade, State.REJECTED, actor=self.login, reason=reason)
         text = f"**Upgrade rejected** by {self.login} (head `{short(upgrade.head_sha)}`): {reason}"
-        await self._close(rejected, "upgrade-rejected", text)
+        await self.close_pull(rejected, "upgrade-rejected", text)
         return rejected
 
     async def reject_checked(self, upgrade: Upgrade, reason: str) -> Upgrade:
@@ -310,15 +225,9 @@ class UpgradeQueue:
         return await self.move(upgrade, State.REJECTED, actor=self.login, reason=reason)
 
     # -- writing on the pull request ----------------------------------------------------------------
-    def _expiry_text(self, upgrade: Upgrade) -> str:
-        return (
-            f"**Upgrade expired**: head `{short(upgrade.head_sha)}` was proposed at {upgrade.proposed_at} and not "
-            f"approved within {self.config.upgrade_timeout_hours:g} hours, so this pull request is closed. "
-            "Open a new one (or reopen this and push) to propose the change again."
-        )
-
-    async def _close(self, upgrade: Upgrade, kind: str, text: str) -> None:
-        owner, _, name = upgrade.repository.partition("/")
+    async def close_pull(self, upgrade: Upgrade, kind: str, text: str) -> None:
+        """Close the upgrade's pull request with a comment saying ``text`` (marker ``kind``)."""
+        owner, name = RepoRef.parse(upgrade.repository)
         footer = f"<sub>uni-wizard upgrade queue on `{self.host}`</sub>"
         body = "\n".join([marker(kind, upgrade.number, upgrade.head_sha), text, "", footer])
         await self.forge.create_comment(owner, name, upgrade.number, body)

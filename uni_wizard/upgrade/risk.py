@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..review.paths import matches, matching
+from ..review.extension import matches, matching
 from .config import RiskRules
 
 __all__ = ["Risk", "assess"]

@@ -1,4 +1,7 @@
-"""The daemon's HTTP face: ``create_app(runtime) -> FastAPI``."""
+"""The daemon's HTTP face: ``create_app(runtime) -> FastAPI``.
+
+Floor: the composition. May import: anything below (the Harness, the intake, the lanes' routers).
+"""
 
 from .app import create_app
 

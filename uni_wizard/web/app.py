@@ -14,12 +14,19 @@ with ``seq > since``, oldest first, at most ``limit`` (default 100, capped at 10
 (``kind`` may repeat); the same bearer token as the execute API (events carry issue titles); 422 for
 a malformed parameter (``observe/events.py``).
 
-``POST /hooks/gitea`` takes Gitea webhook deliveries (``forge/intake.py``):
+``POST /hooks/gitea`` takes Gitea webhook deliveries (``intake/queue.py``):
 200 ``{"status": "accepted", "delivery": ...}`` once the event is durably
 queued, ``{"status": "duplicate"}`` for a delivery id seen before,
 ``{"status": "ignored"}`` for an event type not acted on; 401 for a missing or
 wrong signature, 400 for missing headers or a malformed body, 413 for a body
 over 5 MiB, 503 when no webhook secret is configured.
+
+Every request body passes ``BodyGuard`` (``guard.py``) before FastAPI sees it: under ``/api/v1/`` a
+request with a body must bear the token before a byte of it is read (401; 503 when no token is
+configured), and bodies are limited to ``max_api_body`` (1 MiB) there, to the intake's limit (5 MiB)
+on ``/hooks/gitea`` and to 64 KiB anywhere else (413, also for a chunked body that grows past it);
+a body that does not arrive within 30 s is 408. The server's warnings about malformed requests are
+rate-limited (``quiet.py``).
 """
 
 from __future__ import annotations
@@ -33,19 +40,23 @@ from fastapi import APIRouter, FastAPI, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from starlette.types import ASGIApp
 
-from .. import __version__
+from .._version import __version__
 from ..errors import ConfigError, StoreError
-from ..forge.intake import WebhookIntake
 from ..harness.core import Harness
 from ..harness.result import Call
 from ..harness.runtime import Runtime
+from ..intake.queue import MAX_BODY_BYTES, WebhookIntake
 from ..observe.events import KIND_PATTERN, MAX_KIND_CHARS, MAX_KINDS, MAX_PAGE, EventLog
 from ..policy.model import Mode
+from .guard import BODY_TIMEOUT, BodyGuard, BodyRule
+from .quiet import install_rate_limits
 
-__all__ = ["ExecuteRequest", "create_app"]
+__all__ = ["MAX_API_BODY", "ExecuteRequest", "GuardedApp", "create_app"]
 
 MAX_TASKS = 1024
+MAX_API_BODY = 1024 * 1024  # bytes of a request body under /api/v1/
 Kind = Annotated[str, StringConstraints(pattern=KIND_PATTERN, max_length=MAX_KIND_CHARS)]
 
 
@@ -60,6 +71,26 @@ class ExecuteRequest(BaseModel):
     timeout: float | None = Field(None, gt=0, description="Seconds before the call is cancelled.")
 
 
+class GuardedApp(FastAPI):
+    """FastAPI with ``guard`` wrapped around its whole middleware stack, error handling included: the guard
+    sees each request before anything reads its body, and a client that hangs up is its business."""
+
+    guard: Callable[[ASGIApp], ASGIApp] | None = None
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        return self.guard(stack) if self.guard is not None else stack
+
+
+def _body_rules(api_token: str | None, intake: WebhookIntake | None, max_api_body: int) -> list[BodyRule]:
+    hooks_off = None if intake is not None else "webhook intake is off: set webhook_secret"
+    api_off = None if api_token else "the API is off: set api_token (or api_token_file) in the settings"
+    return [
+        BodyRule("hooks", "/hooks/gitea", intake.max_body if intake is not None else MAX_BODY_BYTES, off=hooks_off),
+        BodyRule("api", "/api/v1/", max_api_body, bearer=api_token or None, off=api_off),
+    ]
+
+
 def create_app(
     runtime: Runtime,
     *,
@@ -67,31 +98,33 @@ def create_app(
     webhook_secret: str | None = None,
     routers: Sequence[APIRouter] = (),
     readiness: Mapping[str, Callable[[], Mapping[str, Any]]] | None = None,
+    max_api_body: int = MAX_API_BODY,
+    body_timeout: float = BODY_TIMEOUT,
 ) -> FastAPI:
     """Build the daemon's app on ``runtime``; ``api_token`` guards the execute and events endpoints and
     ``webhook_secret`` verifies the forge's webhook deliveries.
 
     ``routers`` add the APIs of the daemon's components (cascade, mesh, upgrades); ``readiness`` maps a
     component's name to a probe answering ``{"ready": bool, ...}`` for ``/ready`` (a probe that raises
-    counts as not ready).
+    counts as not ready). ``max_api_body`` bounds request bodies under ``/api/v1/`` and ``body_timeout`` the
+    seconds a body may take to arrive (see the module docstring).
     """
-    app = FastAPI(title="uni-wizard", version=__version__, docs_url=None, redoc_url=None)
+    app = GuardedApp(title="uni-wizard", version=__version__, docs_url=None, redoc_url=None)
     for router in routers:
         app.include_router(router)
-    probes = dict(readiness or {})
     intake = WebhookIntake(runtime.store, webhook_secret, runtime.metrics.registry) if webhook_secret else None
+    rules = _body_rules(api_token, intake, max_api_body)
+    app.guard = lambda inner: BodyGuard(inner, rules, registry=runtime.metrics.registry, body_timeout=body_timeout)
+    install_rate_limits()
     app.state.intake = intake  # the dispatcher consumes the queue it fills
-    # One Harness per (house, mode, task), so read-before-write spans a task's calls; the oldest are dropped.
-    # A call without a task is a task of its own.
-    harnesses: OrderedDict[tuple[str, Mode | None, str | None], Harness] = OrderedDict()
+    _add_probes(app, runtime, dict(readiness or {}))
+    _add_api(app, runtime, api_token)
+    _add_hooks(app, intake)
+    return app
 
-    def authorize(authorization: str | None, api: str) -> None:
-        """503 when no token is configured (``api`` is off), 401 unless ``authorization`` bears it."""
-        if not api_token:
-            raise HTTPException(503, f"the {api} API is off: set api_token (or api_token_file) in the settings")
-        scheme, _, given = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), api_token.encode()):
-            raise HTTPException(401, "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+
+def _add_probes(app: FastAPI, runtime: Runtime, probes: Mapping[str, Callable[[], Mapping[str, Any]]]) -> None:
+    """``/metrics``, ``/health`` and ``/ready``."""
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
@@ -116,25 +149,45 @@ def create_app(
     @app.get("/ready")
     def ready() -> JSONResponse:
         """Each component and its state; 503 unless every one is ready."""
-        components: dict[str, dict[str, Any]] = {}
-        try:
-            components["store"] = {"ready": runtime.store.writable(), "schema_version": runtime.store.schema_version()}
-        except Exception as exc:  # report, do not crash the probe
-            components["store"] = {"ready": False, "error": str(exc)}
-        try:
-            components["houses"] = {"ready": True, "houses": sorted(runtime.houses)}
-        except ConfigError as exc:
-            components["houses"] = {"ready": False, "error": str(exc)}
-        components["tools"] = {"ready": len(runtime.registry) > 0, "count": len(runtime.registry)}
-        states = runtime.breakers.states()
-        components["breakers"] = {"ready": all(s != "open" for s in states.values()), "groups": states}
-        for name, probe in probes.items():
-            try:
-                components[name] = dict(probe())
-            except Exception as exc:  # report, do not crash the probe
-                components[name] = {"ready": False, "error": str(exc)}
+        components = _components(runtime, probes)
         ok = all(c["ready"] for c in components.values())
         return JSONResponse({"ready": ok, "components": components}, status_code=200 if ok else 503)
+
+
+def _components(runtime: Runtime, probes: Mapping[str, Callable[[], Mapping[str, Any]]]) -> dict[str, dict[str, Any]]:
+    components: dict[str, dict[str, Any]] = {}
+    try:
+        components["store"] = {"ready": runtime.store.writable(), "schema_version": runtime.store.schema_version()}
+    except Exception as exc:  # report, do not crash the probe
+        components["store"] = {"ready": False, "error": str(exc)}
+    try:
+        components["houses"] = {"ready": True, "houses": sorted(runtime.houses)}
+    except ConfigError as exc:
+        components["houses"] = {"ready": False, "error": str(exc)}
+    components["tools"] = {"ready": len(runtime.registry) > 0, "count": len(runtime.registry)}
+    states = runtime.breakers.states()
+    components["breakers"] = {"ready": all(s != "open" for s in states.values()), "groups": states}
+    for name, probe in probes.items():
+        try:
+            components[name] = dict(probe())
+        except Exception as exc:  # report, do not crash the probe
+            components[name] = {"ready": False, "error": str(exc)}
+    return components
+
+
+def _add_api(app: FastAPI, runtime: Runtime, api_token: str | None) -> None:
+    """``POST /api/v1/execute`` and ``GET /api/v1/events``, behind the bearer token."""
+    # One Harness per (house, mode, task), so read-before-write spans a task's calls; the oldest are dropped.
+    # A call without a task is a task of its own.
+    harnesses: OrderedDict[tuple[str, Mode | None, str | None], Harness] = OrderedDict()
+
+    def authorize(authorization: str | None, api: str) -> None:
+        """503 when no token is configured (``api`` is off), 401 unless ``authorization`` bears it."""
+        if not api_token:
+            raise HTTPException(503, f"the {api} API is off: set api_token (or api_token_file) in the settings")
+        scheme, _, given = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), api_token.encode()):
+            raise HTTPException(401, "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"})
 
     @app.post("/api/v1/execute")
     async def execute(request: ExecuteRequest, authorization: str | None = Header(None)) -> dict[str, Any]:
@@ -167,6 +220,10 @@ def create_app(
         authorize(authorization, "events")
         return EventLog(runtime.store, runtime.host).page(since, min(limit, MAX_PAGE), kind).as_dict()
 
+
+def _add_hooks(app: FastAPI, intake: WebhookIntake | None) -> None:
+    """``POST /hooks/gitea``."""
+
     @app.post("/hooks/gitea")
     async def gitea_hook(request: Request) -> JSONResponse:
         """A Gitea webhook delivery: verified, de-duplicated and queued; answered once it is durable."""
@@ -174,5 +231,3 @@ def create_app(
             raise HTTPException(503, "webhook intake is off: set webhook_secret")
         status, body = await intake.handle(request.headers, request.stream())
         return JSONResponse(body, status_code=status)
-
-    return app

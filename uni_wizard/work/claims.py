@@ -22,8 +22,9 @@ from types import TracebackType
 
 from ..dispatch.state import CLAIM_MARKER
 from ..errors import ForgeError, ForgeUnavailable
-from ..forge.client import GiteaClient
 from ..forge.models import Comment, Issue
+from ..reporef import RepoRef
+from .forge_api import WorkForge
 
 __all__ = ["ClaimKeeper", "claim", "claim_body", "find_claim", "relabel_status", "renew", "stamp"]
 
@@ -60,10 +61,10 @@ def relabeled(labels: Sequence[str], status: str) -> list[str]:
     return sorted({n for n in labels if not n.startswith("status/")} | {f"status/{status}"})
 
 
-async def relabel_status(forge: GiteaClient, repo: str, issue: Issue, status: str) -> bool:
+async def relabel_status(forge: WorkForge, repo: str, issue: Issue, status: str) -> bool:
     """Set the issue's status label (house, kind, priority and every other label stay); False when it
     already had exactly that."""
-    owner, name = repo.split("/", 1)
+    owner, name = RepoRef.parse(repo)
     current = [label.name for label in issue.labels]
     wanted = relabeled(current, status)
     if sorted(current) == wanted:
@@ -77,7 +78,7 @@ def _expiry(clock: Clock, ttl: float) -> datetime:
 
 
 async def claim(
-    forge: GiteaClient,
+    forge: WorkForge,
     repo: str,
     issue: Issue,
     house: str,
@@ -89,7 +90,7 @@ async def claim(
     """Claim ``issue`` for ``house`` for ``ttl`` seconds: post the claim comment (or edit this house's
     existing one, written by ``login``: the forge user ``forge`` acts as, asked when not given), then
     relabel ``status/in-progress``."""
-    owner, name = repo.split("/", 1)
+    owner, name = RepoRef.parse(repo)
     login = login or (await forge.me()).login
     body = claim_body(house, _expiry(clock, ttl))
     existing = find_claim(await forge.list_comments(owner, name, issue.number), house, login)
@@ -102,10 +103,10 @@ async def claim(
 
 
 async def renew(
-    forge: GiteaClient, repo: str, comment_id: int, house: str, ttl: float, *, clock: Clock = time.time
+    forge: WorkForge, repo: str, comment_id: int, house: str, ttl: float, *, clock: Clock = time.time
 ) -> Comment:
     """Move the claim's expiry to ``ttl`` seconds from now (edits the claim comment)."""
-    owner, name = repo.split("/", 1)
+    owner, name = RepoRef.parse(repo)
     return await forge.edit_comment(owner, name, comment_id, claim_body(house, _expiry(clock, ttl)))
 
 
@@ -121,7 +122,7 @@ class ClaimKeeper:
 
     def __init__(
         self,
-        forge: GiteaClient,
+        forge: WorkForge,
         repo: str,
         comment_id: int,
         house: str,

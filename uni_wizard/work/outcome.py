@@ -13,7 +13,6 @@ from collections.abc import Callable
 
 from ..dispatch.history import RoutingLedger, outcome_data
 from ..observe.events import EventKind, EventLog
-from ..store import Store
 
 __all__ = ["outcome_key", "record_outcome"]
 
@@ -24,7 +23,7 @@ def outcome_key(repository: str, number: int, house: str, started: float) -> str
 
 
 async def record_outcome(
-    store: Store,
+    ledger: RoutingLedger,
     events: EventLog,
     *,
     house: str,
@@ -35,11 +34,10 @@ async def record_outcome(
     started: float,
     clock: Callable[[], float],
 ) -> None:
-    """Record the attempt of ``house`` on ``repository#number`` (of ``kind``) that began at ``started``."""
+    """Record the attempt of ``house`` on ``repository#number`` (of ``kind``) that began at ``started`` (on
+    ``clock``) in ``ledger`` and as an event of ``events``."""
     duration = max(0.0, clock() - started)
-    RoutingLedger(store, clock=clock).record_outcome(
-        house, kind, repository, number, success=success, duration=duration
-    )
+    ledger.record_outcome(house, kind, repository, number, success=success, duration=duration)
     await events.emit(
         EventKind.HOUSE_OUTCOME,
         outcome_key(repository, number, house, started),

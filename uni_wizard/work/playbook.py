@@ -62,7 +62,9 @@ class _At:
 _TOP = _At()
 
 
-class _Parser:
+class _Reader:
+    """Reading YAML nodes with errors that say where: line, column, step and tool."""
+
     def __init__(self, registry: ToolRegistry, policy: HousePolicy, first_line: int) -> None:
         self.registry = registry
         self.policy = policy
@@ -147,6 +149,110 @@ class _Parser:
         elif isinstance(node, SequenceNode):
             for item in node.value:
                 self.no_duplicates(item, at)
+
+
+class _ExpectationReader(_Reader):
+    """A step's ``expect`` list: each an output path, an operator and a value, checked against the tool."""
+
+    # -- expectations -----------------------------------------------------------------------------
+
+    def expectations(self, node: Node, at: _At) -> tuple[Expectation, ...]:
+        if not isinstance(node, SequenceNode):
+            raise self.error(
+                f"expect must be a list of expectations (each line starting with '- '), not {_kind(node)}",
+                self.line(node),
+                at,
+            )
+        return tuple(self.expectation(item, at) for item in node.value)
+
+    def expectation(self, node: Node, at: _At) -> Expectation:
+        line = self.line(node)
+        if not isinstance(node, MappingNode):
+            raise self.error(
+                'an expectation is a mapping such as {status: ok} or {path: output.passed, op: ">=", value: 1}, '
+                f"not {_kind(node)}",
+                line,
+                at,
+            )
+        pairs = self.pairs(node, "an expectation", at)
+        if not pairs:
+            raise self.error("an expectation is empty", line, at)
+        keys = [key for key, _, _ in pairs]
+        if any(key in _LONG_KEYS for key in keys):
+            for key, key_node, _ in pairs:
+                if key not in _LONG_KEYS:
+                    raise self.error(
+                        f"unknown key {key!r} in an expectation with path/op/value (it takes only those three; "
+                        "write each check as its own entry)",
+                        self.line(key_node),
+                        at,
+                    )
+            fields = {key: value_node for key, _, value_node in pairs}
+            if "path" not in fields or "op" not in fields:
+                missing = " and ".join(k for k in ("path", "op") if k not in fields)
+                raise self.error(f"an expectation with {', '.join(keys)} also needs {missing}", line, at)
+            path = self.text(fields["path"], "path", at)
+            op_node = fields["op"]
+            op = self.value(op_node, at)
+            if op not in OPS:
+                raise self.error(
+                    f"unknown op {op!r}{_suggest(str(op), OPS)}: ops are {', '.join(OPS)} "
+                    '(quote them in YAML, as in op: ">=")',
+                    self.line(op_node),
+                    at,
+                )
+            has_value = "value" in fields
+            value = self.value(fields["value"], at) if has_value else None
+        elif len(pairs) > 1:
+            raise self.error(
+                f"an expectation checks one thing, and this one has {len(pairs)} keys ({', '.join(keys)}): "
+                "write one entry per check, or use the form {path: ..., op: ..., value: ...}",
+                line,
+                at,
+            )
+        else:
+            path, _, value_node = pairs[0]
+            op, has_value, value = "==", True, self.value(value_node, at)
+        self.check_path(path, line, at)
+        value = self.check_value(path, cast(Op, op), value, has_value, line, at)
+        return Expectation(path=path, op=cast(Op, op), value=value)
+
+    def check_path(self, path: str, line: int, at: _At) -> None:
+        parts = path.split(".")
+        if any(not part or part != part.strip() for part in parts):
+            raise self.error(f"bad path {path!r}: write dotted names, as in output.passed", line, at)
+        if parts[0] not in RESULT_PATHS:
+            raise self.error(
+                f"unknown path {path!r}{_suggest(parts[0], RESULT_PATHS)}: a path starts with one of "
+                f"{', '.join(RESULT_PATHS)}",
+                line,
+                at,
+            )
+        if len(parts) > 1 and parts[0] != "output":
+            raise self.error(f"bad path {path!r}: only output has fields below it", line, at)
+
+    def check_value(self, path: str, op: Op, value: Any, has_value: bool, line: int, at: _At) -> Any:
+        if op in _FLAGS:
+            if has_value and not isinstance(value, bool):
+                raise self.error(f"op {op} takes the value true or false (or none), not {value!r}", line, at)
+            return value if has_value else True
+        if not has_value:
+            raise self.error(f"op {op!r} needs a value:", line, at)
+        if path in ("status", "ok") and op not in ("==", "!="):
+            raise self.error(f"{path} is compared with == or !=, not {op!r}", line, at)
+        if path == "status" and value not in _STATUSES:
+            raise self.error(f"status is one of {', '.join(_STATUSES)}, not {value!r}", line, at)
+        if path == "ok" and not isinstance(value, bool):
+            raise self.error(f"ok is true or false, not {value!r}", line, at)
+        if op in _ORDERING and (not isinstance(value, int | float) or isinstance(value, bool)):
+            raise self.error(f"op {op!r} compares numbers, and {value!r} is not a number", line, at)
+        if op == "contains" and not isinstance(value, str | int | float | bool):
+            raise self.error(f"op 'contains' takes text, a number or a boolean, not {value!r}", line, at)
+        return value
+
+
+class _Parser(_ExpectationReader):
+    """The playbook document: its steps, each a registered tool the house may call with valid arguments."""
 
     # -- the document -----------------------------------------------------------------------------
 
@@ -267,102 +373,6 @@ class _Parser:
                 message += "; a placeholder such as {issue} is replaced by text, so it only fits a text argument"
             where = next((lines[name] for name in names if name in lines), line)
             raise self.error(message, where, at) from None
-
-    # -- expectations -----------------------------------------------------------------------------
-
-    def expectations(self, node: Node, at: _At) -> tuple[Expectation, ...]:
-        if not isinstance(node, SequenceNode):
-            raise self.error(
-                f"expect must be a list of expectations (each line starting with '- '), not {_kind(node)}",
-                self.line(node),
-                at,
-            )
-        return tuple(self.expectation(item, at) for item in node.value)
-
-    def expectation(self, node: Node, at: _At) -> Expectation:
-        line = self.line(node)
-        if not isinstance(node, MappingNode):
-            raise self.error(
-                'an expectation is a mapping such as {status: ok} or {path: output.passed, op: ">=", value: 1}, '
-                f"not {_kind(node)}",
-                line,
-                at,
-            )
-        pairs = self.pairs(node, "an expectation", at)
-        if not pairs:
-            raise self.error("an expectation is empty", line, at)
-        keys = [key for key, _, _ in pairs]
-        if any(key in _LONG_KEYS for key in keys):
-            for key, key_node, _ in pairs:
-                if key not in _LONG_KEYS:
-                    raise self.error(
-                        f"unknown key {key!r} in an expectation with path/op/value (it takes only those three; "
-                        "write each check as its own entry)",
-                        self.line(key_node),
-                        at,
-                    )
-            fields = {key: value_node for key, _, value_node in pairs}
-            if "path" not in fields or "op" not in fields:
-                missing = " and ".join(k for k in ("path", "op") if k not in fields)
-                raise self.error(f"an expectation with {', '.join(keys)} also needs {missing}", line, at)
-            path = self.text(fields["path"], "path", at)
-            op_node = fields["op"]
-            op = self.value(op_node, at)
-            if op not in OPS:
-                raise self.error(
-                    f"unknown op {op!r}{_suggest(str(op), OPS)}: ops are {', '.join(OPS)} "
-                    '(quote them in YAML, as in op: ">=")',
-                    self.line(op_node),
-                    at,
-                )
-            has_value = "value" in fields
-            value = self.value(fields["value"], at) if has_value else None
-        elif len(pairs) > 1:
-            raise self.error(
-                f"an expectation checks one thing, and this one has {len(pairs)} keys ({', '.join(keys)}): "
-                "write one entry per check, or use the form {path: ..., op: ..., value: ...}",
-                line,
-                at,
-            )
-        else:
-            path, _, value_node = pairs[0]
-            op, has_value, value = "==", True, self.value(value_node, at)
-        self.check_path(path, line, at)
-        value = self.check_value(path, cast(Op, op), value, has_value, line, at)
-        return Expectation(path=path, op=cast(Op, op), value=value)
-
-    def check_path(self, path: str, line: int, at: _At) -> None:
-        parts = path.split(".")
-        if any(not part or part != part.strip() for part in parts):
-            raise self.error(f"bad path {path!r}: write dotted names, as in output.passed", line, at)
-        if parts[0] not in RESULT_PATHS:
-            raise self.error(
-                f"unknown path {path!r}{_suggest(parts[0], RESULT_PATHS)}: a path starts with one of "
-                f"{', '.join(RESULT_PATHS)}",
-                line,
-                at,
-            )
-        if len(parts) > 1 and parts[0] != "output":
-            raise self.error(f"bad path {path!r}: only output has fields below it", line, at)
-
-    def check_value(self, path: str, op: Op, value: Any, has_value: bool, line: int, at: _At) -> Any:
-        if op in _FLAGS:
-            if has_value and not isinstance(value, bool):
-                raise self.error(f"op {op} takes the value true or false (or none), not {value!r}", line, at)
-            return value if has_value else True
-        if not has_value:
-            raise self.error(f"op {op!r} needs a value:", line, at)
-        if path in ("status", "ok") and op not in ("==", "!="):
-            raise self.error(f"{path} is compared with == or !=, not {op!r}", line, at)
-        if path == "status" and value not in _STATUSES:
-            raise self.error(f"status is one of {', '.join(_STATUSES)}, not {value!r}", line, at)
-        if path == "ok" and not isinstance(value, bool):
-            raise self.error(f"ok is true or false, not {value!r}", line, at)
-        if op in _ORDERING and (not isinstance(value, int | float) or isinstance(value, bool)):
-            raise self.error(f"op {op!r} compares numbers, and {value!r} is not a number", line, at)
-        if op == "contains" and not isinstance(value, str | int | float | bool):
-            raise self.error(f"op 'contains' takes text, a number or a boolean, not {value!r}", line, at)
-        return value
 
 
 def _failing_args(spec: ToolSpec, args: dict[str, Any]) -> list[str]:

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..errors import Conflict, ForgeError
-from ..forge.client import GiteaClient
 from ..forge.models import Comment, PullRequest
 from ..harness.result import Result
+from ..reporef import RepoRef
+from .forge_api import WorkForge
 from .types import StepOutcome
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "fence",
     "open_pull",
     "post_proof",
+    "proof_command",
     "proof_marker",
     "pull_body",
     "upsert_comment",
@@ -34,11 +36,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 PROOF_CONTEXT = "uni-wizard/proof"
 StatusState = Literal["pending", "success", "error", "failure", "warning"]
-
-
-def _split(repo: str) -> tuple[str, str]:
-    owner, name = repo.split("/", 1)
-    return owner, name
 
 
 def fence(text: str, info: str = "") -> str:
@@ -51,10 +48,10 @@ def fence(text: str, info: str = "") -> str:
     return f"{ticks}{info}\n{text.rstrip()}\n{ticks}"
 
 
-async def upsert_comment(forge: GiteaClient, repo: str, number: int, marker: str, body: str, *, login: str) -> Comment:
+async def upsert_comment(forge: WorkForge, repo: str, number: int, marker: str, body: str, *, login: str) -> Comment:
     """Post ``body`` on the issue, or edit the comment by ``login`` holding ``marker`` (only when its text
     changed): one comment per marker, however often this runs."""
-    owner, name = _split(repo)
+    owner, name = RepoRef.parse(repo)
     for comment in await forge.list_comments(owner, name, number):
         if comment.user is not None and comment.user.login == login and marker in comment.body:
             if comment.body.strip() == body.strip():
@@ -94,7 +91,19 @@ def judge_proof(sha: str, result: Result) -> Proof:
     description = f"{out.get('passed', 0)} passed, {failed} failed"
     if out.get("skipped"):
         description += f", {out['skipped']} skipped"
+    if out.get("counts_known") is False:
+        description = f"exit code {out.get('exit_code')}, counts unknown"
     return Proof(sha, "success" if out.get("ok") else "failure", description, result)
+
+
+def proof_command(result: Result) -> str:
+    """Which test command ran and why it was chosen, as one line (empty when the tests did not run)."""
+    out: dict[str, Any] = result.output if isinstance(result.output, dict) else {}
+    if not out:
+        return ""
+    command = " ".join(str(a) for a in out.get("command", []))
+    why = f" ({out['why']})" if out.get("why") else ""
+    return f"`{command}`{why}"
 
 
 def render_proof(house: str, number: int, branch: str, proof: Proof, *, host: str) -> str:
@@ -106,8 +115,10 @@ def render_proof(house: str, number: int, branch: str, proof: Proof, *, host: st
         "",
     ]
     if out:
-        command = " ".join(str(a) for a in out.get("command", []))
-        lines.append(f"- runner `{out.get('runner', '?')}`, exit code {out.get('exit_code')}, command `{command}`")
+        lines.append(f"- test command {proof_command(proof.result)}")
+        lines.append(f"- summary read as `{out.get('runner', '?')}`, exit code {out.get('exit_code')}")
+        if out.get("note"):
+            lines.append(f"- {out['note']}")
     lines.append(f"- commit status `{PROOF_CONTEXT}`: `{proof.state}`")
     lines.append(f"- provenance #{proof.result.provenance_id} on `{host}` (`uni-wizard provenance show <id>`)")
     tail = str(out.get("output_tail") or proof.result.error or "")
@@ -117,7 +128,7 @@ def render_proof(house: str, number: int, branch: str, proof: Proof, *, host: st
 
 
 async def post_proof(
-    forge: GiteaClient,
+    forge: WorkForge,
     repo: str,
     number: int,
     *,
@@ -129,7 +140,7 @@ async def post_proof(
     host: str,
 ) -> Proof:
     """Post the ``uni-wizard/proof`` status on ``sha`` and the proof comment (both idempotent)."""
-    owner, name = _split(repo)
+    owner, name = RepoRef.parse(repo)
     proof = judge_proof(sha, result)
     statuses = [s for s in await forge.list_statuses(owner, name, sha) if s.context == PROOF_CONTEXT]
     latest = statuses[0] if statuses else None  # newest first
@@ -170,8 +181,8 @@ def pull_body(
     return "\n".join(lines)
 
 
-async def _find_pull(forge: GiteaClient, repo: str, branch: str) -> PullRequest | None:
-    owner, name = _split(repo)
+async def _find_pull(forge: WorkForge, repo: str, branch: str) -> PullRequest | None:
+    owner, name = RepoRef.parse(repo)
     for pull in await forge.list_pulls(owner, name, state="open"):
         if pull.head_ref == branch:
             return pull
@@ -179,11 +190,11 @@ async def _find_pull(forge: GiteaClient, repo: str, branch: str) -> PullRequest 
 
 
 async def open_pull(
-    forge: GiteaClient, repo: str, *, branch: str, base: str, title: str, body: str, label: str
+    forge: WorkForge, repo: str, *, branch: str, base: str, title: str, body: str, label: str
 ) -> PullRequest:
     """The open pull request from ``branch``, created when there is none (its body refreshed when there
     is), labelled ``label``."""
-    owner, name = _split(repo)
+    owner, name = RepoRef.parse(repo)
     labels = {lab.name: lab.id for lab in await forge.list_labels(owner, name)}
     label_ids = [labels[label]] if label in labels else []
     pull = await _find_pull(forge, repo, branch)

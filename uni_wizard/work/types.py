@@ -2,7 +2,7 @@
 
 A plan comes from a playbook (a fenced ``uni-wizard`` YAML block in the issue body) or from a
 ``Planner`` (a whole plan decided up front). An ``AgentRunner`` (the model's tool-calling loop,
-``uni_wizard.cascade.planner.AgentPlanner``) decides its steps one at a time instead, and runs each
+``uni_wizard.work.agent_loop.AgentPlanner``) decides its steps one at a time instead, and runs each
 through the ``StepRunner`` the worker hands it. Either way steps run through the house's own Harness,
 so its policy, its mode and provenance apply to every call.
 """
@@ -24,6 +24,9 @@ __all__ = [
     "AgentRun",
     "AgentRunner",
     "Expectation",
+    "ModelCheck",
+    "ModelGate",
+    "ModelSetup",
     "Plan",
     "Planner",
     "Step",
@@ -130,3 +133,30 @@ class AgentRunner(Protocol):
     """The seam for a model-driven agent loop: it calls ``execute`` for each step it decides on."""
 
     async def run(self, context: AgentContext, execute: StepRunner) -> AgentRun: ...
+
+
+@dataclass(frozen=True)
+class ModelCheck:
+    """What a look at the model providers found: ``usable`` names those that can take a request now
+    (``"llamacpp (smollm2)"``), ``problems`` says for each other one why it cannot (one line each)."""
+
+    usable: tuple[str, ...] = ()
+    problems: tuple[str, ...] = ()
+
+
+class ModelGate(Protocol):
+    """The seam of ``planner: auto``: asked before each issue without a playbook whether a model can plan it."""
+
+    async def check(self) -> ModelCheck: ...
+
+
+@dataclass(frozen=True)
+class ModelSetup:
+    """Where a worker's model comes from, to name in a comment when there is none: the ``planner`` setting and
+    where it was set (``default``, the settings file, ``environment variable UNIWIZARD_PLANNER``), and the cascade
+    file in force (``shipped``: the one that comes with uni-wizard, not the host's own)."""
+
+    planner: Literal["auto", "playbook", "model"] = "auto"
+    planner_from: str = "default"
+    cascade_file: str = "configs/cascade.yaml"
+    shipped: bool = True

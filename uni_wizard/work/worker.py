@@ -5,8 +5,10 @@ Per issue: claim (``status/in-progress`` and a claim comment, renewed while the 
 through ``Harness(house, policy.default_mode, task="<repo>#<n>")`` (so the house's policy, mode and
 provenance apply) with its expectations checked; with no plan but an ``agent`` (the model planner), the
 agent's loop instead, each tool call it makes run and recorded the same way (a loop stopped by a budget
-or a model failure blocks the issue, its report saying which and what was done) → when the repository
-changed: commit and push
+or a model failure blocks the issue, its report saying which and what was done). With a ``gate``
+(``planner: auto``) the worker first asks it whether a provider can take the issue; with no agent, or none
+usable, the issue is blocked with ``planner.no_plan_message`` (which file and key give it a model, and what
+a playbook looks like) → when the repository changed: commit and push
 through the Harness, the proof when the house's policy has ``proof_required`` (run_tests, the
 ``uni-wizard/proof`` commit status on the head sha, a proof comment), then the pull request
 (``Closes #<n>``, labelled ``status/review``) → the report comment → ``status/review`` (a PR),
@@ -17,6 +19,13 @@ Restarts: a worker killed mid-task stops renewing its claim, the dispatcher requ
 the next worker redoes the task from the pushed branch. Every write is idempotent (the claim, proof
 and report comments are found by marker and edited; the status is not re-posted; the open PR for
 the branch is reused), so the redone task writes nothing twice.
+
+Each decision is one INFO line on the ``uni_wizard.work.*`` loggers: claimed, where the plan came from
+(playbook and its steps, or the model planner and the provider that answered), how the model planner ended,
+the proof (passed or failed on which sha), the pull request opened, and blocked (why) or finished.
+
+Here: finding work and claiming it; ``run.py`` (``PlanRun``) carries a plan out in its clone and publishes it,
+``reporting.py`` (``Reporter``) writes the report and the status.
 """
 
 from __future__ import annotations
@@ -25,82 +34,79 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from pathlib import Path
 
+from ..dispatch.history import RoutingLedger
 from ..dispatch.types import IssueText
-from ..errors import ConfigError, ForgeError, ForgeUnavailable, PlaybookError, ToolExecutionError
-from ..forge.client import GiteaClient
+from ..errors import ForgeError, ForgeUnavailable, GitRefused, PlaybookError, ToolExecutionError
 from ..forge.models import Issue
 from ..harness.core import Harness
-from ..harness.result import Call
-from ..harness.runtime import Runtime
 from ..observe.events import EventKind, EventLog
 from ..policy.model import HousePolicy
-from .checks import check, substitute
-from .claims import ClaimKeeper, claim, relabel_status
+from ..reporef import RepoRef
+from ..tools.registry import ToolRegistry
+from .claims import ClaimKeeper, claim
+from .forge_api import WorkForge
 from .outcome import record_outcome
-from .planner import NO_PLAN_MESSAGE, allowed_tools, make_plan
-from .publish import Proof, open_pull, post_proof, pull_body, upsert_comment
+from .planner import make_plan, no_model_reason, no_plan_message
 from .repo import IssueWorktree
-from .report import ArtifactStore, agent_notes, render_blocked, render_report, report_marker
-from .types import AgentContext, AgentRunner, Expectation, Plan, Planner, Step, StepOutcome
+from .report import ArtifactStore, render_blocked
+from .reporting import Reporter, WorkReport
+from .run import PlanRun
+from .types import AgentRunner, ModelCheck, ModelGate, ModelSetup, Planner
 
-__all__ = ["WorkReport", "Worker"]
+__all__ = ["HarnessFactory", "WorkReport", "Worker"]
 
 log = logging.getLogger(__name__)
 ROUTED = "status/routed"
-_WHO = {"playbook": "plan", "model": "model"}
 
-
-@dataclass
-class WorkReport:
-    """What a worker did with one issue: ``status`` is the issue's new state (review, done, blocked), or
-    ``skipped`` when the issue was no longer routed to this house when its turn came."""
-
-    repo: str
-    number: int
-    status: str
-    reason: str = ""
-    outcomes: list[StepOutcome] = field(default_factory=list)
-    pr_url: str | None = None
-    head_sha: str | None = None
-    proof: Proof | None = None
-    notes: str = ""  # shown under the reason in the report (the model planner's summary and answer)
+HarnessFactory = Callable[[str], Harness]
+"""``task`` -> a Harness of the house for that task (its mode, and a ``ToolEnv`` carrying the house's token)."""
 
 
 class Worker:
-    """The worker of ``house`` over ``repos``; ``forge`` acts as the house's forge user (whose ``token``
-    is also the one the clones push with: by default the runtime's ``gitea_token``)."""
+    """The worker of ``house`` over ``repos``.
+
+    ``forge`` acts as the house's forge user (``policy.gitea_user``); ``token`` (that user's) is what the clones
+    under ``workspace`` are fetched with from the forge; ``harness`` makes the house's Harness for a task,
+    whose ``ToolEnv`` carries the same token (``git_push``); ``tools`` are the registered tools plans may name;
+    ``events`` and ``ledger`` record what happened (the ledger is what routing learns from); ``artifacts`` keep
+    outputs too long for a report. ``clock`` (wall time) dates claims and measures how long each issue took.
+    """
 
     def __init__(
         self,
-        forge: GiteaClient,
+        forge: WorkForge,
         *,
         house: str,
-        runtime: Runtime,
+        policy: HousePolicy,
+        harness: HarnessFactory,
+        tools: ToolRegistry,
+        events: EventLog,
+        ledger: RoutingLedger,
         repos: Sequence[str],
-        planner: Planner | None = None,
-        agent: AgentRunner | None = None,
+        workspace: Path,
+        token: str,
+        artifacts: ArtifactStore,
         claim_ttl: float,
         host: str,
+        planner: Planner | None = None,
+        agent: AgentRunner | None = None,
+        gate: ModelGate | None = None,
+        setup: ModelSetup | None = None,
         clock: Callable[[], float] = time.time,
-        token: str | None = None,
-        artifacts: ArtifactStore | None = None,
         poll_seconds: float = 5.0,
     ) -> None:
-        self.forge, self.house, self.runtime, self.repos = forge, house, runtime, tuple(repos)
+        self.forge, self.house, self.policy, self.repos = forge, house, policy, tuple(repos)
+        self.harness, self.tools, self.events, self.ledger = harness, tools, events, ledger
         self.planner, self.claim_ttl, self.host, self.clock = planner, claim_ttl, host, clock
         self.agent = agent  # the model's agent loop, for issues without a playbook (None: they are blocked)
-        self.policy: HousePolicy = runtime.policy(house)
-        self.login = self.policy.gitea_user
-        token = token or runtime.env.gitea_token
-        if not token:
-            raise ConfigError(f"the {house} worker needs its forge token (gitea_token)", key="gitea_token")
-        self._token = token
-        self.artifacts = artifacts or ArtifactStore(runtime.settings.data_dir / "artifacts")
-        self.poll_seconds = poll_seconds
-        self.events = EventLog(runtime.store, host)
+        self.gate = gate  # planner auto: asked before each such issue whether a provider can take it
+        self.setup = setup or ModelSetup()  # what the blocked comment names when there is no model
+        self.workspace, self._token, self.artifacts, self.poll_seconds = workspace, token, artifacts, poll_seconds
+        self.login = policy.gitea_user
+        self.reporter = Reporter(forge, house=house, login=self.login, host=host, artifacts=artifacts)
         self._active: set[tuple[str, int]] = set()
         self._tasks: set[asyncio.Task[WorkReport]] = set()  # run()'s
         self._wake = asyncio.Event()
@@ -123,7 +129,7 @@ class Worker:
         """Open issues routed and assigned to this house's user, not being worked on here, oldest first."""
         found: list[tuple[str, Issue]] = []
         for repo in self.repos:
-            owner, name = repo.split("/", 1)
+            owner, name = RepoRef.parse(repo)
             listed = await self.forge.list_issues(
                 owner, name, state="open", type="issues", labels=[ROUTED], assigned_by=self.login
             )
@@ -204,11 +210,12 @@ class Worker:
             self._active.discard(key)
 
     async def _claimed(self, repo: str, number: int) -> WorkReport:
-        owner, name = repo.split("/", 1)
+        owner, name = RepoRef.parse(repo)
         issue = await self.forge.get_issue(owner, name, number)  # fresh: it may have moved since the listing
         if not self._mine(issue):
             return WorkReport(repo, number, "skipped", "no longer routed to this house")
         comment = await claim(self.forge, repo, issue, self.house, self.claim_ttl, login=self.login, clock=self.clock)
+        log.info("%s claimed %s#%d", self.house, repo, number)
         await self.events.emit(
             EventKind.ISSUE_CLAIMED,
             f"claimed:{repo}#{number}:{self.house}:{comment.id}:{int(self.clock())}",
@@ -222,7 +229,7 @@ class Worker:
         # what routing learns from: here in the store, and on the other hosts from the shared telemetry
         kind = next((n.split("/", 1)[1] for n in issue.label_names if n.startswith("kind/")), "task")
         await record_outcome(
-            self.runtime.store, self.events, house=self.house, kind=kind, repository=repo, number=number,
+            self.ledger, self.events, house=self.house, kind=kind, repository=repo, number=number,
             success=report.status in ("review", "done"), started=started, clock=self.clock,
         )  # fmt: skip
         await self.events.emit(
@@ -239,150 +246,49 @@ class Worker:
         text = IssueText(number, issue.title, issue.body, tuple(issue.label_names))
         try:
             plan = await make_plan(
-                issue.body,
-                registry=self.runtime.registry,
-                policy=self.policy,
-                planner=self.planner,
-                issue=text,
-                house=self.house,
+                issue.body, registry=self.tools, policy=self.policy, planner=self.planner, issue=text, house=self.house
             )
         except PlaybookError as exc:
-            return await self._blocked(repo, number, render_blocked(self.house, number, exc), str(exc))
-        if plan is None and self.agent is None:
-            reason = "the issue has no playbook and the house no model"
-            return await self._blocked(repo, number, render_blocked(self.house, number, NO_PLAN_MESSAGE), reason)
+            return await self.reporter.blocked(repo, number, render_blocked(self.house, number, exc), str(exc))
+        agent: AgentRunner | None = None
+        if plan is None:
+            agent, check = await self._model()
+            if agent is None:
+                reason = f"no playbook, and {no_model_reason(self.setup, check)}"
+                body = render_blocked(self.house, number, no_plan_message(self.setup, check))
+                return await self.reporter.blocked(repo, number, body, reason)
+            usable = f" ({', '.join(check.usable)} answers)" if check is not None else ""
+            log.info("%s: plan for %s#%d from the model planner%s", self.house, repo, number, usable)
+        else:
+            source = "its playbook" if plan.source == "playbook" else "the planner"
+            steps = f"{len(plan.steps)} step{'' if len(plan.steps) == 1 else 's'}"
+            log.info("%s: plan for %s#%d from %s (%s)", self.house, repo, number, source, steps)
         try:
             tree = await IssueWorktree.prepare(
-                self.forge,
-                repo,
-                number,
-                self.house,
-                workspace=self.runtime.settings.workspace,
-                token=self._token,
-                name=self.login,
-                email=await self._identity(),
-            )
+                self.forge, repo, number, self.house, workspace=self.workspace, token=self._token,
+                name=self.login, email=await self._identity(),
+            )  # fmt: skip
         except ToolExecutionError as exc:
-            return await self._finish(WorkReport(repo, number, "blocked", f"cannot prepare the clone: {exc}"))
+            report = WorkReport(repo, number, "blocked", f"cannot prepare the clone: {exc}")
+            return await self.reporter.finish(report)
+        run = PlanRun(
+            self.forge, self.harness(f"{repo}#{number}"), self.reporter, repo=repo, issue=issue, tree=tree,
+            policy=self.policy, tools=self.tools, agent=agent, setup=self.setup,
+        )  # fmt: skip
         try:
-            return await self._run_plan(repo, issue, plan, tree)
+            return await run.run(plan)
+        except GitRefused as exc:  # the work left the clone in a state git must not act on (a config key...)
+            return await self.reporter.finish(WorkReport(repo, number, "blocked", f"git refused the clone: {exc}"))
         finally:
             await tree.remove()
 
-    async def _run_plan(self, repo: str, issue: Issue, plan: Plan | None, tree: IssueWorktree) -> WorkReport:
-        """Run ``plan``'s steps, or (no plan) the house's agent loop, then publish what changed."""
-        number, path = issue.number, str(tree.path)
-        task = f"{repo}#{number}"
-        harness = Harness(self.house, self.policy.default_mode, runtime=self.runtime, task=task)
-        values = {"worktree": path, "issue": str(number), "repo": repo, "branch": tree.branch}
-        report = WorkReport(repo, number, "blocked")
-
-        async def call(step: Step) -> StepOutcome:
-            result = await harness.run(Call(step.tool, step.args))
-            outcome = StepOutcome(step, result, check(step, result))
-            report.outcomes.append(outcome)
-            return outcome
-
-        async def filled(step: Step) -> StepOutcome:
-            return await call(replace(step, args=substitute(step.args, values)))
-
-        if plan is None:
-            assert self.agent is not None  # _do only comes here without a plan when there is an agent
-            labels = tuple(issue.label_names)
-            context = AgentContext(
-                IssueText(number, issue.title, issue.body, labels),
-                self.house,
-                repo,
-                path,
-                tree.branch,
-                allowed_tools(self.runtime.registry, self.policy),
-            )
-            run = await self.agent.run(context, filled)
-            report.notes = agent_notes(run)
-            if not run.finished:
-                report.reason = f"the model planner stopped before the work was done: {run.stop}"
-                return await self._finish(report)
-            plan = Plan((), source="model")
-        for index, step in enumerate(plan.steps, 1):
-            outcome = await filled(step)
-            if not outcome.ok:
-                why = outcome.result.error or "; ".join(outcome.failures) or str(outcome.result.status)
-                report.reason = f"step {index} (`{step.tool}`, line {step.line}) failed: {why}"
-                return await self._finish(report)
-        if not await tree.changed():
-            report.status, report.reason = "done", f"the {_WHO[plan.source]} ran; it changed nothing in the repository"
-            return await self._finish(report)
-        title = plan.title or issue.title
-        if await tree.dirty():
-            message = f"{title} (#{number})"
-            commit = await call(Step("git_commit", {"repo_path": path, "message": message, "add_all": True}))
-            if not commit.ok:
-                report.reason = f"the commit failed: {commit.result.error or commit.result.reason}"
-                return await self._finish(report)
-        tests = None
-        if self.policy.rules.proof_required:
-            passed = (Expectation("output.ok", "==", True),)
-            tests = await call(Step("run_tests", {"workspace": path}, passed, name="proof"))
-        push = await call(Step("git_push", {"repo_path": path, "branch": tree.branch, "set_upstream": True}))
-        if not push.ok:
-            report.reason = f"the push failed: {push.result.error or push.result.reason}"
-            return await self._finish(report)
-        report.head_sha = await tree.head()
-        if tests is not None:
-            report.proof = await post_proof(
-                self.forge,
-                repo,
-                number,
-                house=self.house,
-                login=self.login,
-                branch=tree.branch,
-                sha=report.head_sha,
-                result=tests.result,
-                host=self.host,
-            )
-            if not report.proof.ok:
-                report.reason = (
-                    f"the proof failed on `{report.head_sha[:12]}` ({report.proof.description}): "
-                    "no review is requested until the tests pass"
-                )
-                return await self._finish(report)
-        body = pull_body(
-            number, title, report.outcomes, house=self.house, host=self.host, task=task, proof=report.proof
-        )
-        pull = await open_pull(
-            self.forge, repo, branch=tree.branch, base=tree.base, title=title, body=body, label="status/review"
-        )
-        report.status, report.pr_url = "review", pull.html_url or f"{repo}#{pull.number}"
-        report.reason = f"pull request #{pull.number} from `{tree.branch}` waits for review"
-        return await self._finish(report)
-
-    # -- reporting --------------------------------------------------------------------------------
-    async def _blocked(self, repo: str, number: int, body: str, reason: str) -> WorkReport:
-        await upsert_comment(self.forge, repo, number, report_marker(self.house, number), body, login=self.login)
-        await self._set_status(repo, number, "blocked")
-        return WorkReport(repo, number, "blocked", reason)
-
-    async def _finish(self, report: WorkReport) -> WorkReport:
-        """The report comment (found by its marker and edited), then the issue's status label."""
-        body = render_report(
-            self.house,
-            report.number,
-            report.outcomes,
-            artifacts=self.artifacts,
-            repo=report.repo,
-            pr_url=report.pr_url,
-            status=report.status,
-            reason=f"{report.reason}\n\n{report.notes}" if report.notes else report.reason,
-            host=self.host,
-        )
-        marker = report_marker(self.house, report.number)
-        await upsert_comment(self.forge, report.repo, report.number, marker, body, login=self.login)
-        await self._set_status(report.repo, report.number, report.status)
-        return report
-
-    async def _set_status(self, repo: str, number: int, status: str) -> None:
-        owner, name = repo.split("/", 1)
-        await relabel_status(self.forge, repo, await self.forge.get_issue(owner, name, number), status)
+    async def _model(self) -> tuple[AgentRunner | None, ModelCheck | None]:
+        """The agent for an issue without a playbook (None: there is none now) and what the gate found (None:
+        not asked: no agent, or ``planner: model``, which always tries the model)."""
+        if self.agent is None or self.gate is None:
+            return self.agent, None
+        check = await self.gate.check()
+        return (self.agent if check.usable else None), check
 
     async def _identity(self) -> str:
         """The commit e-mail: the house's forge user's, else a no-reply address on its login."""

@@ -1,0 +1,72 @@
+"""What the reviewer says about its decisions: one log line each, and the event log's ``pull.reviewed`` and
+``pull.merged``.
+
+A verdict written, a merge, a refusal or an error is one INFO (or WARNING) line; a PR that waits or was
+reviewed already says nothing above DEBUG. A blocked merge is said at INFO once per head and set of blockers
+(then at DEBUG while they stay the same), so a PR waiting for the owner does not fill the log every pass.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ..observe.events import EventKind, EventLog
+from .gate import short
+from .types import MergeReport, ReviewReport
+
+__all__ = ["Journal"]
+
+log = logging.getLogger("uni_wizard.review.reviewer")
+
+WRITTEN = ("approved", "changes_requested", "escalated", "pre_reviewed", "held")
+
+
+class Journal:
+    """The reviewer's log lines and events; ``events`` may be None (no event log: lines only)."""
+
+    def __init__(self, events: EventLog | None) -> None:
+        self.events = events
+        self._blocked: dict[tuple[str, int], tuple[str, tuple[str, ...]]] = {}
+
+    async def review(self, report: ReviewReport, *, dry_run: bool) -> None:
+        where = f"{report.repository}!{report.number} at {short(report.head)}"
+        if report.verdict in ("denied", "error"):
+            log.warning("review of %s: %s: %s", where, report.verdict, "; ".join(report.reasons))
+            return
+        if report.verdict not in WRITTEN:
+            log.debug("review of %s: %s %s", where, report.verdict, "; ".join(report.notes))
+            return
+        why = f": {'; '.join(report.reasons)}" if report.reasons else ""
+        log.info("verdict on %s: %s%s%s", where, report.verdict, " (dry run)" if dry_run else "", why)
+        if self.events is not None and not dry_run:
+            await self.events.emit(
+                EventKind.PULL_REVIEWED,
+                f"verdict:{report.repository}!{report.number}@{report.head}:{report.verdict}",
+                repository=report.repository,
+                number=report.number,
+                data={"verdict": report.verdict, "head": report.head, "reasons": report.reasons[:5]},
+            )
+
+    async def merge(self, report: MergeReport, *, dry_run: bool) -> None:
+        where = f"{report.repository}!{report.number} at {short(report.head)}"
+        key = (report.repository, report.number)
+        if report.outcome == "blocked":
+            said = (report.head, tuple(report.reasons))
+            level = logging.DEBUG if self._blocked.get(key) == said else logging.INFO
+            self._blocked[key] = said
+            log.log(level, "merge of %s blocked: %s", where, "; ".join(report.reasons))
+            return
+        self._blocked.pop(key, None)
+        if report.outcome == "skipped":
+            return
+        level = logging.INFO if report.outcome in ("merged", "ready") else logging.WARNING
+        why = f": {'; '.join(report.reasons)}" if report.reasons else ""
+        log.log(level, "merge of %s: %s%s", where, report.outcome, why)
+        if report.outcome == "merged" and self.events is not None and not dry_run:
+            await self.events.emit(
+                EventKind.PULL_MERGED,
+                f"merged:{report.repository}!{report.number}@{report.head}",
+                repository=report.repository,
+                number=report.number,
+                data={"head": report.head},
+            )
