@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -17,9 +18,11 @@ from uni_wizard.dispatch.audit import marker
 from uni_wizard.dispatch.commands import Authority, Command, parse, pending, reply_marker
 from uni_wizard.dispatch.config import load_triage_config
 from uni_wizard.dispatch.dispatcher import Dispatcher
+from uni_wizard.dispatch.issue_commands import QuietThreads
 from uni_wizard.dispatch.lease import LocalLease
 from uni_wizard.dispatch.metrics import DispatchMetrics
 from uni_wizard.dispatch.offload import Offload
+from uni_wizard.forge.models import Issue
 from uni_wizard.observe.events import EventLog
 from uni_wizard.testing import FakeClock, FakeForge, make_runtime
 
@@ -236,3 +239,31 @@ def test_our_own_comments_are_never_commands() -> None:
     answered_by_someone_else = Comment(id=6, body=reply_marker(4), user=User(id=3, login="mallory"))
     assert [c.comment_id for c in pending([theirs, ours, answered_by_someone_else], "timmy")] == []
     assert [c.comment_id for c in pending([theirs, answered_by_someone_else], "timmy")] == [4]
+
+
+def test_a_quiet_thread_is_read_again_only_when_it_changed() -> None:
+    def issue(number: int, comments: int, second: int) -> Issue:
+        return Issue.model_validate(
+            {
+                "id": number,
+                "number": number,
+                "title": "t",
+                "comments": comments,
+                "updated_at": datetime(2026, 1, 1, 0, 0, second, tzinfo=UTC),
+            }
+        )
+
+    quiet = QuietThreads(limit=4)
+    quiet.remember(REPO, issue(1, 2, 0))
+    assert quiet.unchanged(REPO, issue(1, 2, 0))
+    assert not quiet.unchanged(REPO, issue(1, 3, 5))  # a new comment: read it again
+    assert not quiet.unchanged(REPO, issue(1, 2, 5))  # edited since: read it again
+    assert not quiet.unchanged("mesh/other", issue(1, 2, 0))
+    no_time = Issue.model_validate({"id": 9, "number": 9, "title": "t", "comments": 1})
+    quiet.remember(REPO, no_time)
+    assert not quiet.unchanged(REPO, no_time)  # without an update time nothing can be told: always read
+    for number in range(2, 6):  # past the limit the oldest half is forgotten, the newest kept
+        quiet.remember(REPO, issue(number, 1, 0))
+    assert not quiet.unchanged(REPO, issue(1, 2, 0)) and quiet.unchanged(REPO, issue(5, 1, 0))
+    quiet.forget(REPO, issue(5, 1, 0))
+    assert not quiet.unchanged(REPO, issue(5, 1, 0))

@@ -100,7 +100,8 @@ def _path_denial(policy: HousePolicy, arg: PathArg) -> str | None:
     )
     return (
         f"{policy.name} may not {kind} there: {via} outside its {kind} roots ({shown}); "
-        f"change paths.{kind} in houses/{policy.name}.yaml through an approved PR to allow it"
+        f"set workspace (UNIWIZARD_WORKSPACE) to a folder that holds it, or change paths.{kind} in "
+        f"houses/{policy.name}.yaml through an approved PR"
     )
 
 
