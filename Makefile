@@ -12,7 +12,7 @@ DEBIAN_PACKAGES := git syncthing prometheus openssh-server systemd-container ipr
 # the real-model tier's own venv: llama-cpp-python (its wheel built once into ~/.cache/uni-wizard/wheels) + SmolLM2
 MODEL_VENV := .venv-model
 
-.PHONY: demo test check lint typecheck layers bench bench-cascade policy-docs sysdeps bwrap clean model-venv
+.PHONY: demo test check lint typecheck layers bench bench-cascade policy-docs settings-docs sysdeps bwrap clean model-venv
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +69,8 @@ layers: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/harness_overhead.py
+	$(BIN)/python benchmarks/cli_startup.py
+	$(BIN)/python benchmarks/owner_loop.py
 
 # the cascade against LiteLLM's Router; LiteLLM (benchmark-only, pinned) is installed into .venv-litellm once
 bench-cascade: $(STAMP)
@@ -76,6 +78,10 @@ bench-cascade: $(STAMP)
 
 policy-docs: $(STAMP)
 	$(BIN)/python -m uni_wizard.policy.docs > docs/POLICY.md
+
+# the settings table of docs/OPERATIONS.md (between its markers), from the settings model
+settings-docs: $(STAMP)
+	$(BIN)/python -m uni_wizard.config_docs --write docs/OPERATIONS.md
 
 clean:
 	rm -rf $(VENV) $(MODEL_VENV) .venv-litellm .pytest_cache .mypy_cache .ruff_cache

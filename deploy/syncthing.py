@@ -16,7 +16,10 @@ from pyinfra.operations import apt, files, systemd
 from uni_wizard.deployment import layout
 from uni_wizard.deployment import syncthing_setup as st
 
-found = st.host_syncthing(host.data.get("uw_seed_files"), host.data.get("uw_secrets"))
+# a dry run without the API key secret shows the plan without seeding config.xml (a real run needs the key)
+found = st.host_syncthing(
+    host.data.get("uw_seed_files"), host.data.get("uw_secrets"), dry=host.data.get("uw_dry", False)
+)
 if found is not None:
     settings, key_file = found
     USER = layout.SERVICE_USER
@@ -25,7 +28,7 @@ if found is not None:
         files.directory(name=f"dir {directory}", path=str(directory), user=USER, group=USER, mode="700")
     seeded = None
     config_xml = f"{st.HOME}/config.xml"
-    if host.get_fact(File, path=config_xml) is None:
+    if key_file is not None and host.get_fact(File, path=config_xml) is None:
         seed = st.seed_config(Path(key_file).read_text(encoding="utf-8").strip(), host.name)
         seeded = files.put(
             name=f"seed {config_xml}", src=io.StringIO(seed), dest=config_xml, user=USER, group=USER, mode="600"

@@ -121,24 +121,49 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="UNIWIZARD_", extra="forbid", frozen=True)
 
     host: str = Field(default_factory=socket.gethostname, description="This host's name in the mesh.")
-    data_dir: Path = Field(default_factory=_default_data_dir, description="Where the SQLite store lives.")
-    houses_dir: Path = Field(default_factory=default_houses_dir, description="Directory of houses/*.yaml.")
+    data_dir: Path = Field(
+        default_factory=_default_data_dir,
+        description="Where the SQLite store (uni-wizard.db) lives; must be writable by the daemon.",
+    )
+    houses_dir: Path = Field(
+        default_factory=default_houses_dir,
+        description="Directory of the house policy files, houses/<name>.yaml (docs/POLICY.md).",
+    )
     workspace: Path = Field(
         default_factory=lambda data: Path(data["data_dir"]) / "workspace",
         description="The host's workspace; `{workspace}` in house path roots (default: <data_dir>/workspace).",
     )
     owner: str = Field("owner", description="The human owner's name; may approve like a sovereign house.")
-    bind: str = Field("127.0.0.1", description="Address the daemon listens on.")
-    port: int = Field(8643, ge=0, le=65535, description="Port the daemon listens on.")
-    api_token: SecretStr | None = Field(None, description="Bearer token for POST /api/v1/execute.")
-    api_token_file: Path | None = Field(None, description="File holding the API bearer token.")
-    gitea_url: str | None = Field(None, description="Base URL of the forge.")
-    gitea_token: SecretStr | None = Field(None, description="Forge token of this host's house.")
-    gitea_token_file: Path | None = Field(None, description="File holding the forge token.")
-    webhook_secret: SecretStr | None = Field(None, description="Secret of the forge's webhooks (POST /hooks/gitea).")
-    webhook_secret_file: Path | None = Field(None, description="File holding the webhook secret.")
+    bind: str = Field("127.0.0.1", description="Address the daemon listens on (`serve --bind`).")
+    port: int = Field(
+        8643,
+        ge=0,
+        le=65535,
+        description="Port the daemon listens on (`serve --port`); a busy port stops `serve` (exit 2).",
+    )
+    api_token: SecretStr | None = Field(
+        None, description="Bearer token of the HTTP API (/api/v1/...); unset: the API answers 503."
+    )
+    api_token_file: Path | None = Field(None, description="File holding the API bearer token (api_token wins over it).")
+    gitea_url: str | None = Field(
+        None,
+        description="Base URL of the forge (Gitea or the devforge); the roles dispatcher, worker and reviewer need it.",
+    )
+    gitea_token: SecretStr | None = Field(
+        None,
+        description="Forge token of the house this host acts as (the dispatcher's, worker's or reviewer's forge user).",
+    )
+    gitea_token_file: Path | None = Field(None, description="File holding the forge token (gitea_token wins over it).")
+    webhook_secret: SecretStr | None = Field(
+        None, description="Secret of the forge's webhooks; turns on POST /hooks/gitea (unset: the intake answers 503)."
+    )
+    webhook_secret_file: Path | None = Field(
+        None, description="File holding the webhook secret (webhook_secret wins over it)."
+    )
     max_retries: int = Field(2, ge=0, le=10, description="Retries of idempotent tools on transient errors.")
-    concurrency: int = Field(8, ge=1, le=256, description="Parallel calls in aexecute_many.")
+    concurrency: int = Field(
+        8, ge=1, le=256, description="Most tool calls run at once by one batch (Harness.aexecute_many)."
+    )
     tool_threads: int = Field(
         4, ge=1, le=64, description="Threads per house for blocking tools (file tools); one house cannot use another's."
     )
@@ -150,8 +175,12 @@ class Settings(BaseSettings):
         "tools are refused.",
     )
     breaker_fail_max: int = Field(5, ge=1, description="Consecutive transient failures that open a breaker.")
-    breaker_reset_seconds: float = Field(30.0, gt=0, description="Seconds an open breaker waits for a trial.")
-    approval_ttl_days: float = Field(7.0, gt=0, description="Days before an approval request expires.")
+    breaker_reset_seconds: float = Field(
+        30.0, gt=0, description="Seconds an open breaker waits before it lets one trial call through."
+    )
+    approval_ttl_days: float = Field(
+        7.0, gt=0, description="Days before a pending approval request expires (it can no longer be approved)."
+    )
     roles: tuple[str, ...] = Field(
         (),
         description="Daemon roles on this host: `dispatcher` runs Allegro's lane (as a standby without the lease); "
@@ -172,8 +201,12 @@ class Settings(BaseSettings):
     worker_poll_seconds: float | None = Field(
         None, gt=0, description="Worker: seconds between two looks for routed issues; unset: dispatcher.poll_seconds."
     )
-    triage_config: Path | None = Field(None, description="configs/triage.yaml (default: the shipped one).")
-    review_config: Path | None = Field(None, description="configs/review.yaml (default: the shipped one).")
+    triage_config: Path | None = Field(
+        None, description="The triage and routing file, like configs/triage.yaml (unset: the shipped one)."
+    )
+    review_config: Path | None = Field(
+        None, description="The reviewer and merge gate file, like configs/review.yaml (unset: the shipped one)."
+    )
     upgrades_config: Path | None = Field(
         None, description="configs/upgrades.yaml: the self-upgrade queue (default: the shipped one)."
     )
@@ -197,7 +230,9 @@ class Settings(BaseSettings):
         False, description="Triage asks the cascade for an issue's kind (the rules decide when it cannot answer)."
     )
     syncthing_api_key: SecretStr | None = Field(None, description="Syncthing's REST API key (X-API-Key).")
-    syncthing_api_key_file: Path | None = Field(None, description="File holding Syncthing's REST API key.")
+    syncthing_api_key_file: Path | None = Field(
+        None, description="File holding Syncthing's REST API key (syncthing_api_key wins over it)."
+    )
     release_root: Path = Field(
         Path("/opt/uni-wizard"),
         description="Reconciler: releases/<sha>/ venvs, the `current` symlink and the reconciler's state file.",
@@ -236,7 +271,11 @@ class Settings(BaseSettings):
         description="Sandbox: names of the daemon's environment variables passed to test runs (never UNIWIZARD_*); "
         "nothing else of the daemon's environment reaches them.",
     )
-    log_level: str = Field("INFO", description="Python logging level.")
+    log_level: str = Field(
+        "INFO",
+        description="Logging level of the daemon: DEBUG, INFO, WARNING, ERROR or CRITICAL (`--debug` adds the HTTP "
+        "clients' request lines).",
+    )
     _origins: dict[str, str] = PrivateAttr(default_factory=dict)
 
     @classmethod

@@ -44,7 +44,8 @@ def status(
     if as_json:
         print_json(view)
         return
-    console.print(_summary(view), markup=False, highlight=False, soft_wrap=True)
+    for line in _summary(view):
+        console.print(line, markup=False, highlight=False)
     rows = [
         (
             row["host"] + (" (this host)" if row["self"] else ""),
@@ -126,17 +127,19 @@ def _lease_text(lease: dict[str, Any] | None) -> str:
     return f"lease: {lease['holder']} ({lease['house']}), epoch {lease['epoch']}{lapsed}{source}"
 
 
-def _summary(view: dict[str, Any]) -> str:
+def _summary(view: dict[str, Any]) -> list[str]:
+    """The lines above the table: who looks, the lease, Syncthing, the telemetry spool (one each, folded by the
+    console at its width, never cut)."""
     st = view.get("syncthing") or {}
     if not st.get("configured"):
         st_text = "syncthing: not configured (heartbeats over HTTP)"
     else:
         st_text = f"syncthing: {st.get('state') or 'unknown'}" + (f" ({st['problem']})" if st.get("problem") else "")
+    lines = [f"seen from {view['host']}", _lease_text(view.get("lease")), st_text]
     spool = view.get("spool")
-    spool_text = ""
     if spool is not None:
-        spool_text = f"; telemetry exported to seq {spool['exported_seq']}, {spool['buffered']} buffered"
-    return f"{view['host']}: {_lease_text(view.get('lease'))}; {st_text}{spool_text}"
+        lines.append(f"telemetry: exported to seq {spool['exported_seq']}, {spool['buffered']} buffered")
+    return lines
 
 
 def _age(row: dict[str, Any]) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import DeployFailed
+from ..errors import ConfigError, DeployFailed
 from .inventory import load_inventory, plan_hosts
 from .syncthing_tunnel import run_syncthing_setup, syncthing_plan
 from .wheelhouse import pack_wheelhouse, release_name
@@ -44,12 +44,14 @@ def shipped_dir(name: str) -> Path:
 
 
 def pyinfra_hosts(
-    inventory_path: Path, wheelhouse: Path, wheelhouse_tar: Path | None = None
+    inventory_path: Path, wheelhouse: Path, wheelhouse_tar: Path | None = None, *, dry: bool = False
 ) -> list[tuple[str, dict[str, Any]]]:
-    """The pyinfra inventory: ``(host name, host data)`` for every host of the mesh."""
+    """The pyinfra inventory: ``(host name, host data)`` for every host of the mesh (``uw_dry``: a dry run,
+    which plans without the secrets a real run needs)."""
     inventory = load_inventory(inventory_path)
     plans = plan_hosts(inventory, source=str(inventory_path))
     common = {
+        "uw_dry": dry,
         "uw_wheelhouse_tar": str(wheelhouse_tar or ""),
         "uw_release": release_name(wheelhouse),
         "uw_python": inventory.python,
@@ -119,10 +121,14 @@ def run_deploy(
     runner: Runner = subprocess.run,
 ) -> DeployReport:
     """Run pyinfra over every host of the inventory's mesh, then (when the mesh has a ``syncthing`` section)
-    pair the hosts' Syncthing instances over their REST APIs. Raises DeployFailed when either fails."""
+    pair the hosts' Syncthing instances over their REST APIs. Raises DeployFailed when either fails, and
+    ConfigError (before anything connects) for a configuration mistake, a missing secret included; a dry run
+    needs no secret file and says what a real run would miss (``DeployReport.syncthing``)."""
     pyinfra_hosts(inventory_path, wheelhouse)  # configuration errors surface here, before SSH
-    syncthing_plan(inventory_path)  # and the Syncthing section's (folder path, API keys)
+    missing = _check_syncthing(inventory_path, dry=dry)  # and the Syncthing section's (folder path, API keys)
     env = dict(os.environ, UNIWIZARD_INVENTORY=str(inventory_path.resolve()), UNIWIZARD_WHEELHOUSE=str(wheelhouse))
+    if dry:
+        env["UNIWIZARD_DEPLOY_DRY"] = "1"
     with tempfile.TemporaryDirectory(prefix="uni-wizard-deploy-") as tmp:
         env["UNIWIZARD_WHEELHOUSE_TAR"] = str(pack_wheelhouse(wheelhouse, Path(tmp)))
         try:
@@ -141,12 +147,24 @@ def run_deploy(
     output = done.stdout + done.stderr
     if done.returncode != 0:
         raise DeployFailed(f"pyinfra failed ({done.returncode}):\n{_ANSI.sub('', output)[-4000:]}")
-    paired = tuple(_pair_syncthing(inventory_path, dry=dry))
+    paired = (missing,) if missing else tuple(_pair_syncthing(inventory_path, dry=dry))
     if dry:
         changed, conditional, unchanged = parse_proposed(output)
         return DeployReport(done.returncode, changed, unchanged, 0, _ANSI.sub("", output), conditional, paired)
     changed, unchanged, errors = parse_totals(output)
     return DeployReport(done.returncode, changed, unchanged, errors, _ANSI.sub("", output), syncthing=paired)
+
+
+def _check_syncthing(inventory_path: Path, *, dry: bool) -> str | None:
+    """The Syncthing section checked before anything connects (``syncthing_plan``): its ``ConfigError`` stops a
+    real deploy; a dry run goes on and gets it back as the line to show (None: nothing is missing)."""
+    try:
+        syncthing_plan(inventory_path)
+    except ConfigError as exc:
+        if not dry:
+            raise
+        return f"not paired in a dry run: {exc} (a real deploy stops here)"
+    return None
 
 
 def _pair_syncthing(inventory_path: Path, *, dry: bool) -> list[str]:

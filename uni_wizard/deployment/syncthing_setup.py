@@ -59,10 +59,13 @@ CLOSED_MESH_OPTIONS: dict[str, Any] = {
 """Options every mesh host gets: no discovery, relays, NAT traversal, usage or crash reports, upgrades."""
 
 
-def host_syncthing(config_files: dict[str, str], secrets: dict[str, str]) -> tuple[SyncthingSettings, str] | None:
+def host_syncthing(
+    config_files: dict[str, str], secrets: dict[str, str], *, dry: bool = False
+) -> tuple[SyncthingSettings, str | None] | None:
     """``(settings, api key file)`` of a host from its pyinfra data (``uw_seed_files``, which hold the inventory's
     mesh.yaml as ``configs/mesh.yaml``, and the secret files), or ``None`` when the mesh has no ``syncthing``
-    section."""
+    section. Without the ``syncthing_api_key`` secret: a ``ConfigError``, except in a dry run (``dry``), which
+    shows the rest of the plan with ``None`` for the key file (a real deploy stops there)."""
     mesh_file = str(layout.CONFIGS_DIR / "mesh.yaml")
     mesh = model_from_data(
         MeshConfig, parse_yaml(config_files[mesh_file], source=mesh_file), source=mesh_file, kind="a mesh file"
@@ -72,6 +75,8 @@ def host_syncthing(config_files: dict[str, str], secrets: dict[str, str]) -> tup
     check_folder_path(mesh.syncthing, mesh_file)
     key_file = secrets.get("syncthing_api_key")
     if not key_file:
+        if dry:
+            return mesh.syncthing, None
         raise ConfigError(
             "the mesh has a syncthing section but no syncthing_api_key secret is shipped", key="secrets_dir"
         )

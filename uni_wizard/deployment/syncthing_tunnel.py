@@ -13,7 +13,8 @@ from pathlib import Path
 
 import httpx
 
-from ..errors import DeployFailed
+from ..config import read_secret_file
+from ..errors import ConfigError, DeployFailed
 from ..meshfile.schema import SyncthingSettings, load_mesh_config
 from .inventory import HostPlan, load_inventory, plan_hosts
 from .syncthing_setup import API_PORT, BEP_PORT, HostResult, SyncthingHost, check_folder_path, pair_mesh
@@ -117,8 +118,13 @@ def syncthing_plan(inventory_path: Path) -> tuple[SyncthingSettings, list[HostPl
     for plan in plans:
         key_file = plan.secrets.get("syncthing_api_key")
         if key_file is None:
-            raise DeployFailed(f"no syncthing_api_key secret for {plan.name} (secrets_dir of {inventory_path})")
-        keys[plan.name] = key_file.read_text(encoding="utf-8").strip()
+            raise ConfigError(
+                f"the mesh has a syncthing section, but no syncthing_api_key secret for host {plan.name!r} "
+                f"(<secrets_dir>/{plan.name}/syncthing_api_key or <secrets_dir>/syncthing_api_key)",
+                source=str(inventory_path),
+                key="secrets_dir",
+            )
+        keys[plan.name] = read_secret_file(key_file, source=str(inventory_path), key="secrets_dir")
     return settings, plans, keys
 
 

@@ -29,9 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from ..errors import ToolCallError, ToolExecutionError
+from ..configfile import parse_yaml
+from ..errors import ConfigError, ToolCallError, ToolExecutionError
 
 __all__ = ["CONFIG_FILE", "CONFIG_KEYS", "DETECTION_ORDER", "SuiteCommand", "find_suite", "read_small"]
 
@@ -82,9 +81,9 @@ def _configured(root: Path) -> SuiteCommand | None:
     if text is None:
         raise ToolCallError(f"{config}: cannot read it (it must be a regular file, not a link)")
     try:
-        data = yaml.safe_load(text)
-    except (yaml.YAMLError, ValueError, RecursionError) as exc:  # ValueError: a date YAML cannot build
-        raise ToolCallError(f"{config}: cannot read it: {exc}") from None
+        data = parse_yaml(text, source=str(config))  # one line naming the line of a YAML mistake
+    except ConfigError as exc:
+        raise ToolCallError(str(exc)) from None
     if data is None:
         return None
     if not isinstance(data, dict):
