@@ -32,6 +32,9 @@ def register(app: typer.Typer) -> None:
         owner: str | None = typer.Option(None, "--owner", help="The owner's forge login (default: owner)."),
         repo: str | None = typer.Option(None, "--repo", help="The work repository (default: <owner>/work)."),
         ollama_url: str = typer.Option(OLLAMA_URL, "--ollama-url", help="Where to look for a local Ollama."),
+        any_ports: bool = typer.Option(
+            False, "--any-ports", help="Free ports the system picks, not 3000 (the forge) and 8643 on (the daemons)."
+        ),
     ) -> None:
         """Running it again changes nothing that is there, and says so."""
         # here, not at the top: `--help` stays quick (init brings the forge client and the devforge)
@@ -41,7 +44,7 @@ def register(app: typer.Typer) -> None:
             raise ConfigError("give --devforge or --gitea-url, not both")
         if gitea_url is None and admin_token_file is not None:
             raise ConfigError("--admin-token-file goes with --gitea-url", source="--admin-token-file")
-        options = InitOptions(directory, owner, repo, gitea_url, admin_token_file, ollama_url)
+        options = InitOptions(directory, owner, repo, gitea_url, admin_token_file, ollama_url, any_ports)
         say(f"uni-wizard init {directory}")
         report = asyncio.run(init_mesh(options, say=say))
         say(report.summary())

@@ -83,6 +83,7 @@ class EventKind(StrEnum):
     COMMAND_REFUSED = "command.refused"  # a comment's commands by someone who may not use them, answered
     PULL_REVIEWED = "pull.reviewed"  # the reviewer's verdict on a pull request's head, written
     PULL_MERGED = "pull.merged"
+    PULL_BLOCKED = "pull.blocked"  # the merge of a pull request's head held back, once per head and set of reasons
     LEASE_ACQUIRED = "lease.acquired"
     LEASE_LOST = "lease.lost"
     LEASE_RELEASED = "lease.released"

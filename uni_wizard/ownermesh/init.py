@@ -53,6 +53,7 @@ class InitOptions:
     gitea_url: str | None = None
     admin_token_file: Path | None = None
     ollama_url: str = OLLAMA_URL
+    any_ports: bool = False  # ports the system picks, not 3000 and 8643 on (two meshes made at once never collide)
 
 
 def _check_target(final: MeshDir) -> None:
@@ -91,18 +92,21 @@ def _forge_kind(options: InitOptions, recorded: ForgeFile | None, final: MeshDir
     return "devforge", recorded.url
 
 
-def _ports(final: MeshDir, daemons: list[Daemon], recorded: ForgeFile | None) -> tuple[int | None, list[Daemon]]:
-    """The ports a previous run chose (the mesh file's hosts, the devforge's), else free ones."""
+def _ports(
+    final: MeshDir, daemons: list[Daemon], recorded: ForgeFile | None, *, any_ports: bool = False
+) -> tuple[int | None, list[Daemon]]:
+    """The ports a previous run chose (the mesh file's hosts, the devforge's), else free ones: the usual ones
+    when free, or (``any_ports``) any the system picks."""
     known: dict[str, int] = {}
     if final.mesh_file.is_file():
         for host in load_mesh_config(final.mesh_file).hosts:
             known[host.name] = int(host.url.rsplit(":", 1)[1].split("/")[0])
-    wanted = [DAEMON_PORT + i for i in range(len(daemons))]
+    wanted = [0 if any_ports else DAEMON_PORT + i for i in range(len(daemons))]
     fresh = iter(choose_ports(wanted, taken=known.values()))
     placed = [replace(d, port=known.get(d.name) or next(fresh)) for d in daemons]
     forge_port = recorded.port if recorded is not None else None
     if forge_port is None and (recorded is None or recorded.forge == "devforge"):
-        forge_port = choose_ports([FORGE_PORT], taken=[d.port for d in placed])[0]
+        forge_port = choose_ports([0 if any_ports else FORGE_PORT], taken=[d.port for d in placed])[0]
     return forge_port, placed
 
 
@@ -114,7 +118,8 @@ def choose(options: InitOptions, final: MeshDir) -> Choice:
     owner = _recorded(options.owner, recorded.owner if recorded else None, DEFAULT_OWNER, "the owner", final)
     repo = _recorded(options.repo, recorded.work_repo if recorded else None, f"{owner}/{WORK_REPO}", "the repo", final)
     work = RepoRef.parse(repo, error=lambda m: ConfigError(m, source="--repo"))
-    forge_port, daemons = _ports(final, plan_daemons(load_houses(default_houses_dir())), recorded)
+    planned = plan_daemons(load_houses(default_houses_dir()))
+    forge_port, daemons = _ports(final, planned, recorded, any_ports=options.any_ports)
     url = url or f"http://127.0.0.1:{forge_port}/"
     models = probe_ollama(options.ollama_url)
     return Choice(kind, url, owner, work, forge_port, daemons, models, options.ollama_url)

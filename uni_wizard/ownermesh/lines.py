@@ -2,9 +2,10 @@
 
     12:03:04  allegro  routed owner/work#1 to bezalel (bug, P2)
     12:03:06  bezalel  claimed owner/work#1
-    12:03:15  bezalel  opened PR owner/work#2 for #1, with proof
+    12:03:15  bezalel  opened PR owner/work#2 for #1, with proof (success)
     12:03:18  timmy    pre-reviewed PR owner/work#2: ready for the owner's approval
-    12:03:30  timmy    merged PR owner/work#2
+    12:03:18  timmy    blocked the merge of PR owner/work#2: no approval yet: owner or timmy must approve head ...
+    12:03:30  timmy    merged PR owner/work#2 (approved by owner)
 
 Only what a person follows has a line (``KINDS``); sweeps, leases and webhooks do not.
 """
@@ -58,13 +59,17 @@ def _finished(where: str, data: Mapping[str, Any]) -> str | None:
         number = _pr_number(data.get("pr"))
         repository, _, issue = where.partition("#")
         pr = f"PR {repository}#{number}" if number else "a PR"
-        return f"opened {pr} for #{issue}, with proof"
+        proof = data.get("proof")
+        if proof is None:
+            return f"opened {pr} for #{issue}, without proof (its house's policy does not ask for it)"
+        return f"opened {pr} for #{issue}, with proof ({proof})"
     if status == "done":
         return f"done with {where}: report posted"
+    why = str(data.get("reason") or "")
     if status == "blocked":
-        return f"blocked on {where}: it needs a person (see its last comment)"
+        return f"blocked on {where}: {why or 'it needs a person'} (see its last comment)"
     if status in ("failed", "error"):
-        return f"failed on {where} (see its last comment)"
+        return f"failed on {where}" + (f": {why}" if why else "") + " (see its last comment)"
     return None
 
 
@@ -79,13 +84,24 @@ def _reviewed(where: str, data: Mapping[str, Any]) -> str:
     return _VERDICTS.get(verdict, f"reviewed PR {where}: {verdict}").format(where=where)
 
 
+def _blocked(where: str, data: Mapping[str, Any]) -> str:
+    reasons = [str(r) for r in data.get("reasons") or ()] or ["no reason given"]
+    return f"blocked the merge of PR {where}: " + "; ".join(reasons)
+
+
+def _merged(where: str, data: Mapping[str, Any]) -> str:
+    approver = data.get("approved_by")
+    return f"merged PR {where}" + (f" (approved by {approver})" if approver else "")
+
+
 _LINES: dict[str, Callable[[str, Mapping[str, Any]], str | None]] = {
     "issue.routed": _routed,
     "issue.claimed": lambda where, data: f"claimed {where}",
     "issue.requeued": lambda where, data: f"requeued {where}: its claim lapsed",
     "work.finished": _finished,
     "pull.reviewed": _reviewed,
-    "pull.merged": lambda where, data: f"merged PR {where}",
+    "pull.blocked": _blocked,
+    "pull.merged": _merged,
     "command.handled": lambda where, data: _command(where, data, refused=False),
     "command.refused": lambda where, data: _command(where, data, refused=True),
 }

@@ -32,12 +32,12 @@ def _ephemeral(host: str = "127.0.0.1") -> int:
 
 
 def choose_ports(preferred: Sequence[int], taken: Iterable[int] = ()) -> list[int]:
-    """One free port per ``preferred`` one: itself when free and not ``taken`` (or chosen already), else one the
-    system picks."""
+    """One free port per ``preferred`` one: itself when free and not ``taken`` (or chosen already), else (and for
+    a preferred 0) one the system picks."""
     chosen: list[int] = []
     used = set(taken)
     for port in preferred:
-        pick = port if port not in used and port_free(port) else _ephemeral()
+        pick = port if port and port not in used and port_free(port) else _ephemeral()
         while pick in used:
             pick = _ephemeral()
         chosen.append(pick)

@@ -165,11 +165,7 @@ class Supervisor:
             return code
         for daemon in self.plan.daemons:
             self.say(f"{daemon.name:<9} {', '.join(daemon.roles)} on {daemon.url} (settings: {daemon.settings})")
-        owner = forge.owner
-        self.say(
-            f"the mesh is up: issues at {forge.url}{forge.work_repo}/issues, filed and approved as {owner} "
-            f"(token: {mesh.secret(owner + '.token')}); logs in {mesh.logs_dir}; Ctrl-C stops it"
-        )
+        self.say(_ready_line(forge, mesh))
         return None
 
     async def _launch(self, waits: list[tuple[Child, str]], client: httpx.AsyncClient) -> int | None:
@@ -234,6 +230,19 @@ class Supervisor:
             if child not in daemons:
                 await child.stop()
         self.say("stopped")
+
+
+def _ready_line(forge: ForgeFile, mesh: MeshDir) -> str:
+    """Where the owner files issues and approves: the Gitea's pages, or the devforge's API (it has no pages)."""
+    owner = forge.owner
+    if forge.forge == "devforge":
+        where = f"the devforge's API, {forge.url}api/v1/repos/{forge.work_repo}/issues (it has no web pages)"
+    else:
+        where = f"{forge.url}{forge.work_repo}/issues"
+    return (
+        f"the mesh is up: issues at {where}, filed and approved as {owner} "
+        f"(token: {mesh.secret(owner + '.token')}); logs in {mesh.logs_dir}; Ctrl-C stops it"
+    )
 
 
 def _drop_settings_env(say: Callable[[str], None]) -> None:

@@ -1,13 +1,15 @@
-"""What the reviewer says about its decisions: one log line each, and the event log's ``pull.reviewed`` and
-``pull.merged``.
+"""What the reviewer says about its decisions: one log line each, and the event log's ``pull.reviewed``,
+``pull.blocked`` and ``pull.merged``.
 
 A verdict written, a merge, a refusal or an error is one INFO (or WARNING) line; a PR that waits or was
-reviewed already says nothing above DEBUG. A blocked merge is said at INFO once per head and set of blockers
-(then at DEBUG while they stay the same), so a PR waiting for the owner does not fill the log every pass.
+reviewed already says nothing above DEBUG. A blocked merge is said at INFO (and as a ``pull.blocked`` event)
+once per head and set of blockers (then at DEBUG while they stay the same), so a PR waiting for the owner does
+not fill the log every pass. ``pull.merged`` names whose approval of the head counted.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 
 from ..observe.events import EventKind, EventLog
@@ -52,9 +54,19 @@ class Journal:
         key = (report.repository, report.number)
         if report.outcome == "blocked":
             said = (report.head, tuple(report.reasons))
-            level = logging.DEBUG if self._blocked.get(key) == said else logging.INFO
+            changed = self._blocked.get(key) != said
             self._blocked[key] = said
-            log.log(level, "merge of %s blocked: %s", where, "; ".join(report.reasons))
+            log.log(
+                logging.INFO if changed else logging.DEBUG, "merge of %s blocked: %s", where, "; ".join(report.reasons)
+            )
+            if changed and self.events is not None and not dry_run:
+                await self.events.emit(
+                    EventKind.PULL_BLOCKED,
+                    f"blocked:{report.repository}!{report.number}@{report.head}:{_digest(report.reasons)}",
+                    repository=report.repository,
+                    number=report.number,
+                    data={"head": report.head, "reasons": report.reasons[:5]},
+                )
             return
         self._blocked.pop(key, None)
         if report.outcome == "skipped":
@@ -68,5 +80,10 @@ class Journal:
                 f"merged:{report.repository}!{report.number}@{report.head}",
                 repository=report.repository,
                 number=report.number,
-                data={"head": report.head},
+                data={"head": report.head, "approved_by": report.approved_by},
             )
+
+
+def _digest(reasons: list[str]) -> str:
+    """A short fingerprint of a set of blockers (the event's key: each set is one event per head)."""
+    return hashlib.sha256("\n".join(reasons).encode()).hexdigest()[:16]

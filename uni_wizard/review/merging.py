@@ -17,7 +17,7 @@ from ..harness.core import Harness
 from ..harness.result import Status
 from ..reporef import RepoRef
 from .extension import ReviewerView, ReviewExtension
-from .gate import merge_blockers, short
+from .gate import approval_valid, effective_approvers, merge_blockers, short
 from .render import HELD, VERDICT, find_marker, marker, render_merge_refused
 from .types import Action, MergeReport
 
@@ -62,7 +62,10 @@ async def plan_merge(desk: MergeDesk, repo: str, number: int) -> MergeReport:
         blockers += extension.merge_blockers(repo, pr)
     if blockers:
         return MergeReport(repo, number, pr.head_sha, "blocked", blockers)
-    return MergeReport(repo, number, pr.head_sha, "ready", actions=[Action("merge", f"merge {short(pr.head_sha)}")])
+    approval = approval_valid(reviews, pr.head_sha, effective_approvers(labels, desk.config, desk.approvers))
+    approver = approval.user.login if approval is not None and approval.user is not None else None
+    merge = [Action("merge", f"merge {short(pr.head_sha)}")]
+    return MergeReport(repo, number, pr.head_sha, "ready", actions=merge, approved_by=approver)
 
 
 async def _rerun_pending(desk: MergeDesk, repo: str, number: int, head: str, reviews: list[Review]) -> list[str]:

@@ -36,3 +36,4 @@ class MergeReport:
     outcome: str
     reasons: list[str] = field(default_factory=list)
     actions: list[Action] = field(default_factory=list)
+    approved_by: str | None = None  # ready or merged: whose approval of the head counted

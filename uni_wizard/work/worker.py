@@ -60,6 +60,7 @@ __all__ = ["HarnessFactory", "WorkReport", "Worker"]
 
 log = logging.getLogger(__name__)
 ROUTED = "status/routed"
+REASON_CHARS = 200  # the first line of a blocked report's reason, in the work.finished event (what `up` shows)
 
 HarnessFactory = Callable[[str], Harness]
 """``task`` -> a Harness of the house for that task (its mode, and a ``ToolEnv`` carrying the house's token)."""
@@ -237,7 +238,14 @@ class Worker:
             f"work:{repo}#{number}:{self.house}:{comment.id}:{int(self.clock())}",
             repository=repo,
             number=number,
-            data={"house": self.house, "status": report.status, "pr": report.pr_url, "sha": report.head_sha},
+            data={
+                "house": self.house,
+                "status": report.status,
+                "pr": report.pr_url,
+                "sha": report.head_sha,
+                "proof": report.proof.state if report.proof is not None else None,
+                "reason": report.reason.splitlines()[0][:REASON_CHARS] if report.reason else "",
+            },
         )
         return report
 
