@@ -49,6 +49,7 @@ HOST = "test-host"
 TTL = 60.0
 
 APP = "def greet():\n    return 'hi'\n"
+FIXED_APP = "def greet():\n    return 'hello'\n"
 TEST = (
     "import unittest\n\nfrom app import greet\n\n\n"
     "class GreetTest(unittest.TestCase):\n    def test_greet(self):\n        self.assertEqual(greet(), 'hello')\n"
@@ -391,6 +392,8 @@ async def test_ezra_may_not_write_a_file_it_has_not_read(world: World) -> None:
 
 
 async def test_ezra_reads_then_writes_and_opens_a_pull_request(world: World) -> None:
+    app = await world.timmy.get_contents(ORG, world.name, "app.py")  # main green first: ezra's proof runs its tests
+    await world.timmy.update_file(ORG, world.name, "app.py", FIXED_APP.encode(), app.sha, "greet with hello")
     issue = await world.route("ezra", "Analyse the notes", READ_THEN_WRITE)
     (report,) = await world.worker("ezra").poll_once()
 
@@ -399,11 +402,14 @@ async def test_ezra_reads_then_writes_and_opens_a_pull_request(world: World) -> 
     assert "status/review" in await world.labels(n)
     (pull,) = await world.pulls()
     assert pull.head_ref == f"ezra/issue-{n}" and pull.body.startswith(f"Closes #{n}")
-    # no proof_required for ezra: no proof status, no proof comment
-    assert [s for s in await world.timmy.list_statuses(ORG, world.name, pull.head_sha)] == []
-    assert proofs_of(await world.comments(n)) == []
+    # ezra's PRs carry proof too (Timmy merges nothing without it): the tests ran on the head it pushed
+    (proof,) = [
+        s for s in await world.timmy.list_statuses(ORG, world.name, pull.head_sha) if s.context == PROOF_CONTEXT
+    ]
+    assert proof.status == "success"
+    assert len(proofs_of(await world.comments(n, by="ezra"))) == 1
     tools = [r.tool for r in world.runtime.provenance.tail(10, task=f"{world.repo}#{n}")]
-    assert tools == ["file_read", "file_write", "git_commit", "git_push"]
+    assert tools == ["file_read", "file_write", "git_commit", "run_tests", "git_push"]
 
 
 async def test_a_plan_that_changes_nothing_is_done(world: World) -> None:

@@ -236,7 +236,7 @@ async def test_make_plan_asks_the_planner_with_the_allowed_tools_only() -> None:
     ((number, house, shown),) = planner.seen
     assert (number, house) == (7, "ezra")
     assert "file_read" in shown and "http_get" in shown
-    assert "http_post" not in shown and "run_tests" not in shown and "service_control" not in shown
+    assert "http_post" not in shown and "gitea_create_issue" not in shown and "service_control" not in shown
     assert set(shown) == {t.name for t in allowed_tools(REGISTRY, HOUSES["ezra"])}
 
 
