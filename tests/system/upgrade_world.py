@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tomllib
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -122,7 +123,8 @@ def forge_on(root: Path, address: str, port: int) -> Iterator[Forge]:
 def build_release_wheel(dest: Path, version: str, patch: Callable[[Path], None] | None = None) -> Path:
     """This checkout as uni-wizard ``version`` (a wheel in ``dest``), after ``patch(tree)`` changed the copy."""
     tree = dest / f"tree-{version}"
-    for part in ("uni_wizard", "houses", "configs", "deploy", "systemd"):
+    wheel = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["hatch"]["build"]["targets"]["wheel"]
+    for part in ("uni_wizard", *wheel["force-include"]):  # what the wheel takes from the checkout, as pyproject says
         shutil.copytree(REPO / part, tree / part, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     for part in ("pyproject.toml", "README.md", "LICENSE"):
         if (REPO / part).exists():
