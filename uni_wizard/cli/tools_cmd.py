@@ -1,18 +1,18 @@
-"""``tools``, ``run``, ``test`` (the seed's spelling) and ``houses``."""
+"""``tools``, ``run``, ``test`` (the seed's spelling) and ``houses``.
+
+The Harness, its results and the tools are imported when a command runs, not with this module, so that
+``uni-wizard run --help`` does not load them (benchmarks/cli_startup.py).
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from ..errors import ToolCallError
-from ..harness.core import Harness
-from ..harness.result import Call, Result, Status
-from ..policy.model import Mode
-from ..tools.spec import ToolSpec
 from .common import (
     EXIT_DENIED,
     EXIT_FAILED,
@@ -27,13 +27,18 @@ from .common import (
     print_json,
 )
 
+if TYPE_CHECKING:
+    from ..harness.result import Result
+    from ..tools.spec import ToolSpec
+
 EXIT_BY_STATUS = {
-    Status.OK: 0,
-    Status.DENIED: EXIT_DENIED,
-    Status.ERROR: EXIT_FAILED,
-    Status.TIMEOUT: EXIT_FAILED,
-    Status.PENDING_APPROVAL: EXIT_PENDING,
+    "ok": 0,
+    "denied": EXIT_DENIED,
+    "error": EXIT_FAILED,
+    "timeout": EXIT_FAILED,
+    "pending_approval": EXIT_PENDING,
 }
+"""The exit code of each ``Status`` (by value)."""
 
 
 def parse_args(spec: ToolSpec, pairs: list[str]) -> dict[str, Any]:
@@ -56,6 +61,8 @@ def parse_args(spec: ToolSpec, pairs: list[str]) -> dict[str, Any]:
 
 
 def show_result(result: Result, as_json: bool) -> None:
+    from ..harness.result import Status
+
     if as_json:
         print_json(result.as_dict())
     else:
@@ -130,6 +137,10 @@ def _execute(
     as_json: bool,
     fill_paths: bool = False,
 ) -> None:
+    from ..harness.core import Harness
+    from ..harness.result import Call
+    from ..policy.model import Mode
+
     runtime = options(ctx).runtime()
     if mode is not None and mode not in set(Mode):
         raise ToolCallError(f"--mode {mode!r}: use one of {', '.join(Mode)}")
