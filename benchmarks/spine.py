@@ -1,6 +1,6 @@
 """The spine on loopback: issue → routed → claimed → proof → PR → approved → merged, per stage, against a baseline.
 
-    .venv/bin/python benchmarks/spine.py [--issues 20] [--poll 0.1]
+    .venv/bin/python benchmarks/spine.py [--issues 20] [--poll 0.1] [--review-concurrency N]
 
 Setup, all in this process on 127.0.0.1: a devforge (``DevforgeServer``) bootstrapped from
 ``configs/forge-layout.example.yaml`` (timmy, ezra, bezalel, allegro). Repository ``mesh/spine`` holds a
@@ -14,13 +14,15 @@ runtime (store, workspace) of its own and its house's token, as on three hosts:
 - bezalel's ``Worker`` (``run``, polling every ``--poll`` seconds); its ``max_concurrency`` is raised to
   ``--issues`` for the run (``model_copy``; shipped: 2) so no issue waits for a slot;
 - Timmy's reviewer (``build_reviewer`` with ``auto_approve: true`` and ``run_reviewer`` every ``--poll``
-  seconds): proof checked, the tests re-run in a clean worktree, approval bound to the head, merge.
+  seconds): proof checked, the tests re-run in a clean worktree, approval bound to the head, merge. It reviews
+  ``--review-concurrency`` PRs at once (``concurrency`` of ``configs/review.yaml``; default: unset, the host's
+  cores).
 
 The dispatcher's runtime knows only the houses allegro and bezalel (bezalel raised too), so that every
 issue is routed to the implementer under test rather than spread over the houses. ``--issues`` issues
 are filed by timmy in a burst, each with a playbook that writes its own module ``{worktree}/mod_<i>.py``
 (no two PRs conflict) and runs the tests. So the figures include queueing: 20 issues arrive at once and
-the reviewer handles one PR at a time.
+the reviewer handles ``concurrency`` PRs at a time.
 
 The milestones are stamped (``perf_counter``) by a recording httpx transport under every client and
 under the reviewer's Harness tools, when the forge has answered a write: routed = allegro's last write
@@ -246,7 +248,9 @@ async def measure(args: argparse.Namespace) -> Results:
             review_rt = runtime("reviewer", "timmy", raised, house="timmy")
             reviewer = build_reviewer(review_rt.settings, review_rt, forge=client("timmy"))
             reviewer.repos = config.dispatcher.repos
-            reviewer.config = ReviewConfig.model_validate({"auto_approve": True, "owner_login": "timmy"})
+            reviewer.config = ReviewConfig.model_validate(
+                {"auto_approve": True, "owner_login": "timmy", "concurrency": args.review_concurrency}
+            )
 
             stop = asyncio.Event()
             tasks = [
@@ -317,7 +321,8 @@ async def measure(args: argparse.Namespace) -> Results:
 
 
 def command(args: argparse.Namespace) -> str:
-    return f".venv/bin/python benchmarks/spine.py --issues {args.issues} --poll {args.poll:g}"
+    limit = "" if args.review_concurrency is None else f" --review-concurrency {args.review_concurrency}"
+    return f".venv/bin/python benchmarks/spine.py --issues {args.issues} --poll {args.poll:g}{limit}"
 
 
 def report(results: Results, args: argparse.Namespace) -> str:
@@ -359,9 +364,15 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--issues", type=int, default=20, help="implementation issues to push through the spine")
     parser.add_argument("--poll", type=float, default=0.1, help="seconds between the roles' polls")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds before the run is given up")
+    parser.add_argument(
+        "--review-concurrency",
+        type=int,
+        default=None,
+        help="PRs the reviewer reviews at once (review.yaml concurrency; default: the host's cores)",
+    )
     args = parser.parse_args(argv)
-    if args.issues < 1 or args.poll <= 0:
-        parser.error("--issues must be at least 1 and --poll positive")
+    if args.issues < 1 or args.poll <= 0 or (args.review_concurrency is not None and args.review_concurrency < 1):
+        parser.error("--issues and --review-concurrency must be at least 1 and --poll positive")
     text = report(asyncio.run(measure(args)), args)
     print(text)
     return text

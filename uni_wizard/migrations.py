@@ -201,4 +201,19 @@ MIGRATIONS: tuple[str, ...] = (
         expires REAL NOT NULL
     );
     """,
+    # 7: Timmy's reviewer (uni_wizard/review/proven.py): the verdict of each re-run of the tests, by the tree it
+    # ran on and the re-run's policy, so the same tree is not re-run for another head or pull request
+    """
+    CREATE TABLE review_proven_trees (
+        tree TEXT NOT NULL,
+        policy TEXT NOT NULL,
+        passed INTEGER NOT NULL,
+        sentence TEXT NOT NULL,
+        repository TEXT NOT NULL,
+        number INTEGER NOT NULL,
+        head TEXT NOT NULL,
+        at TEXT NOT NULL,
+        PRIMARY KEY (tree, policy)
+    );
+    """,
 )

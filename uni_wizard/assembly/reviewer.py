@@ -30,6 +30,7 @@ from ..observe.events import EventLog
 from ..policy.model import HousePolicy
 from ..review.config import ReviewConfig
 from ..review.extension import ReviewerView, ReviewExtension
+from ..review.proven import ProvenTrees
 from ..review.provenance_check import ProvenanceSources
 from ..review.reviewer import Reviewer
 from ..review.worktree import Worktrees
@@ -164,4 +165,5 @@ def reviewer_on(
         dry_run=dry_run,
         extensions=extensions,
         events=events,
+        proven=ProvenTrees(runtime.store),
     )

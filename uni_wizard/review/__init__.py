@@ -8,7 +8,9 @@ What lives here: ``reviewer.py`` (``Reviewer``: the waiting PRs, one review pass
 writes applied unless ``dry_run``), ``checks.py`` (the checks of one head that produce its ``Findings``),
 ``verdict.py`` (the verdict and the writes that say it), ``merging.py`` (the merge plan and the merge),
 ``gate.py`` (pure: which approval counts, what blocks a merge), ``extension.py`` (the extension point),
-``worktree.py`` (clean checkouts), ``provenance_check.py``, ``render.py`` (bodies and markers), ``paths.py``,
+``worktree.py`` (clean checkouts; ``filelock.py`` guards their bare caches across processes),
+``concurrency.py`` (the pool of reviews run side by side, locks by key), ``proven.py`` (the trees whose tests
+were re-run, kept in the host's store), ``provenance_check.py``, ``render.py`` (bodies and markers), ``paths.py``,
 ``types.py``, ``config.py`` (``configs/review.yaml``), ``loop.py`` (a pass every ``poll_seconds``) and
 ``forge_api.py`` (``ReviewForge``, the forge calls it makes). ``assembly.reviewer`` builds it from settings.
 Approving and merging go through the house's Harness (tools ``gitea_approve_pr`` and ``gitea_merge_pr``,

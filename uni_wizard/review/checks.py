@@ -3,7 +3,8 @@ re-run in a clean worktree, sensitive paths, and whether the provenance shows th
 
 ``check_proof`` is pure; ``check_head`` checks the head out (``worktree.py``) and runs the rest, or
 returns the report of a head whose verdict must wait: its tests are held for the owner (it changes
-``rerun_needs_owner_paths``), their re-run waits for a sovereign approval, or the head moved meanwhile.
+``rerun_needs_owner_paths``), their re-run waits for a sovereign approval, or the head moved meanwhile. A
+head whose tree was re-run already reuses that verdict (``proven.py``) unless ``reuse_proven_trees`` is off.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from ..reporef import RepoRef
 from .extension import CheckedHead, ReviewExtension
 from .gate import approval_valid, short
 from .paths import matching
+from .proven import TAIL_LINES, ProvenTrees, rerun_policy
 from .provenance_check import ProvenanceReport, ProvenanceSources, check_provenance
 from .render import Findings
 from .types import ReviewReport
@@ -37,6 +39,9 @@ class CheckDesk(VerdictDesk, Protocol):
 
     @property
     def worktrees(self) -> Worktrees: ...
+
+    @property
+    def proven(self) -> ProvenTrees: ...
 
     def harness(self, task: str) -> Harness: ...
 
@@ -137,15 +142,34 @@ async def _check_tests(
         return plan_hold(desk, repo, pr, guarded)
     if guarded:
         notes.append(f"tests re-run once @{desk.owner} approved this head: {held_why(guarded)}")
-    task = f"review:{repo}#{pr.number}@{short(pr.head_sha)}"
-    result = await desk.harness(task).aexecute(
-        "run_tests", workspace=str(co.path), timeout=config.test_timeout, tail_lines=15
-    )
-    agreed, sentence = rerun_verdict(result, pr.head_sha)
+    agreed, sentence = await _rerun(desk, repo, pr, co)
     if agreed is None:
         return ReviewReport(repo, pr.number, pr.head_sha, "waiting", notes=[sentence])
     (notes if agreed else reasons).append(sentence)
     return None
+
+
+async def _rerun(desk: CheckDesk, repo: str, pr: PullRequest, co: Checkout) -> tuple[bool | None, str]:
+    """Re-run the tests of the head in its worktree (sandboxed, through the Harness), or reuse the verdict of a
+    re-run of the same tree under the same policy (``proven.py``) unless ``reuse_proven_trees`` is off; a re-run
+    that ran is recorded."""
+    config = desk.config
+    tree = await desk.worktrees.tree(co)
+    policy = rerun_policy(config.test_timeout)
+    async with desk.proven.claim(tree, policy):
+        known = await desk.proven.find(tree, policy) if config.reuse_proven_trees else None
+        if known is not None:
+            return known.passed, known.reused(repo)
+        task = f"review:{repo}#{pr.number}@{short(pr.head_sha)}"
+        result = await desk.harness(task).aexecute(
+            "run_tests", workspace=str(co.path), timeout=config.test_timeout, tail_lines=TAIL_LINES
+        )
+        agreed, sentence = rerun_verdict(result, pr.head_sha)
+        if agreed is not None and result.ok:
+            await desk.proven.remember(
+                tree, policy, passed=agreed, sentence=sentence, repository=repo, number=pr.number, head=pr.head_sha
+            )
+        return agreed, sentence
 
 
 def rerun_verdict(result: Result, head: str) -> tuple[bool | None, str]:

@@ -87,6 +87,18 @@ class ReviewConfig(BaseModel):
     done_label: str = Field("status/done", min_length=1, description="Set on the issue once its PR is merged.")
     merge_style: Literal["merge", "rebase", "rebase-merge", "squash", "fast-forward-only"] = "merge"
     test_timeout: int = Field(600, ge=1, le=900, description="Seconds the re-run of the tests may take.")
+    concurrency: int | None = Field(
+        None,
+        ge=1,
+        le=64,
+        description="How many pull requests are reviewed at once (each in its own worktree, its tests re-run side "
+        "by side); unset: the host's cores. Merges stay one at a time per target branch.",
+    )
+    reuse_proven_trees: bool = Field(
+        True,
+        description="A head whose tree the reviewer re-ran already (same tree, same re-run policy) reuses that "
+        "verdict instead of running the tests again, and says so; false: every head is re-run.",
+    )
 
     @field_validator("sensitive_paths", "rerun_tests_paths", "rerun_needs_owner_paths")
     @classmethod

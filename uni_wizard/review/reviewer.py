@@ -6,7 +6,9 @@ provenance shows the houses' policies held. Then one verdict per head, written o
 idempotent; ``verdict.py``): REQUEST_CHANGES with the reasons; an escalation to the owner (``needs-owner``
 and a comment mentioning them) for sensitive paths; an APPROVED review bound to the head (``auto_approve``);
 or a pre-review comment saying it is ready for the owner's approval. An extension (``extension.py``) that
-handles a PR may record its head and give its own verdict.
+handles a PR may record its head and give its own verdict. The PRs are reviewed side by side, at most
+``concurrency`` at once (``concurrency.py``; default: the host's cores), each in its own worktree; a tree
+whose tests were re-run already is not re-run (``proven.py``).
 
 Nothing about a PR is remembered between passes: each re-derives it from the thread. Before the review, the
 owner's (and Timmy's) comment commands on the PR act, once each (``commands.py``: ``/hold``, ``/unhold``,
@@ -15,16 +17,18 @@ pre-review and ``auto_approve`` is on now (``verdict.plan_promotion``). Each dec
 event (``journal.py``).
 
 ``merge_once`` merges a PR once nothing blocks it (``merging.py``), with ``head_commit_id`` = the head: a
-push after the check makes the forge answer 409, and the PR goes back to review. Approving and merging go
-through the acting house's Harness (tools ``gitea_approve_pr``, ``gitea_merge_pr``), so a house whose
-policy lacks ``rules.may_approve``/``may_merge`` is refused before the forge is asked. Every write is
-planned first (``Action``) and applied unless ``dry_run``.
+push after the check makes the forge answer 409, and the PR goes back to review. Merges are one at a time,
+and hold a lock per target branch while planned and made (a merge moves the base the next one is checked
+on). Approving and merging go through the acting house's Harness (tools ``gitea_approve_pr``,
+``gitea_merge_pr``), so a house whose policy lacks ``rules.may_approve``/``may_merge`` is refused before the
+forge is asked. Every write is planned first (``Action``) and applied unless ``dry_run``.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from ..dispatch.commands import Authority
 from ..errors import PolicyDenied, UniWizardError
@@ -35,6 +39,7 @@ from ..observe.events import EventLog
 from ..reporef import RepoRef
 from .checks import check_head, check_proof
 from .commands import steer_pull
+from .concurrency import KeyedLocks, ReviewPool, default_concurrency
 from .config import ReviewConfig
 from .extension import CheckedHead, ReviewExtension
 from .forge_api import ReviewForge
@@ -42,6 +47,7 @@ from .gate import approval_valid, short
 from .journal import Journal
 from .merging import execute_merge, plan_merge
 from .paths import linked_issues
+from .proven import ProvenTrees
 from .provenance_check import ProvenanceSources
 from .render import HELD, VERDICT, find_marker, marker
 from .types import Action, MergeReport, ReviewReport
@@ -66,7 +72,8 @@ class Reviewer:
     the owner's forge user (default: ``config.owner_login``), whose approval counts with the reviewer's own;
     ``host`` names this host in what the reviewer writes. ``extensions`` take part in the review of the PRs
     they handle (``extension.py``; the upgrade queue is one). ``events``: where verdicts, merges and answered
-    commands are logged (None: log lines only). The owner and ``login`` may use the comment commands.
+    commands are logged (None: log lines only). ``proven``: the trees whose tests were re-run (default: kept in
+    memory; the composition passes the host's store). The owner and ``login`` may use the comment commands.
     """
 
     def __init__(
@@ -85,6 +92,7 @@ class Reviewer:
         dry_run: bool = False,
         extensions: Sequence[ReviewExtension] = (),
         events: EventLog | None = None,
+        proven: ProvenTrees | None = None,
     ) -> None:
         self.forge = forge
         self.extensions = tuple(extensions)
@@ -104,6 +112,9 @@ class Reviewer:
         self.dry_run = dry_run
         self.worktrees = worktrees
         self.provenance = provenance
+        self.proven = proven or ProvenTrees()
+        self.pool = ReviewPool(self.config.concurrency or default_concurrency())
+        self._merging: KeyedLocks[tuple[str, str]] = KeyedLocks()
         self._harness = harness
 
     def harness(self, task: str) -> Harness:
@@ -143,15 +154,22 @@ class Reviewer:
 
     # -- review ---------------------------------------------------------------------------------
     async def review_once(self) -> list[ReviewReport]:
-        """Review every waiting PR of every repository; one report each (number 0: the listing failed)."""
-        reports = []
+        """Review every waiting PR of every repository, ``pool.limit`` at a time (``concurrency``); one report
+        each, in the order listed (number 0: the listing failed). One review's error is its own report."""
+        jobs: list[Callable[[], Awaitable[ReviewReport]]] = []
         for repo in self.repos:
             waiting, failed = await self._waiting_or_report(repo)
             if failed:
-                reports.append(ReviewReport(repo, 0, "", "error", [failed]))
-            for pr, issues in waiting:
-                reports.append(await self._review_one(repo, pr, issues))
-        return reports
+                jobs.append(functools.partial(_ready, ReviewReport(repo, 0, "", "error", [failed])))
+            jobs += [functools.partial(self._review_one, repo, pr, issues) for pr, issues in waiting]
+        return await self._pool().run(jobs)
+
+    def _pool(self) -> ReviewPool:
+        """The pool of ``concurrency`` (made again when the configuration was replaced with another limit)."""
+        limit = self.config.concurrency or default_concurrency()
+        if self.pool.limit != limit:
+            self.pool = ReviewPool(limit)
+        return self.pool
 
     async def _review_one(self, repo: str, pr: PullRequest, issues: tuple[int, ...]) -> ReviewReport:
         """The PR's commands (their writes applied first, shown in the report), then its review."""
@@ -256,19 +274,24 @@ class Reviewer:
             if failed:
                 reports.append(MergeReport(repo, 0, "", "error", [failed]))
             for pr, issues in waiting:
-                report = MergeReport(repo, pr.number, pr.head_sha, "error")
-                try:
-                    report = await plan_merge(self, repo, pr.number)
-                    if report.outcome == "ready" and not self.dry_run:
-                        report.actions = []
-                        report = await execute_merge(self, report, issues)
-                        await self._apply(report.actions)
-                except UniWizardError as exc:
-                    report.outcome, report.reasons = "error", [*report.reasons, f"{type(exc).__name__}: {exc}"]
-                await self.journal.merge(report, dry_run=self.dry_run)
-                reports.append(report)
+                reports.append(await self._merge_one(repo, pr, issues))
         await self.sync_extensions()
         return reports
+
+    async def _merge_one(self, repo: str, pr: PullRequest, issues: tuple[int, ...]) -> MergeReport:
+        """Plan and make one merge, alone on its target branch (a merge moves the base the next one checks)."""
+        report = MergeReport(repo, pr.number, pr.head_sha, "error")
+        try:
+            async with self._merging.hold((repo, pr.base_ref)):
+                report = await plan_merge(self, repo, pr.number)
+                if report.outcome == "ready" and not self.dry_run:
+                    report.actions = []
+                    report = await execute_merge(self, report, issues)
+                    await self._apply(report.actions)
+        except UniWizardError as exc:
+            report.outcome, report.reasons = "error", [*report.reasons, f"{type(exc).__name__}: {exc}"]
+        await self.journal.merge(report, dry_run=self.dry_run)
+        return report
 
     async def sync_extensions(self) -> None:
         """One ``sync`` of every extension (not in a dry run); a failure is left for the next pass."""
@@ -279,3 +302,7 @@ class Reviewer:
                 await extension.sync()
             except UniWizardError as exc:
                 log.warning("%s not synced: %s: %s", type(extension).__name__, type(exc).__name__, exc)
+
+
+async def _ready(report: ReviewReport) -> ReviewReport:
+    return report
