@@ -9,6 +9,7 @@ blocks the issue with a report saying which and what was done; a playbook still 
 
 from __future__ import annotations
 
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ from uni_wizard.work.worker import Worker
 
 ORG = "mesh"
 NOTES = "# Notes\n\nThe mesh has four houses.\n"
+# ezra's policy requires proof: the repository names a test command that passes (a notes repository has no suite)
+CONFIG = f"test_command: [{sys.executable!r}, -c, 'pass']\n"
 ANALYSED = NOTES + "\n## Analysis\n\nFour is enough.\n"
 NOTES_PATH = "{worktree}/docs/notes.md"
 
@@ -95,6 +98,7 @@ async def repo(mesh: Mesh, tmp_path: Path) -> AsyncIterator[Repo]:
     timmy = GiteaClient(mesh.url, mesh.token("timmy"), registry=CollectorRegistry())
     ezra = GiteaClient(mesh.url, mesh.token("ezra"), registry=CollectorRegistry())
     await timmy.create_file(ORG, name, "docs/notes.md", NOTES.encode(), "add the notes")
+    await timmy.create_file(ORG, name, ".uni-wizard.yaml", CONFIG.encode(), "name the test command")
     for label in ("status/routed", "status/in-progress", "status/review", "status/done", "status/blocked"):
         await timmy.ensure_label(ORG, name, label, "#cccccc", exclusive=True)
     for label in ("house/ezra", "kind/research", "priority/P2"):
@@ -128,6 +132,7 @@ async def test_the_model_planner_does_an_issue_without_a_playbook(repo: Repo) ->
         ("file_read", "ok"),
         ("file_write", "ok"),
         ("git_commit", "ok"),
+        ("run_tests", "ok"),  # the proof
         ("git_push", "ok"),
     ]
     assert [o.step.tool for o in report.outcomes][:3] == ["file_write", "file_read", "file_write"]

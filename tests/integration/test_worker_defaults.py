@@ -119,8 +119,11 @@ async def worker_of(runtime: Runtime) -> AsyncIterator[Worker]:
 
 
 def lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The worker's decisions (not the mirror's housekeeping: ``no mirror of ... yet``)."""
     return [
-        r.getMessage() for r in caplog.records if r.name.startswith("uni_wizard.work") and r.levelno == logging.INFO
+        r.getMessage()
+        for r in caplog.records
+        if r.name.startswith("uni_wizard.work") and r.name != "uni_wizard.work.mirror" and r.levelno == logging.INFO
     ]
 
 

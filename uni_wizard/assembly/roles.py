@@ -29,7 +29,7 @@ from .reconciler import check_reconciler_settings, serve_reconciler
 from .reviewer import build_reviewer, reviewer_hint, reviewer_poll_seconds
 from .shared import blame, role_house, role_token, watched_repos
 from .upgrades import upgrade_extension
-from .worker import build_worker
+from .worker import WORKER_HINTS, build_worker
 
 __all__ = ["Start", "check_roles", "start_roles"]
 
@@ -110,9 +110,12 @@ def _start_worker(
     start: Start,
     closing: contextlib.AsyncExitStack,
 ) -> None:
-    """The worker and the hint that wakes it when a webhook for one of its repositories is queued."""
+    """The worker and the hint that wakes it when a webhook that can hand it an issue (``WORKER_HINTS``: opened,
+    labelled, assigned) is queued for one of its repositories; its poll stays the safety net."""
     worker = build_worker(settings, runtime, configs=configs, closing=closing, model=cascade)  # agent: `planner: model`
     start(worker.run(stop), "worker")
-    hint = QueueHint(runtime.store, worker.repos, worker.hint, name=f"the {worker.house} worker")
+    hint = QueueHint(
+        runtime.store, worker.repos, worker.hint, event_types=WORKER_HINTS, name=f"the {worker.house} worker"
+    )
     start(hint.run(stop), "worker-hint")
     log.info("worker role: %s on %s", worker.house, ", ".join(worker.repos))

@@ -15,8 +15,14 @@ the cascade file (closed with ``closing``). A ``model`` that is not a ``Cascade`
 usable: ``auto`` then behaves as ``model``.
 
 Webhooks are hints: the dispatcher consumes the store's webhook queue, so the worker does not take events
-from it; ``intake.hints.QueueHint`` only watches the queue grow for the worker's repositories and wakes the
-worker, which then polls the forge (the truth) at once.
+from it; ``intake.hints.QueueHint`` only watches the queue grow for the worker's repositories with an event
+that can hand it an issue (``WORKER_HINTS``: an issue opened, edited, labelled or assigned) and wakes the
+worker, which then polls the forge (the truth) at once. The poll every ``worker_poll_seconds`` stays as the
+safety net.
+
+Each clone is made from a bare mirror of its repository (``work.mirror.Mirrors``) under
+``<data_dir>/cache/work/<house>``, out of the workspace; a house whose write roots reach that directory
+turns the mirrors off (the worker then clones from the forge, and says so in the log).
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from ..forge.client import GiteaClient
 from ..harness.runtime import Runtime
 from ..observe.events import EventLog
 from ..work.agent_loop import build_agent_planner
+from ..work.mirror import Mirrors
 from ..work.model_gate import CascadeGate
 from ..work.repo import forge_root
 from ..work.report import ArtifactStore
@@ -43,7 +50,11 @@ from ..work.worker import Worker
 from .configs import Configs
 from .shared import house_harness, role_forge, role_house, role_poll_seconds, role_token, watched_repos
 
-__all__ = ["build_worker", "model_setup", "worker_on"]
+__all__ = ["WORKER_HINTS", "build_worker", "mirrors_of", "model_setup", "worker_on"]
+
+WORKER_HINTS = ("issues", "issue_label", "issue_assign")
+"""The webhook event types that can hand a worker an issue (the dispatcher's routing labels and assigns it;
+its sweep's requeue relabels it): the worker's ``QueueHint`` wakes it on these only."""
 
 
 def build_worker(
@@ -121,10 +132,12 @@ def worker_on(
     clock: Callable[[], float] = time.time,
     artifacts: ArtifactStore | None = None,
     poll_seconds: float = 5.0,
+    mirror: bool = True,
 ) -> Worker:
     """The worker of ``house`` on ``runtime``'s store, tools, policies and workspace, acting through ``forge``
     (the house's forge user) with ``token`` (default: the runtime's ``gitea_token``): what ``build_worker``
-    builds from settings, and what a process that holds its runtime and forge clients (the demo) builds."""
+    builds from settings, and what a process that holds its runtime and forge clients (the demo) builds.
+    ``mirror`` (default) makes the clones from bare mirrors under the data directory (``mirrors_of``)."""
     token = token or runtime.env.gitea_token
     if not token:
         raise ConfigError(f"the {house} worker needs its forge token (gitea_token)", key="gitea_token")
@@ -149,4 +162,15 @@ def worker_on(
         setup=setup or model_setup(runtime.settings),
         clock=clock,
         poll_seconds=poll_seconds,
+        mirrors=mirrors_of(runtime, house) if mirror else None,
     )
+
+
+def mirrors_of(runtime: Runtime, house: str) -> Mirrors:
+    """The bare mirrors ``house``'s worker clones from: ``<data_dir>/cache/work/<house>``, used only while no
+    house's write roots (as the policies in force say, reloads included) reach that directory."""
+
+    def write_roots() -> list[str]:
+        return [root for name in runtime.houses for root in runtime.policy(name).paths.write]
+
+    return Mirrors(runtime.settings.data_dir / "cache" / "work" / house, write_roots=write_roots)

@@ -7,7 +7,9 @@ git never runs one, whatever the repository says:
 1. **A fixed environment**, built from nothing (the daemon's ``GIT_*``, ``HOME`` and proxies are not
    passed on; only its ``PATH``): no system or global config, no terminal prompt, an askpass that
    answers nothing, ``cat`` as pager, ``true`` as editor, only the ``http`` and ``https`` transports
-   (``GIT_ALLOW_PROTOCOL``: ``ext::``, ``file://``, local paths and ssh are refused), the C locale.
+   (``GIT_ALLOW_PROTOCOL``: ``ext::``, ``file://``, local paths and ssh are refused; ``run_git(local=True)``
+   allows the file protocol for one call without a token: a worker's clone from its daemon-owned mirror),
+   the C locale.
 2. **Command-line overrides** (``git -c``, which beat every config file) of each single-valued key that
    names a program or switches one on: ``core.fsmonitor``, ``core.hooksPath`` (no hook ever runs),
    pager, editor, ssh command, askpass, ``credential.helper`` (empty resets the list), signing,
@@ -147,11 +149,16 @@ def git_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return {"PATH": os.environ.get("PATH") or os.defpath, **_FIXED_ENV, **(extra or {})}
 
 
-def git_argv(*args: str, git_dir: str | Path | None = None, repo: str | Path | None = None) -> list[str]:
-    """``git --no-pager -c ... [--git-dir=D | -C R] args``."""
+def git_argv(
+    *args: str, git_dir: str | Path | None = None, repo: str | Path | None = None, local: bool = False
+) -> list[str]:
+    """``git --no-pager -c ... [--git-dir=D | -C R] args``; ``local`` also allows the file protocol (a clone
+    from a mirror the daemon owns: ``run_git(local=True)``)."""
     argv = ["git", "--no-pager"]
     for key, value in OVERRIDES:
         argv += ["-c", f"{key}={value}"]
+    if local:
+        argv += ["-c", "protocol.file.allow=always"]
     if git_dir is not None:
         argv.append(f"--git-dir={git_dir}")
     elif repo is not None:
@@ -347,10 +354,10 @@ def _check_nesting(repo: str) -> None:
 
 async def _raw(
     target: _Target, *args: str, timeout: float, max_output: int = 1_000_000, env: Mapping[str, str] | None = None,
-    cwd: str | Path | None = None,
+    cwd: str | Path | None = None, local: bool = False,
 ) -> process.Completed:  # fmt: skip
     """git ``args`` on ``target`` in the fixed environment, ``env`` being the whole of it when given."""
-    argv = git_argv(*args, git_dir=target.git_dir, repo=target.where)
+    argv = git_argv(*args, git_dir=target.git_dir, repo=target.where, local=local)
     full = {**(env or git_env()), **target.env()}
     return await process.run(
         argv, timeout=timeout, env=full, max_output=max_output, cwd=cwd, inherit_env=False, pass_fds=target.pass_fds
@@ -425,6 +432,7 @@ async def run_git(
     auth: ForgeAuth | None = None,
     url: str | None = None,
     env: Mapping[str, str] | None = None,
+    local: bool = False,
 ) -> process.Completed:
     """Run ``git args`` the safe way (see the module docstring) and return what it left.
 
@@ -434,11 +442,19 @@ async def run_git(
     failure is returned like any other. ``url`` is the URL the call contacts (``clone``, ``fetch``,
     ``push``): ``auth``'s token is offered only when it is on the forge. ``env`` may carry index and
     identity variables only.
+
+    ``local`` allows the file protocol for this call (``file://`` URLs and local paths), which is otherwise
+    refused: a worker's clone from the bare mirror the daemon keeps out of every house's reach
+    (``work/mirror.py``). Such a call gets no token (``auth`` must be None).
     """
+    if local and auth is not None:
+        raise ValueError("run_git: a call over the file protocol gets no forge token")
     target = _target(repo, git_dir)
     if target.repo is not None or target.git_dir is not None:
         failed = await _inspect(target)
         if failed is not None:
             return failed
     full = git_env(env) | (auth.env_for(url) if auth is not None else {})
-    return await _raw(target, *args, timeout=timeout, max_output=max_output, env=full, cwd=cwd)
+    if local:
+        full["GIT_ALLOW_PROTOCOL"] = "http:https:file"
+    return await _raw(target, *args, timeout=timeout, max_output=max_output, env=full, cwd=cwd, local=local)

@@ -25,8 +25,9 @@ from ..errors import ForgeError, ForgeUnavailable
 from ..forge.models import Comment, Issue
 from ..reporef import RepoRef
 from .forge_api import WorkForge
+from .publish import CommentBook
 
-__all__ = ["ClaimKeeper", "claim", "claim_body", "find_claim", "relabel_status", "renew", "stamp"]
+__all__ = ["ClaimKeeper", "claim", "claim_body", "find_claim", "relabel_status", "renew", "set_status", "stamp"]
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], float]
@@ -64,13 +65,24 @@ def relabeled(labels: Sequence[str], status: str) -> list[str]:
 async def relabel_status(forge: WorkForge, repo: str, issue: Issue, status: str) -> bool:
     """Set the issue's status label (house, kind, priority and every other label stay); False when it
     already had exactly that."""
-    owner, name = RepoRef.parse(repo)
     current = [label.name for label in issue.labels]
-    wanted = relabeled(current, status)
-    if sorted(current) == wanted:
+    if sorted(current) == relabeled(current, status):
         return False
-    await forge.replace_labels(owner, name, issue.number, wanted)
+    await set_status(forge, repo, issue.number, status)
     return True
+
+
+async def set_status(forge: WorkForge, repo: str, number: int, status: str) -> list[str]:
+    """Make ``status/<status>`` the issue's one status label without reading the issue first, and return its
+    labels: the label is added (the dispatcher's ``status/*`` labels are exclusive scoped labels, so the forge
+    drops the other statuses itself: one call, and no other label is touched), and only when another status
+    stays (labels made without ``exclusive``) are the labels replaced in a second call."""
+    owner, name = RepoRef.parse(repo)
+    names = [label.name for label in await forge.add_labels(owner, name, number, [f"status/{status}"])]
+    wanted = relabeled(names, status)
+    if sorted(names) == wanted:
+        return names
+    return [label.name for label in await forge.replace_labels(owner, name, number, wanted)]
 
 
 def _expiry(clock: Clock, ttl: float) -> datetime:
@@ -86,18 +98,21 @@ async def claim(
     *,
     login: str | None = None,
     clock: Clock = time.time,
+    book: CommentBook | None = None,
 ) -> Comment:
     """Claim ``issue`` for ``house`` for ``ttl`` seconds: post the claim comment (or edit this house's
     existing one, written by ``login``: the forge user ``forge`` acts as, asked when not given), then
-    relabel ``status/in-progress``."""
+    relabel ``status/in-progress``. ``book`` keeps the comments listed here for the rest of the run."""
     owner, name = RepoRef.parse(repo)
     login = login or (await forge.me()).login
     body = claim_body(house, _expiry(clock, ttl))
-    existing = find_claim(await forge.list_comments(owner, name, issue.number), house, login)
+    book = book or CommentBook(forge, repo, issue.number)
+    existing = find_claim(await book.comments(), house, login)
     if existing is None:
         comment = await forge.create_comment(owner, name, issue.number, body)
     else:
         comment = await forge.edit_comment(owner, name, existing.id, body)
+    book.written(comment)
     await relabel_status(forge, repo, issue, "in-progress")
     return comment
 

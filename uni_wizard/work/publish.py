@@ -5,6 +5,11 @@ Everything here is idempotent, so a restarted worker that redoes a task writes n
 proof status is not posted again when the newest ``uni-wizard/proof`` status of the sha already
 says the same; the proof comment is found by its marker (house, issue and sha) and edited only when
 its text changed; the pull request for the head branch is reused when one is open.
+
+Without reads that cannot find anything: on a branch the forge did not have before this run (``fresh``) the
+proof status is posted and the pull request created without listing first (a 409 "already exists" still
+finds the open one); a run's comments are listed once (``CommentBook``) and the label ids once per
+repository (``LabelIds``).
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from .types import StepOutcome
 
 __all__ = [
     "PROOF_CONTEXT",
+    "CommentBook",
+    "LabelIds",
     "Proof",
     "fence",
     "open_pull",
@@ -48,16 +55,44 @@ def fence(text: str, info: str = "") -> str:
     return f"{ticks}{info}\n{text.rstrip()}\n{ticks}"
 
 
-async def upsert_comment(forge: WorkForge, repo: str, number: int, marker: str, body: str, *, login: str) -> Comment:
+class CommentBook:
+    """The comments of issue ``number`` of ``repo`` as one run of the worker knows them: listed once (at the
+    claim), then kept current with what the run itself writes, so that the proof and the report find their
+    comment by marker without listing the issue's comments again. Only the house's own forge user writes
+    the markers it looks for, and it works an issue under a claim, one run at a time; a run that starts later
+    (a restart) lists again."""
+
+    def __init__(self, forge: WorkForge, repo: str, number: int) -> None:
+        self.forge, self.repo, self.number = forge, repo, number
+        self._comments: list[Comment] | None = None
+
+    async def comments(self) -> list[Comment]:
+        if self._comments is None:
+            owner, name = RepoRef.parse(self.repo)
+            self._comments = await self.forge.list_comments(owner, name, self.number)
+        return list(self._comments)
+
+    def written(self, comment: Comment) -> Comment:
+        """Note ``comment`` as this run wrote it (created, or edited in place)."""
+        if self._comments is not None:
+            self._comments = [c for c in self._comments if c.id != comment.id] + [comment]
+        return comment
+
+
+async def upsert_comment(
+    forge: WorkForge, repo: str, number: int, marker: str, body: str, *, login: str, book: CommentBook | None = None
+) -> Comment:
     """Post ``body`` on the issue, or edit the comment by ``login`` holding ``marker`` (only when its text
-    changed): one comment per marker, however often this runs."""
+    changed): one comment per marker, however often this runs. ``book`` (this run's comments) spares the
+    listing."""
+    book = book or CommentBook(forge, repo, number)
     owner, name = RepoRef.parse(repo)
-    for comment in await forge.list_comments(owner, name, number):
+    for comment in await book.comments():
         if comment.user is not None and comment.user.login == login and marker in comment.body:
             if comment.body.strip() == body.strip():
                 return comment
-            return await forge.edit_comment(owner, name, comment.id, body)
-    return await forge.create_comment(owner, name, number, body)
+            return book.written(await forge.edit_comment(owner, name, comment.id, body))
+    return book.written(await forge.create_comment(owner, name, number, body))
 
 
 # -- the proof ------------------------------------------------------------------------------------
@@ -138,16 +173,22 @@ async def post_proof(
     sha: str,
     result: Result,
     host: str,
+    fresh: bool = False,
+    book: CommentBook | None = None,
 ) -> Proof:
-    """Post the ``uni-wizard/proof`` status on ``sha`` and the proof comment (both idempotent)."""
+    """Post the ``uni-wizard/proof`` status on ``sha`` and the proof comment (both idempotent). ``fresh``: this
+    run made ``sha`` (a commit on a branch the forge did not have), so it carries no status yet and the
+    statuses are not listed first; ``book``: this run's comments of the issue."""
     owner, name = RepoRef.parse(repo)
     proof = judge_proof(sha, result)
-    statuses = [s for s in await forge.list_statuses(owner, name, sha) if s.context == PROOF_CONTEXT]
-    latest = statuses[0] if statuses else None  # newest first
+    latest = None
+    if not fresh:
+        statuses = [s for s in await forge.list_statuses(owner, name, sha) if s.context == PROOF_CONTEXT]
+        latest = statuses[0] if statuses else None  # newest first
     if latest is None or (latest.status, latest.description) != (proof.state, proof.description):
         await forge.create_status(owner, name, sha, proof.state, PROOF_CONTEXT, description=proof.description)
     body = render_proof(house, number, branch, proof, host=host)
-    await upsert_comment(forge, repo, number, proof_marker(house, number, sha), body, login=login)
+    await upsert_comment(forge, repo, number, proof_marker(house, number, sha), body, login=login, book=book)
     return proof
 
 
@@ -181,6 +222,23 @@ def pull_body(
     return "\n".join(lines)
 
 
+class LabelIds:
+    """The repositories' label ids by name, listed once per repository (a pull request is created with its
+    label ids); ``forget`` drops a listing that proved stale."""
+
+    def __init__(self) -> None:
+        self._ids: dict[str, dict[str, int]] = {}
+
+    async def of(self, forge: WorkForge, repo: str) -> dict[str, int]:
+        if repo not in self._ids:
+            owner, name = RepoRef.parse(repo)
+            self._ids[repo] = {label.name: label.id for label in await forge.list_labels(owner, name)}
+        return self._ids[repo]
+
+    def forget(self, repo: str) -> None:
+        self._ids.pop(repo, None)
+
+
 async def _find_pull(forge: WorkForge, repo: str, branch: str) -> PullRequest | None:
     owner, name = RepoRef.parse(repo)
     for pull in await forge.list_pulls(owner, name, state="open"):
@@ -189,29 +247,51 @@ async def _find_pull(forge: WorkForge, repo: str, branch: str) -> PullRequest | 
     return None
 
 
+async def _create_pull(
+    forge: WorkForge, repo: str, *, branch: str, base: str, title: str, body: str, label_ids: list[int]
+) -> PullRequest | None:
+    """The pull request created from ``branch``; None when one is open already (a previous run's)."""
+    owner, name = RepoRef.parse(repo)
+    try:
+        return await forge.create_pull(owner, name, head=branch, base=base, title=title, body=body, labels=label_ids)
+    except Conflict:  # "pull request already exists for these targets"
+        return None
+
+
 async def open_pull(
-    forge: WorkForge, repo: str, *, branch: str, base: str, title: str, body: str, label: str
+    forge: WorkForge,
+    repo: str,
+    *,
+    branch: str,
+    base: str,
+    title: str,
+    body: str,
+    label: str,
+    fresh: bool = False,
+    labels: LabelIds | None = None,
 ) -> PullRequest:
     """The open pull request from ``branch``, created when there is none (its body refreshed when there
-    is), labelled ``label``."""
+    is), labelled ``label``. ``fresh``: the forge had no ``branch`` before this run pushed it, so no pull
+    request can be open from it and it is created straight away (a conflict still finds the open one);
+    ``labels``: the label ids known from an earlier call."""
     owner, name = RepoRef.parse(repo)
-    labels = {lab.name: lab.id for lab in await forge.list_labels(owner, name)}
-    label_ids = [labels[label]] if label in labels else []
-    pull = await _find_pull(forge, repo, branch)
+    labels = labels or LabelIds()
+    known = await labels.of(forge, repo)
+    label_ids = [known[label]] if label in known else []
+    pull = None if fresh else await _find_pull(forge, repo, branch)
+    created = pull is None
     if pull is None:
-        try:
-            pull = await forge.create_pull(
-                owner, name, head=branch, base=base, title=title, body=body, labels=label_ids
-            )
-        except Conflict:  # opened meanwhile (a previous run's request that got through)
-            pull = await _find_pull(forge, repo, branch)
-            if pull is None:
-                raise
-    elif pull.body.strip() != body.strip():
+        pull = await _create_pull(forge, repo, branch=branch, base=base, title=title, body=body, label_ids=label_ids)
+    if pull is None:  # opened meanwhile (a previous run's request that got through)
+        created, pull = False, await _find_pull(forge, repo, branch)
+        if pull is None:
+            raise Conflict(f"{repo}: a pull request from {branch} exists, but none is open")
+    if not created and pull.body.strip() != body.strip():
         try:
             await forge.edit_issue(owner, name, pull.number, body=body)
         except ForgeError as exc:
             log.warning("%s#%d: could not refresh the pull request's body: %s", repo, pull.number, exc)
-    if label_ids and label not in {lab.name for lab in pull.labels}:
-        await forge.add_labels(owner, name, pull.number, label_ids)
+    if label not in {lab.name for lab in pull.labels}:
+        labels.forget(repo)  # an id that no longer names the label, or a label made since: by name, once
+        await forge.add_labels(owner, name, pull.number, [label])
     return pull

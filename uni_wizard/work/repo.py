@@ -12,6 +12,11 @@ command line or a file; later pushes (the Harness's ``git_push``) authenticate t
 house's token from the ``ToolEnv``. Anything that reads the clone (a file tool, the tests of a pull
 request) finds no token there.
 
+With ``mirrors`` (``work/mirror.py``; the daemon's worker has them) the clone is made locally from a bare
+mirror of the repository that is fetched, not cloned, per issue; its ``origin`` is the forge all the same,
+and its base and issue branch are where the forge has them. Without, or when the mirror cannot be used,
+the clone comes from the forge.
+
 A directory left by an earlier run (a killed worker) is removed and cloned again: what counts is
 what was pushed. Every git call goes through ``tools.git_safety.run_git`` (argv, timeout, a fixed
 environment, the clone's config checked first).
@@ -31,6 +36,7 @@ from ..reporef import RepoRef
 from ..tools import process
 from ..tools.git_safety import ForgeAuth, repository_url, run_git
 from .forge_api import WorkForge
+from .mirror import Mirrors
 
 __all__ = ["IssueWorktree", "branch_name", "forge_root", "worktree_path"]
 
@@ -87,8 +93,10 @@ class IssueWorktree:
         token: str,
         name: str,
         email: str,
+        mirrors: Mirrors | None = None,
     ) -> IssueWorktree:
-        """Clone ``repo`` for issue ``number`` as ``house``; ``name`` and ``email`` are the commit identity."""
+        """Clone ``repo`` for issue ``number`` as ``house`` (from its mirror in ``mirrors`` when given);
+        ``name`` and ``email`` are the commit identity."""
         owner, repo_name = RepoRef.parse(repo)
         info = await forge.get_repo(owner, repo_name)
         root = forge_root(forge)
@@ -102,14 +110,20 @@ class IssueWorktree:
         auth = ForgeAuth(root, token)
         if not auth.env_for(url):
             raise ToolExecutionError("the forge token is missing: the worker cannot clone without it")
-        clone = ("clone", "--quiet", "--", url, str(path))
-        await _git(*clone, cwd=path.parent, timeout=NETWORK_TIMEOUT, auth=auth, url=url)
-        await _git("config", "user.name", name, repo=path)
-        await _git("config", "user.email", email, repo=path)
-        base = info.default_branch or await _remote_head(path)
         branch = branch_name(house, number)
-        remote = await _git("for-each-ref", "--format=%(refname)", f"refs/remotes/origin/{branch}", repo=path)
-        resumed = bool(remote.stdout.strip())
+        base = info.default_branch
+        identity = ("--config", f"user.name={name}", "--config", f"user.email={email}")  # written by the clone
+        seed = None
+        if mirrors is not None and base:
+            seed = await mirrors.clone(repo, url, auth, path, base=base, branch=branch, options=identity)
+        if seed is None:
+            clone = ("clone", "--quiet", *identity, "--", url, str(path))
+            await _git(*clone, cwd=path.parent, timeout=NETWORK_TIMEOUT, auth=auth, url=url)
+            base = base or await _remote_head(path)
+            remote = await _git("for-each-ref", "--format=%(refname)", f"refs/remotes/origin/{branch}", repo=path)
+            resumed = bool(remote.stdout.strip())
+        else:
+            resumed = seed.branch is not None  # the mirror's clone has origin/<branch> exactly where the forge has it
         if resumed:
             await _git("switch", "--quiet", "-c", branch, "--track", f"origin/{branch}", repo=path)
         else:

@@ -7,13 +7,14 @@ work on as written.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from ..reporef import RepoRef
-from .claims import relabel_status
+from .claims import set_status
 from .forge_api import WorkForge
-from .publish import Proof, upsert_comment
+from .publish import CommentBook, Proof, upsert_comment
 from .report import ArtifactStore, render_report, report_marker
 from .types import StepOutcome
 
@@ -44,10 +45,27 @@ class Reporter:
 
     def __init__(self, forge: WorkForge, *, house: str, login: str, host: str, artifacts: ArtifactStore) -> None:
         self.forge, self.house, self.login, self.host, self.artifacts = forge, house, login, host, artifacts
+        self._books: dict[tuple[str, int], CommentBook] = {}
+
+    @contextlib.contextmanager
+    def booked(self, repo: str, number: int) -> Iterator[CommentBook]:
+        """The comments of ``repo#number`` for the run that works it now (what ``book`` gives meanwhile)."""
+        book = self._books[(repo, number)] = CommentBook(self.forge, repo, number)
+        try:
+            yield book
+        finally:
+            self._books.pop((repo, number), None)
+
+    def book(self, repo: str, number: int) -> CommentBook | None:
+        return self._books.get((repo, number))
+
+    async def _upsert(self, repo: str, number: int, body: str) -> None:
+        marker = report_marker(self.house, number)
+        await upsert_comment(self.forge, repo, number, marker, body, login=self.login, book=self.book(repo, number))
 
     async def blocked(self, repo: str, number: int, body: str, reason: str) -> WorkReport:
         """``body`` as the report comment, the issue ``status/blocked``."""
-        await upsert_comment(self.forge, repo, number, report_marker(self.house, number), body, login=self.login)
+        await self._upsert(repo, number, body)
         await self.set_status(repo, number, "blocked")
         log.info("%s blocked %s#%d: %s", self.house, repo, number, reason)
         return WorkReport(repo, number, "blocked", reason)
@@ -65,8 +83,7 @@ class Reporter:
             reason=f"{report.reason}\n\n{report.notes}" if report.notes else report.reason,
             host=self.host,
         )
-        marker = report_marker(self.house, report.number)
-        await upsert_comment(self.forge, report.repo, report.number, marker, body, login=self.login)
+        await self._upsert(report.repo, report.number, body)
         await self.set_status(report.repo, report.number, report.status)
         if report.status == "blocked":
             log.info("%s blocked %s#%d: %s", self.house, report.repo, report.number, report.reason)
@@ -75,5 +92,5 @@ class Reporter:
         return report
 
     async def set_status(self, repo: str, number: int, status: str) -> None:
-        owner, name = RepoRef.parse(repo)
-        await relabel_status(self.forge, repo, await self.forge.get_issue(owner, name, number), status)
+        """``status/<status>`` in one call, without reading the issue (``claims.set_status``)."""
+        await set_status(self.forge, repo, number, status)

@@ -24,7 +24,7 @@ from ..tools.registry import ToolRegistry
 from .checks import check, substitute
 from .forge_api import WorkForge
 from .planner import allowed_tools
-from .publish import open_pull, post_proof, proof_command, pull_body
+from .publish import LabelIds, open_pull, post_proof, proof_command, pull_body
 from .repo import IssueWorktree
 from .report import agent_notes
 from .reporting import Reporter, WorkReport
@@ -53,11 +53,13 @@ class PlanRun:
         tools: ToolRegistry,
         agent: AgentRunner | None = None,
         setup: ModelSetup | None = None,
+        labels: LabelIds | None = None,
     ) -> None:
         self.forge, self.harness, self.reporter = forge, harness, reporter
         self.repo, self.issue, self.tree = repo, issue, tree
         self.policy, self.tools, self.agent = policy, tools, agent
         self.setup = setup or ModelSetup()
+        self.labels = labels or LabelIds()
         self.task = f"{repo}#{issue.number}"
         self.path = str(tree.path)
         self.values = {"worktree": self.path, "issue": str(issue.number), "repo": repo, "branch": tree.branch}
@@ -148,6 +150,7 @@ class PlanRun:
         report.proof = await post_proof(
             self.forge, self.repo, self.issue.number, house=reporter.house, login=reporter.login,
             branch=self.tree.branch, sha=sha, result=tests.result, host=reporter.host,
+            fresh=not self.tree.resumed, book=reporter.book(self.repo, self.issue.number),
         )  # fmt: skip
         verdict = "passed" if report.proof.ok else "failed"
         why = proof_command(tests.result)
@@ -172,7 +175,7 @@ class PlanRun:
         )  # fmt: skip
         pull = await open_pull(
             self.forge, self.repo, branch=self.tree.branch, base=self.tree.base, title=title, body=body,
-            label="status/review",
+            label="status/review", fresh=not self.tree.resumed, labels=self.labels,
         )  # fmt: skip
         report.status, report.pr_url = "review", pull.html_url or f"{self.repo}#{pull.number}"
         log.info("%s: PR opened !%d for %s from %s", reporter.house, pull.number, self.task, self.tree.branch)

@@ -48,8 +48,10 @@ from ..reporef import RepoRef
 from ..tools.registry import ToolRegistry
 from .claims import ClaimKeeper, claim
 from .forge_api import WorkForge
+from .mirror import Mirrors
 from .outcome import record_outcome
 from .planner import make_plan, no_model_reason, no_plan_message
+from .publish import CommentBook, LabelIds
 from .repo import IssueWorktree
 from .report import ArtifactStore, render_blocked
 from .reporting import Reporter, WorkReport
@@ -74,6 +76,7 @@ class Worker:
     whose ``ToolEnv`` carries the same token (``git_push``); ``tools`` are the registered tools plans may name;
     ``events`` and ``ledger`` record what happened (the ledger is what routing learns from); ``artifacts`` keep
     outputs too long for a report. ``clock`` (wall time) dates claims and measures how long each issue took.
+    ``mirrors`` (the daemon's: ``work/mirror.py``) make each clone locally from a fetched mirror.
     """
 
     def __init__(
@@ -98,6 +101,7 @@ class Worker:
         setup: ModelSetup | None = None,
         clock: Callable[[], float] = time.time,
         poll_seconds: float = 5.0,
+        mirrors: Mirrors | None = None,
     ) -> None:
         self.forge, self.house, self.policy, self.repos = forge, house, policy, tuple(repos)
         self.harness, self.tools, self.events, self.ledger = harness, tools, events, ledger
@@ -112,6 +116,8 @@ class Worker:
         self._tasks: set[asyncio.Task[WorkReport]] = set()  # run()'s
         self._wake = asyncio.Event()
         self._email: str | None = None
+        self.mirrors = mirrors  # the bare mirrors the clones are made from (None: each clone from the forge)
+        self.labels = LabelIds()  # each repository's label ids, listed once (a pull request is made with them)
 
     @property
     def max_concurrency(self) -> int:
@@ -215,7 +221,14 @@ class Worker:
         issue = await self.forge.get_issue(owner, name, number)  # fresh: it may have moved since the listing
         if not self._mine(issue):
             return WorkReport(repo, number, "skipped", "no longer routed to this house")
-        comment = await claim(self.forge, repo, issue, self.house, self.claim_ttl, login=self.login, clock=self.clock)
+        with self.reporter.booked(repo, number) as book:  # the issue's comments, listed once for the whole run
+            return await self._claimed_by(repo, issue, book)
+
+    async def _claimed_by(self, repo: str, issue: Issue, book: CommentBook) -> WorkReport:
+        number = issue.number
+        comment = await claim(
+            self.forge, repo, issue, self.house, self.claim_ttl, login=self.login, clock=self.clock, book=book
+        )
         log.info("%s claimed %s#%d", self.house, repo, number)
         await self.events.emit(
             EventKind.ISSUE_CLAIMED,
@@ -274,14 +287,14 @@ class Worker:
         try:
             tree = await IssueWorktree.prepare(
                 self.forge, repo, number, self.house, workspace=self.workspace, token=self._token,
-                name=self.login, email=await self._identity(),
+                name=self.login, email=await self._identity(), mirrors=self.mirrors,
             )  # fmt: skip
         except ToolExecutionError as exc:
             report = WorkReport(repo, number, "blocked", f"cannot prepare the clone: {exc}")
             return await self.reporter.finish(report)
         run = PlanRun(
             self.forge, self.harness(f"{repo}#{number}"), self.reporter, repo=repo, issue=issue, tree=tree,
-            policy=self.policy, tools=self.tools, agent=agent, setup=self.setup,
+            policy=self.policy, tools=self.tools, agent=agent, setup=self.setup, labels=self.labels,
         )  # fmt: skip
         try:
             return await run.run(plan)
