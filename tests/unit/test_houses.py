@@ -139,7 +139,7 @@ def test_unknown_key_under_tools(tmp_path: Path) -> None:
         ("bid_rate: 2.0", "bid_rate: 99", "bid_rate"),
         ("default_mode: intelligent", "default_mode: reckless", "default_mode"),
         ("  may_approve: true", "  may_approve: [yes, no]", "rules.may_approve"),
-        ('read: ["{workspace}", "~"]', "read: 7", "paths.read"),
+        ('read: ["{workspace}"]', "read: 7", "paths.read"),
         ("gitea_user: timmy", "gitea_user: 'timmy the great'", "gitea_user"),
     ],
 )

@@ -79,3 +79,20 @@ def test_a_required_rule_holds_even_where_the_allow_list_matches() -> None:
     assert decide(both_rules, both, DecisionContext()).allowed
     denied = HousePolicy.model_validate({**base, "tools": {"allow": ["*"], "deny": ["review:*"]}})
     assert decide(denied, approve, DecisionContext()).rule == "deny"  # a deny pattern still wins first
+
+
+@pytest.mark.parametrize("house", sorted(load_houses(default_houses_dir())))
+def test_no_shipped_house_reads_the_home_the_mesh_secrets_live_in(
+    house: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the owner's mesh as the README makes it (`uni-wizard init ~/mesh`): its secrets are in the home, beside
+    # the workspace; a house driven by issue text must read neither them, nor ~/.ssh, nor the daemon's store
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    policy = load_houses(default_houses_dir())[house].bind(workspace=home / "mesh" / "data" / house / "workspace")
+    for target in ("mesh/secrets/owner.token", ".ssh/id_ed25519", f"mesh/data/{house}/uni-wizard.db"):
+        path = str(home / target)
+        for access in (PathAccess.READ, PathAccess.WRITE):
+            call = PolicyCall("file_read", "file", paths=(PathArg("path", access, path, path, True),))
+            decision = decide(policy, call, DecisionContext(Mode.INTELLIGENT, frozenset()))
+            assert not decision.allowed and decision.rule in ("paths", "allow", "deny"), (target, access, decision)
