@@ -1,4 +1,5 @@
-"""``dispatch sweep`` (one pass, optionally dry) and ``dispatch run`` (the loop in the foreground)."""
+"""``dispatch sweep`` (one pass, optionally dry), ``dispatch run`` (the loop in the foreground) and ``dispatch queue``
+(the waiting line, read-only)."""
 
 from __future__ import annotations
 
@@ -59,6 +60,44 @@ def sweep(
     )
     rows = [(name, f"#{number}", kind, what, "yes" if writes else "-") for name, number, kind, what, writes in done]
     console.print(fit_table(columns, rows))
+
+
+@dispatch_app.command("queue")
+def queue(
+    ctx: typer.Context,
+    repo: list[str] = typer.Option([], "--repo", help="owner/name (repeat); default: dispatcher.repos."),
+    as_json: bool = typer.Option(False, "--json", help="Print the line and the houses' room as JSON."),
+) -> None:
+    """The issues waiting for a house, in the order they will be routed (read-only: no lease, no write)."""
+    # here, not at the top: `--help` stays quick
+    from ..assembly.configs import Configs
+    from ..assembly.shared import role_forge
+    from ..dispatch.line_view import LineView, format_age, read_line
+
+    opts = options(ctx)
+    settings, runtime = opts.settings(), opts.runtime()
+    config = Configs(settings).triage
+
+    async def look() -> LineView:
+        async with contextlib.AsyncExitStack() as closing:
+            forge = role_forge(settings, runtime, "dispatcher", settings.dispatcher_house, closing=closing)
+            repos = tuple(repo) or config.dispatcher.repos
+            return await read_line(forge, repos, runtime.houses, hold_label=config.dispatcher.hold_label)
+
+    view = asyncio.run(look())
+    if as_json:
+        print_json(view.as_json())
+        return
+    room = ", ".join(f"{name} {view.load.get(name, 0)}/{cap}" for name, cap in sorted(view.capacity.items()))
+    console.print(f"{len(view.waiting)} waiting; {view.free} free slot(s) ({room or 'no house takes issues'})")
+    home = view.repos[0] if len(view.repos) == 1 else ""
+    columns = (Col("#"), Col("issue"), Col("priority"), Col("age"), Col("title", width=12, wrap=True, drop=1))
+    rows = [
+        (str(place), w.ref(home), w.priority, format_age(w.age(view.now)), w.title)
+        for place, w in enumerate(view.waiting, start=1)
+    ]
+    if rows:
+        console.print(fit_table(columns, rows))
 
 
 @dispatch_app.command("run")

@@ -46,6 +46,7 @@ from .offload import Offload
 from .state import derive, latest_claim, relabeled
 from .triage import Duplicates
 from .types import Classifier, IssueText, RoutingDecision, TriageResult
+from .waiting import WaitLine, entry_of, free_slots, waiting_entry
 
 __all__ = ["Action", "Dispatcher"]
 
@@ -99,6 +100,8 @@ class Dispatcher:
         sovereigns = frozenset(p.gitea_user for p in self.houses.values() if p.rules.may_approve)
         self.authority = Authority(owner, sovereigns)
         self.quiet_threads = QuietThreads()
+        self.waiting = WaitLine(config.dispatcher.hold_label, clock)  # triaged, not routed: in routing order
+        metrics.watch_line(self.waiting)
 
     # -- planning and applying -------------------------------------------------------
     async def handle(self, repo: str, issue: Issue) -> list[Action]:
@@ -107,6 +110,7 @@ class Dispatcher:
             return []
         epoch = self.lease.ensure() if not self.dry_run else self.lease.epoch
         steered, issue, thread = await steer(self, repo, issue, epoch)  # applied one comment at a time
+        self.waiting.observe(repo, issue)
         actions = await self._plan(repo, issue, epoch, thread)
         for action in actions:
             if self.dry_run or action.apply is None:
@@ -119,6 +123,8 @@ class Dispatcher:
                 log.info("%s#%d: %s", repo, issue.number, action.description)
         if not self.dry_run:
             self.states.remember(repo, issue.number, derive(issue), actions)
+            if any(a.leaves is not None and a.leaves[0] != "triage" for a in actions if a.apply is not None):
+                self.waiting.drop(repo, issue.number)
         return [*steered, *actions]
 
     async def explain(self, repo: str, issue: Issue) -> tuple[TriageResult, RoutingDecision]:
@@ -135,7 +141,7 @@ class Dispatcher:
                     self._relabel(repo, issue, {"status/done"}, "closed: mark it done", leaves=("done", state.house))
                 ]
             return []
-        if state.status == "triage" and self._held(state.labels):
+        if state.status == "triage" and self._held(repo, issue, state.labels):
             return []  # triaged and held for lack of a free house: nothing can change until one frees up
         if self.config.dispatcher.hold_label in state.labels and state.status in (None, "triage", "routed"):
             return []  # held by a person (/hold): neither triaged, routed nor assigned
@@ -147,17 +153,15 @@ class Dispatcher:
             return await self._check_claim(repo, issue, state.house, epoch, thread)
         return []
 
-    def _held(self, labels: tuple[str, ...]) -> bool:
-        """Whether an issue in ``status/triage`` already carries its triage and no house could take it now.
-
-        Such an issue was triaged and explained before (the audit comment is written first); re-triaging
-        it on every sweep would cost a read of its comments and a triage each time for nothing."""
+    def _held(self, repo: str, issue: Issue, labels: tuple[str, ...]) -> bool:
+        """Whether an issue in ``status/triage`` already carries its triage and must keep waiting (no house has
+        room, or an issue that sorts before it waits: ``waiting.py``). Such an issue was triaged and explained
+        before (the audit comment is written first); re-triaging it on every sweep would cost a read of its
+        comments and a triage each time for nothing."""
         triaged = any(n.startswith("kind/") for n in labels) and any(n.startswith("priority/") for n in labels)
-        if not triaged:
-            return False
-        load = self.states.load()
-        return not any(
-            p.rules.may_take_issues and load.get(name, 0) < p.max_concurrency for name, p in self.houses.items()
+        entry = waiting_entry(repo, issue, self.config.dispatcher.hold_label)
+        return (
+            triaged and entry is not None and self.waiting.blocked(entry, free_slots(self.houses, self.states.load()))
         )
 
     async def _comments(self, repo: str, number: int, thread: Sequence[Comment] | None) -> Sequence[Comment]:
@@ -174,6 +178,7 @@ class Dispatcher:
         comments = await self._comments(repo, issue.number, thread)
         existing = find_audit(comments, "triage", issue.number, self.login)
         verdict, decision = await self._decide(repo, text, again=existing is not None)
+        decision = self.waiting.gate(entry_of(repo, issue, verdict.priority), decision)  # never past the line
         chosen = decision.chosen
         user = self.houses[chosen].gitea_user if chosen else None
         body = render_triage(issue.number, verdict, decision, host=self.host, epoch=epoch, assignee=user)
@@ -303,6 +308,10 @@ async def _record_decision(
     """A triage and routing decision, once written: the routing ledger, the metrics, a log line, an event."""
     chosen, number = decision.chosen, issue.number
     dispatcher.ledger.record(repo, number, verdict.kind, decision, host=dispatcher.host, epoch=epoch)
+    if chosen is None and dispatcher.config.dispatcher.hold_label not in issue.label_names:
+        dispatcher.waiting.put(entry_of(repo, issue, verdict.priority))
+    else:
+        dispatcher.waiting.drop(repo, number)
     metrics = dispatcher.metrics
     metrics.triage.labels(verdict.kind, verdict.priority).inc()
     metrics.routing.labels(chosen or "none").inc()

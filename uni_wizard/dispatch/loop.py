@@ -25,7 +25,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
@@ -40,8 +40,9 @@ from ..reporef import RepoRef
 from .dispatcher import Dispatcher
 from .forge_api import DispatchForge
 from .issue_states import SweepCursors
+from .waiting import WAITING_STATUS, WaitLine, free_slots
 
-__all__ = ["HINT_SECONDS", "DispatchLoop", "IdleSweeps", "SweepLog", "SweepReport"]
+__all__ = ["HINT_SECONDS", "DispatchLoop", "IdleSweeps", "SweepLog", "SweepReport", "drain", "in_sweep_order"]
 
 log = logging.getLogger(__name__)
 ISSUE_KINDS = ("issue", "issue_comment")
@@ -119,6 +120,38 @@ class SweepLog:
             await events.emit(EventKind.SWEEP_SUMMARY, key, repository=repo, data=idle.summary())
 
 
+def in_sweep_order(repo: str, issues: list[Issue], line: WaitLine) -> list[Issue]:
+    """The waiting issues first, in the line's order (so a sweep routes them in it while a house has room),
+    then the others as they were updated (the order decides which of two similar issues is the duplicate)."""
+    order = {entry.number: place for place, entry in enumerate(line.ordered()) if entry.repo == repo}
+    waiting = sorted((i for i in issues if i.number in order), key=lambda i: order[i.number])
+    others = [i for i in issues if i.number not in order]
+    others.sort(key=lambda i: (i.updated_at or datetime.min.replace(tzinfo=UTC), i.number))
+    return waiting + others
+
+
+async def drain(dispatcher: Dispatcher, keep_lease: Callable[[], Awaitable[None]]) -> list[tuple[str, int, Action]]:
+    """Route the waiting issues (``waiting.py``), head first, while a house has room: each read again (one read
+    per issue routed), then handled. Stops at the first that still waits (nobody may pass it) or a forge failure."""
+    done: list[tuple[str, int, Action]] = []
+    line = dispatcher.waiting
+    for entry in line.ordered():
+        if free_slots(dispatcher.houses, dispatcher.states.load()) <= 0:
+            break
+        await keep_lease()
+        owner, name = RepoRef.parse(entry.repo)
+        try:
+            issue = await dispatcher.forge.get_issue(owner, name, entry.number)
+            actions = await dispatcher.handle(entry.repo, issue)
+        except (ForgeError, ForgeUnavailable) as exc:
+            log.warning("%s#%d: cannot route it from the waiting line: %s", entry.repo, entry.number, exc)
+            break
+        done += [(entry.repo, entry.number, action) for action in actions]
+        if entry.id in line:
+            break
+    return done
+
+
 class DispatchLoop:
     """Turns of ``dispatcher`` over ``repos``. ``clock`` (wall time, ``time.time``) decides when a full sweep is
     due and dates the one that ended; the pauses between turns run on ``time.monotonic``."""
@@ -179,11 +212,14 @@ class DispatchLoop:
             self.dispatcher.open_issues[repo] = {}
             for issue in issues:
                 self.dispatcher._track_open(repo, issue)
+            self.dispatcher.waiting.reset(repo, issues)
         else:
+            await self.seed_line(repo)
             listed = await self._listing(owner, name, state="all", since=since)
             issues = dedupe_since(listed, set(seen))  # a copy: an issue is seen once it was handled
-        issues.sort(key=lambda i: (i.updated_at or datetime.min.replace(tzinfo=UTC), i.number))
-        for issue in issues:
+            for issue in issues:
+                self.dispatcher.waiting.observe(repo, issue)
+        for issue in in_sweep_order(repo, issues, self.dispatcher.waiting):
             await self._keep_lease()
             if await self._handle(repo, issue, report) and not full:
                 dedupe_since([issue], seen)
@@ -200,6 +236,14 @@ class DispatchLoop:
         minutes = self.dispatcher.config.dispatcher.idle_summary_minutes
         await self.sweep_log.finished(report, self.dispatcher.events, self.clock(), summary_minutes=minutes)
         return report
+
+    async def seed_line(self, repo: str) -> None:
+        """List ``repo``'s waiting issues once, when met without a full sweep: a new issue never passes one
+        that waited before this process started."""
+        if repo not in self.dispatcher.waiting.known:
+            owner, name = RepoRef.parse(repo)
+            found = self.forge.iter_issues(owner, name, state="open", type="issues", labels=(WAITING_STATUS,))
+            self.dispatcher.waiting.reset(repo, [issue async for issue in found])
 
     async def _listing(
         self, owner: str, name: str, *, state: Literal["open", "all"], since: datetime | None = None
@@ -296,12 +340,17 @@ class DispatchLoop:
             for repo in self.repos:
                 if repo not in self._labels_ready:
                     await self.ensure_labels(repo)
+                if self.intake is not None:  # an issue of a webhook event must find the line there
+                    await self.seed_line(repo)
             await self.consume()
+            await drain(self.dispatcher, self._keep_lease)
             minutes = self.dispatcher.config.dispatcher.full_sweep_minutes
             for repo in self.repos if sweep else ():
                 _, last_full = self.cursors.get(repo)
                 full = last_full is None or (self._now() - last_full).total_seconds() >= minutes * 60
                 reports.append(await self.sweep(repo, full=full))
+            if sweep:
+                await drain(self.dispatcher, self._keep_lease)
         except LeaseLost as exc:
             await self.dispatcher.events.emit(
                 EventKind.LEASE_LOST,

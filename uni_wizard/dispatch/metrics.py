@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import weakref
 from collections.abc import Iterator
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -24,12 +25,20 @@ from ..errors import StoreError
 from ..metricset import MetricSet
 from ..store import Store
 
+
+class WaitLine(Protocol):
+    """What the gauges read of ``waiting.WaitLine``: per priority, how many wait and the oldest's age."""
+
+    def summary(self) -> dict[str, tuple[int, float]]: ...
+
+
 __all__ = [
     "SWEEP_ACTIONS",
     "SWEEP_MODES",
     "TRIAGE_LATENCY_BUCKETS",
     "DispatchMetrics",
     "IssueStatesCollector",
+    "WaitingCollector",
     "house_label",
 ]
 
@@ -98,6 +107,48 @@ class IssueStatesCollector(Collector):
         )
 
 
+class WaitingCollector(Collector):
+    """``uniwizard_dispatch_waiting_issues{priority}`` and ``uniwizard_dispatch_oldest_waiting_seconds{priority}``:
+    the waiting line (``waiting.py``) at scrape time, P0..P3 and ``unknown`` always present; several lines (one
+    per dispatcher of the registry) are summed, the oldest the oldest of all."""
+
+    PRIORITIES = ("P0", "P1", "P2", "P3", "unknown")
+
+    def __init__(self) -> None:
+        self.lines: weakref.WeakSet[WaitLine] = weakref.WeakSet()
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        yield from self._families()
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        counts = dict.fromkeys(self.PRIORITIES, 0)
+        oldest = dict.fromkeys(self.PRIORITIES, 0.0)
+        for line in list(self.lines):
+            for priority, (count, seconds) in line.summary().items():
+                counts[priority] = counts.get(priority, 0) + count
+                oldest[priority] = max(oldest.get(priority, 0.0), seconds)
+        waiting, age = self._families()
+        for priority in self.PRIORITIES:
+            waiting.add_metric([priority], counts[priority])
+            age.add_metric([priority], round(oldest[priority], 3))
+        yield waiting
+        yield age
+
+    @staticmethod
+    def _families() -> tuple[GaugeMetricFamily, GaugeMetricFamily]:
+        waiting = GaugeMetricFamily(
+            "uniwizard_dispatch_waiting_issues",
+            "Issues triaged but waiting for a house (status/triage), by priority ('unknown': no valid label).",
+            labels=["priority"],
+        )
+        age = GaugeMetricFamily(
+            "uniwizard_dispatch_oldest_waiting_seconds",
+            "Age (since it was created) of the oldest waiting issue, by priority; 0 when none waits.",
+            labels=["priority"],
+        )
+        return waiting, age
+
+
 class DispatchMetrics(MetricSet):
     """The dispatcher's counters and histograms and the issue-state collector, created once per registry."""
 
@@ -141,11 +192,17 @@ class DispatchMetrics(MetricSet):
         self.routing.labels(NO_HOUSE)
         self.issues = IssueStatesCollector()
         registry.register(self.issues)
+        self.waiting = WaitingCollector()
+        registry.register(self.waiting)
 
     def watch(self, store: Store) -> IssueStatesCollector:
         """Count ``store``'s ``issue_states`` into ``uniwizard_issues`` at each scrape (idempotent)."""
         self.issues.add(store)
         return self.issues
+
+    def watch_line(self, line: WaitLine) -> None:
+        """Show ``line`` in the waiting gauges at each scrape (idempotent)."""
+        self.waiting.lines.add(line)
 
     def routed(self, house: str | None) -> None:
         """Count one routing decision (``house`` None or "": nobody was eligible)."""
