@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sqlite3
 from datetime import timedelta
 from pathlib import Path
@@ -79,6 +80,17 @@ def test_chain_appends_and_verifies(store: Store) -> None:
     first, second = log.get(1), log.get(2)
     assert first.prev_hash == "0" * 64 and second.prev_hash == first.hash
     assert [r.tool for r in log.tail(2)] == ["t3", "t4"]
+
+
+def test_a_lone_surrogate_in_any_text_is_stored_as_its_escape_and_the_chain_verifies(store: Store) -> None:
+    # a hostile argument ('\udcff' decodes from JSON's "\\udcff") echoed in an error message must not make the
+    # record unwritable: then the call would run unrecorded
+    log = ProvenanceLog(store)
+    hostile = dataclasses.replace(record(status="error"), error="no such path '\udcff'", task="t\ud800")
+    record_id = log.append(hostile).result(timeout=10)
+    kept = log.get(record_id)
+    assert kept.error == "no such path '\\udcff'" and kept.task == "t\\ud800"
+    assert log.verify() == 1
 
 
 async def test_concurrent_appends_share_commits_and_keep_the_chain(store: Store) -> None:

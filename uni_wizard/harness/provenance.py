@@ -104,13 +104,19 @@ REDACTOR = Redactor()  # the process's: every Runtime adds its host's secrets to
 def canonical_json(value: Any) -> str:
     """Sorted, compact JSON; a lone surrogate (from a hostile argument) is written as its escape, so the
     text is always valid UTF-8 (SQLite and hashing need it)."""
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    if not text.isascii():
-        try:
-            text.encode()
-        except UnicodeEncodeError:
-            return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    text: str = storable_text(json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str))
     return text
+
+
+def storable_text(value: Any) -> Any:
+    """``value`` as SQLite can store it: a string holding a lone surrogate (a hostile argument echoed in an
+    error message) gets it written as its escape; anything else is returned as it is."""
+    if isinstance(value, str) and not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
 
 
 def sha256_text(text: str) -> str:
@@ -175,7 +181,8 @@ class ProvenanceRecord:
     hash: str | None = None
 
     def chained(self, record_id: int, prev_hash: str) -> ProvenanceRecord:
-        fields = asdict(self) | {"id": record_id, "prev_hash": prev_hash, "hash": None}
+        fields = {k: storable_text(v) for k, v in asdict(self).items()} | {"id": record_id, "prev_hash": prev_hash}
+        fields["hash"] = None
         fields["hash"] = _hash(fields)
         return ProvenanceRecord(**fields)
 
