@@ -232,10 +232,7 @@ class View:
 
 
 @pytest.fixture
-async def world(mesh: Mesh, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[World]:
-    for name in list(os.environ):
-        if name.startswith("UNIWIZARD_"):
-            monkeypatch.delenv(name)
+async def world(mesh: Mesh, tmp_path: Path) -> AsyncIterator[World]:
     repo = f"t-{uuid.uuid4().hex[:8]}"
     async with GiteaClient(mesh.url, username=ADMIN[0], password=ADMIN[1]) as root:
         await root.create_repo(repo, org=ORG)

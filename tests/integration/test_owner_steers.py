@@ -14,7 +14,6 @@ Waits are bounded polls (``eventually``): nothing asserts how fast; benchmarks/o
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -58,10 +57,7 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
 
 
 @pytest.fixture
-async def world(mesh: Mesh, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[World]:
-    for key in list(os.environ):
-        if key.startswith("UNIWIZARD_"):
-            monkeypatch.delenv(key)
+async def world(mesh: Mesh, tmp_path: Path) -> AsyncIterator[World]:
     async with open_world(mesh, tmp_path) as world:
         yield world
 

@@ -11,7 +11,6 @@ assignee) as the dispatcher would. Everything is asserted on what the forge show
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 import time
@@ -220,10 +219,7 @@ class World:
 
 
 @pytest.fixture
-async def world(mesh: Mesh, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[World]:
-    for name in list(os.environ):
-        if name.startswith("UNIWIZARD_"):
-            monkeypatch.delenv(name)
+async def world(mesh: Mesh, tmp_path: Path) -> AsyncIterator[World]:
     name = f"w-{uuid.uuid4().hex[:8]}"
     async with GiteaClient(mesh.url, username=ADMIN[0], password=ADMIN[1]) as root:
         await root.create_repo(name, org=ORG, auto_init=True)

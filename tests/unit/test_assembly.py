@@ -4,7 +4,6 @@ configuration file loaded once, and every role's configuration checked before th
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +19,6 @@ from uni_wizard.testing import make_runtime
 
 SHIPPED_TRIAGE = Path(__file__).resolve().parents[2] / "configs" / "triage.yaml"
 FORGE: dict[str, Any] = {"gitea_url": "http://forge.invalid/", "gitea_token": "t0ken"}
-
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("UNIWIZARD_"):
-            monkeypatch.delenv(name)
 
 
 @pytest.fixture
