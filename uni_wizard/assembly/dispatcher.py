@@ -14,7 +14,7 @@ from collections.abc import Callable
 from ..cascade.cascade import Cascade
 from ..cascade.types import CompletionClient
 from ..config import Settings
-from ..dispatch.classifier import build_classifier
+from ..dispatch.classifier import ModelClassifier
 from ..dispatch.config import TriageConfig
 from ..dispatch.dispatcher import Dispatcher
 from ..dispatch.forge_lease import ForgeLease
@@ -98,7 +98,7 @@ def _classifier(
     """The model classifier with ``triage_model`` on (on ``model``, else a cascade of the cascade file)."""
     if not settings.triage_model:
         return None
-    return build_classifier(settings, model or Cascade.from_config(configs.cascade, registry=runtime.metrics.registry))
+    return ModelClassifier(model or Cascade.from_config(configs.cascade, registry=runtime.metrics.registry))
 
 
 def build_lease(

@@ -40,7 +40,7 @@ from ..errors import ConfigError
 from ..forge.client import GiteaClient
 from ..harness.runtime import Runtime
 from ..observe.events import EventLog
-from ..work.agent_loop import build_agent_planner
+from ..work.agent_loop import AgentBudget, AgentPlanner
 from ..work.mirror import Mirrors
 from ..work.model_gate import CascadeGate
 from ..work.repo import forge_root
@@ -85,7 +85,8 @@ def build_worker(
             model = Cascade.from_config(configs.cascade, registry=runtime.metrics.registry)
             if closing is not None:
                 closing.push_async_callback(model.aclose)
-        agent = build_agent_planner(settings, model)
+        budget = AgentBudget(settings.planner_max_steps, settings.planner_max_tokens, settings.planner_max_seconds)
+        agent = AgentPlanner(model, budget=budget)
         if settings.planner == "auto" and isinstance(model, Cascade):
             gate = CascadeGate(model)
     return worker_on(

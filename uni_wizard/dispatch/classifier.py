@@ -18,11 +18,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..cascade.types import CompletionClient, Message
-from ..config import Settings
 from ..errors import ModelError
 from .types import ClassifierVerdict, IssueText
 
-__all__ = ["ModelClassifier", "build_classifier", "parse_verdict"]
+__all__ = ["ModelClassifier", "parse_verdict"]
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +86,3 @@ class ModelClassifier:
         if verdict is None:
             log.info("model classifier: an answer for issue #%d that does not parse", issue.number)
         return verdict
-
-
-def build_classifier(settings: Settings, model: CompletionClient) -> ModelClassifier | None:
-    """Triage's model classifier when ``settings.triage_model`` is on; ``None`` (the rules alone) otherwise."""
-    return ModelClassifier(model) if settings.triage_model else None

@@ -27,14 +27,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..cascade.types import CompletionClient, Message, ToolCall, ToolSchema, Usage
-from ..config import Settings
 from ..errors import BudgetExhausted, ModelError
 from ..harness.provenance import redact
 from ..harness.result import Result, Status
 from ..tools.spec import ToolSpec
 from .types import AgentContext, AgentRun, Step, StepRunner
 
-__all__ = ["AgentBudget", "AgentPlanner", "build_agent_planner", "render_tool_result", "system_prompt", "tool_schemas"]
+__all__ = ["AgentBudget", "AgentPlanner", "render_tool_result", "system_prompt", "tool_schemas"]
 
 BODY_LIMIT = 8_000  # characters of the issue body shown to the model
 
@@ -205,16 +204,3 @@ class _Loop:
         if self._left() <= 0:
             return self._out_of_time()
         return None
-
-
-def build_agent_planner(settings: Settings, model: CompletionClient) -> AgentPlanner | None:
-    """The model planner when ``settings.planner`` is ``auto`` or ``model``; ``None`` (``playbook``: issues need a
-    playbook) otherwise. With ``auto`` the worker asks a ``ModelGate`` before each issue whether to use it."""
-    if settings.planner == "playbook":
-        return None
-    budget = AgentBudget(
-        max_steps=settings.planner_max_steps,
-        max_tokens=settings.planner_max_tokens,
-        max_seconds=settings.planner_max_seconds,
-    )
-    return AgentPlanner(model, budget=budget)
