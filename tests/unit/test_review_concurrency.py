@@ -12,9 +12,9 @@ import pytest
 from uni_wizard.errors import ConfigError, ToolExecutionError
 from uni_wizard.review import ReviewConfig
 from uni_wizard.review.concurrency import KeyedLocks, ReviewPool, default_concurrency
-from uni_wizard.review.filelock import file_lock
 from uni_wizard.review.proven import ProvenTrees, rerun_policy
 from uni_wizard.store import Store
+from uni_wizard.tools.filelock import file_lock
 
 
 async def test_the_pool_keeps_the_order_and_the_limit_and_one_failure_cancels_nothing() -> None:

@@ -29,11 +29,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ToolExecutionError
+from ..tools.filelock import file_lock
 from ..tools.git_output import git_error, parse_numstat
 from ..tools.git_safety import ForgeAuth, forge_origin, repository_url, run_git
 from ..tools.process import Completed
 from .concurrency import KeyedLocks
-from .filelock import file_lock
 
 __all__ = ["Checkout", "FileStat", "HeadMoved", "Worktrees"]
 

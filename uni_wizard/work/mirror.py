@@ -27,9 +27,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
-import fcntl
 import logging
+import math
 import os
 import re
 import shutil
@@ -40,6 +39,7 @@ from pathlib import Path
 from ..errors import GitRefused, ToolExecutionError
 from ..reporef import RepoRef
 from ..tools import process
+from ..tools.filelock import file_lock
 from ..tools.git_safety import ForgeAuth, run_git
 
 __all__ = ["Mirrors", "Seed"]
@@ -50,7 +50,6 @@ LOCAL_TIMEOUT = 60.0
 NETWORK_TIMEOUT = 300.0
 ATTEMPTS = 3  # tries of the mirror (the forge moved meanwhile, the mirror was damaged) before the forge clone
 REFSPECS = ("+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
-LOCK_POLL = 0.05
 REPACK_EVERY = 50  # fetches between two repacks of a mirror (nothing else packs it: gc.auto is off for every git)
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -246,23 +245,8 @@ class Mirrors:
         async with lock:
             path = self.path(repo)
             await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
-            fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
-            try:
-                while not _try_flock(fd):
-                    await asyncio.sleep(LOCK_POLL)
+            async with file_lock(Path(f"{path}.lock"), timeout=math.inf):  # waits as long as the holder works
                 yield
-            finally:
-                os.close(fd)  # and the flock with it
-
-
-def _try_flock(fd: int) -> bool:
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-            return False
-        raise
-    return True
 
 
 def _remove(path: Path) -> None:

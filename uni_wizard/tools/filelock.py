@@ -1,7 +1,8 @@
 """An exclusive lock on a file across processes (``flock``), taken without blocking the event loop.
 
 The reviewer's bare caches are shared by whatever reviews on this host (the daemon's reviewer, a ``uni-wizard
-review once`` beside it): each takes the cache's lock around what writes to it (fetches, worktree bookkeeping).
+review once`` beside it), the workers' mirrors by the workers of a house: each takes the cache's or mirror's
+lock around what writes to it (fetches, worktree bookkeeping).
 The kernel drops the lock when its holder dies, even by ``kill -9``: whoever holds it knows that no git it did
 not start is writing to the cache, so a git lock file found then was left by a git that was killed.
 """
