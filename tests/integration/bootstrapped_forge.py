@@ -1,10 +1,9 @@
 """A devforge bootstrapped with the shipped mesh layout, for the tests of the dispatcher, the workers,
 the reviewer and the spine (one per test module; each test makes its own repository).
 
-    @pytest.fixture(scope="module")
-    def mesh(tmp_path_factory):
-        with start_mesh(tmp_path_factory.mktemp("mesh"), extra_users=("owner",)) as started:
-            yield started
+    mesh = mesh_fixture(extra_users=("owner",))   # a module-scoped fixture called ``mesh``
+
+or, where a module needs the mesh in its own way, ``with start_mesh(root, extra_users=...) as mesh:``.
 """
 
 from __future__ import annotations
@@ -14,6 +13,9 @@ import contextlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from uni_wizard.devforge import DevforgeServer
 from uni_wizard.devforge.delivery import Deliverer
@@ -67,3 +69,14 @@ def start_mesh(root: Path, *, extra_users: Sequence[str] = ()) -> Iterator[Mesh]
         yield Mesh(server, secrets)
     finally:
         server.stop()
+
+
+def mesh_fixture(*, extra_users: Sequence[str] = ()) -> Any:
+    """A module-scoped fixture ``mesh``: ``start_mesh`` with ``extra_users``, stopped after the module."""
+
+    @pytest.fixture(scope="module", name="mesh")
+    def fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
+        with start_mesh(tmp_path_factory.mktemp("mesh"), extra_users=extra_users) as started:
+            yield started
+
+    return fixture

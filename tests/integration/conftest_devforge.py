@@ -80,6 +80,11 @@ class Forge:
     def url(self) -> str:
         return self.server.url
 
+    def token(self, login: str) -> str:
+        """The API token of ``login`` (root, alice, bob or carol)."""
+        account: Account = getattr(self, login)
+        return account.token
+
     def new_repo(self, *, auto_init: bool = True, private: bool = False, owner: Account | None = None) -> str:
         """A fresh repository of alice's (bob a writer, carol a reader); returns "alice/<name>"."""
         owner = owner or self.alice

@@ -19,10 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bootstrapped_forge import ADMIN, LAYOUT, Mesh
-from prometheus_client import CollectorRegistry
+from worlds import HOST, ORG, clients, fresh_name, tool_runtime
 
 from uni_wizard.assembly.reviewer import reviewer_on
-from uni_wizard.config import Settings
 from uni_wizard.forge import GiteaClient
 from uni_wizard.forge.bootstrap import bootstrap, load_layout
 from uni_wizard.forge.models import Comment, PullRequest, Review
@@ -31,12 +30,11 @@ from uni_wizard.observe.events import EventLog
 from uni_wizard.review import ReviewConfig, Reviewer
 from uni_wizard.testing import RecordingTransport
 from uni_wizard.threaded_server import ThreadedServer
-from uni_wizard.tools.env import ToolEnv
 from uni_wizard.web.app import create_app
 
 __all__ = ["HOST", "ORG", "OUTSIDER", "OWNER", "PROOF", "SECRET", "World", "open_world"]
 
-ORG, OWNER, OUTSIDER, HOST = "mesh", "owner", "mallory", "test-host"
+OWNER, OUTSIDER = "owner", "mallory"
 PROOF = "uni-wizard/proof"
 SECRET = "owner-steers-secret"
 
@@ -126,31 +124,15 @@ async def open_world(mesh: Mesh, root: Path) -> AsyncIterator[World]:
     """A fresh repository on ``mesh`` and Timmy's runtime under ``root`` (its ``workspace`` and ``data``);
     the clients, servers and runtime are closed on the way out. ``UNIWIZARD_*`` variables are the caller's
     to clear. ``mesh`` must hold a token for ``mallory`` (``start_mesh(..., extra_users=(OUTSIDER,))``)."""
-    name = f"w-{uuid.uuid4().hex[:8]}"
+    name = fresh_name("w")
     shipped = load_layout(LAYOUT)
     (work,) = [r for r in shipped.repos if r.name == "work"]
     layout = shipped.model_copy(update={"repos": (work.model_copy(update={"name": name, "hooks": ()}),)})
     await bootstrap(layout, url=mesh.url, admin=ADMIN, secrets_dir=mesh.secrets)
-    line = RecordingTransport(close_inner=False)
-    token = mesh.token("timmy")
-    (root / "workspace").mkdir(parents=True)
-    settings = Settings(
-        host=HOST, data_dir=root / "data", workspace=root / "workspace", gitea_url=mesh.url, gitea_token=token
-    )
-    env = ToolEnv(gitea_url=mesh.url, gitea_token=token, http_transport=line)
-    runtime = Runtime(settings, env=env, metrics_registry=CollectorRegistry())
-    clients = [
-        GiteaClient(mesh.url, mesh.token(u), registry=CollectorRegistry())
-        for u in ("timmy", "bezalel", OWNER, OUTSIDER)
-    ]
-    timmy, bezalel, owner, mallory = clients
-    world = World(mesh, name, runtime, timmy, bezalel, owner, mallory, line=line)
-    try:
-        yield world
-    finally:
-        for server in world.servers:
-            server.stop()
-        for client in clients:
-            await client.aclose()
-        await line.inner.aclose()
-        runtime.close()
+    async with clients(mesh) as client, tool_runtime(root, mesh) as (runtime, line):
+        world = World(mesh, name, runtime, *(client(u) for u in ("timmy", "bezalel", OWNER, OUTSIDER)), line=line)
+        try:
+            yield world
+        finally:
+            for server in world.servers:
+                server.stop()

@@ -1,20 +1,23 @@
 """One test's world for the reconciler: a mesh repository on the devforge, upgrade PRs made as the
 upgrade queue would (labels ``upgrade`` + ``upgrade/<state>``, timmy's approval bound to the head, merged),
-and hosts whose reconcilers run on private directories with a recording systemd stand-in."""
+and hosts whose reconcilers run on private directories with a recording systemd stand-in. The fixtures
+``mesh`` and ``world`` are imported by the reconciler's test modules."""
 
 from __future__ import annotations
 
 import asyncio
 import shutil
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
-from bootstrapped_forge import ADMIN, Mesh
+from bootstrapped_forge import Mesh, mesh_fixture
 from prometheus_client import CollectorRegistry
+from worlds import ORG, Permission, clone, commit_and_push, create_repo, fresh_name, push_files
 
 from uni_wizard import testing
 from uni_wizard.assembly.reconciler import build_reconciler
@@ -24,10 +27,10 @@ from uni_wizard.forge.models import CommitStatus
 from uni_wizard.harness import Runtime
 from uni_wizard.reconcile.reconciler import Reconciler
 from uni_wizard.reconcile.services import HttpHealthGate
-from uni_wizard.testing import git_as as git
+from uni_wizard.testing import make_runtime
 
 ROOT = Path(__file__).resolve().parents[2]
-ORG = "mesh"
+MEMBERS: dict[str, Permission] = {"timmy": "admin", "bezalel": "write", "allegro": "write"}
 STATES = ("proposed", "approved", "rejected", "expired", "applying", "applied", "failed")
 
 
@@ -87,20 +90,7 @@ class World:
         return self.repo.split("/", 1)[1]
 
     def push(self, branch: str, files: dict[str, str | None], message: str, *, base: str = "origin/main") -> str:
-        git("fetch", "-q", "origin", cwd=self.work)
-        start = f"origin/{branch}" if git("branch", "-r", "--list", f"origin/{branch}", cwd=self.work) else base
-        git("checkout", "-q", "-B", branch, start, cwd=self.work)
-        for path, text in files.items():
-            if text is None:
-                (self.work / path).unlink()
-            else:
-                (self.work / path).parent.mkdir(parents=True, exist_ok=True)
-                (self.work / path).write_text(text)
-        git("add", "-A", cwd=self.work)
-        git("commit", "-q", "-m", message, cwd=self.work)
-        git("push", "-q", "origin", f"HEAD:refs/heads/{branch}", cwd=self.work)
-        git("fetch", "-q", "origin", cwd=self.work)
-        return git("rev-parse", "HEAD", cwd=self.work)
+        return push_files(self.work, branch, files, message, base=base)
 
     async def upgrade(
         self,
@@ -150,20 +140,12 @@ class World:
         hosts = [{"name": h, "url": "http://127.0.0.1:1", "roles": ["reconciler"]} for h in ("a", "b", name)]
         unique = list({h["name"]: h for h in hosts}.values())
         mesh_file.write_text(yaml.safe_dump({"hosts": unique, "lease": {"repo": self.repo}, "reconcile": section}))
-        settings = Settings(
-            host=name,
-            data_dir=base / "data",
-            workspace=base / "workspace",
-            houses_dir=config_dir / "houses",
-            config_dir=config_dir,
-            release_root=base / "opt",
-            mesh_config=mesh_file,
-            gitea_url=self.mesh.url,
-            gitea_token=self.mesh.token("allegro"),
+        runtime = make_runtime(
+            base, host=name, houses_dir=config_dir / "houses", config_dir=config_dir, release_root=base / "opt",
+            mesh_config=mesh_file, gitea_url=self.mesh.url, gitea_token=self.mesh.token("allegro"),
             roles=("reconciler",),
-        )
-        (base / "workspace").mkdir(parents=True)
-        runtime = Runtime(settings, metrics_registry=CollectorRegistry())
+        )  # fmt: skip
+        settings = runtime.settings
         host = Host(name, settings, runtime, services or RecordingServices())
         host.reconciler = await build_reconciler(
             settings, runtime, services=host.services, health=HttpHealthGate(interval=0.05)
@@ -180,26 +162,28 @@ class World:
         await self.bezalel.aclose()
 
 
+mesh = mesh_fixture()
+
+
+@pytest.fixture
+async def world(mesh: Mesh, tmp_path: Path) -> AsyncIterator[World]:
+    """A world of its own per test (import it with ``mesh`` into the test module)."""
+    made = await make_world(mesh, tmp_path)
+    try:
+        yield made
+    finally:
+        await made.close()
+
+
 async def make_world(mesh: Mesh, tmp: Path) -> World:
-    name = f"m-{uuid.uuid4().hex[:8]}"
-    async with GiteaClient(mesh.url, username=ADMIN[0], password=ADMIN[1]) as root:
-        await root.create_repo(name, org=ORG, auto_init=True)
-        for user, permission in (("timmy", "admin"), ("bezalel", "write"), ("allegro", "write")):
-            await root.add_collaborator(ORG, name, user, permission)  # type: ignore[arg-type]
-        await root.ensure_label(ORG, name, "upgrade", "#1d76db")
-        for state in STATES:
-            await root.ensure_label(ORG, name, f"upgrade/{state}", "#cccccc", exclusive=True)
-    work = tmp / "bezalel"
-    url = f"http://bezalel:{mesh.token('bezalel')}@127.0.0.1:{mesh.server.port}/{ORG}/{name}.git"
-    git("clone", "-q", url, str(work), cwd=tmp)
+    labels = [("upgrade", "#1d76db", False), *((f"upgrade/{state}", "#cccccc", True) for state in STATES)]
+    repo = await create_repo(mesh, fresh_name("m"), members=MEMBERS, labels=labels)
+    work = clone(mesh, repo, tmp / "bezalel")
     shutil.copytree(ROOT / "houses", work / "houses")
-    git("add", "-A", cwd=work)
-    git("commit", "-q", "-m", "The mesh's houses", cwd=work)
-    git("push", "-q", "origin", "HEAD:refs/heads/main", cwd=work)
-    git("fetch", "-q", "origin", cwd=work)
+    commit_and_push(work, "The mesh's houses")
     timmy = GiteaClient(mesh.url, mesh.token("timmy"), registry=CollectorRegistry())
     bezalel = GiteaClient(mesh.url, mesh.token("bezalel"), registry=CollectorRegistry())
-    return World(mesh, f"{ORG}/{name}", tmp, work, timmy, bezalel)
+    return World(mesh, repo, tmp, work, timmy, bezalel)
 
 
 def with_bid(text: str, bid: float) -> str:

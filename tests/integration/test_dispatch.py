@@ -18,9 +18,8 @@ import hmac
 import os
 import re
 import time
-import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,12 +27,12 @@ from typing import Any
 
 import httpx
 import pytest
-from bootstrapped_forge import ADMIN, Mesh, start_mesh
-from prometheus_client import CollectorRegistry
+from bootstrapped_forge import Mesh, mesh_fixture
+from worlds import HOST, ORG, Clients, clients, create_repo, fresh_name, plain_runtime, triage_for
 
 from uni_wizard.assembly.dispatcher import build_dispatch_loop
 from uni_wizard.dispatch.audit import marker
-from uni_wizard.dispatch.config import TriageConfig, load_triage_config
+from uni_wizard.dispatch.config import TriageConfig
 from uni_wizard.dispatch.history import RoutingLedger
 from uni_wizard.dispatch.lease import LocalLease
 from uni_wizard.dispatch.loop import DispatchLoop, SweepReport
@@ -44,15 +43,12 @@ from uni_wizard.forge.models import Comment, Issue
 from uni_wizard.harness.runtime import Runtime
 from uni_wizard.intake.queue import WebhookIntake
 from uni_wizard.observe.events import Event, EventLog
-from uni_wizard.testing import FakeClock, RecordingTransport, make_runtime
+from uni_wizard.testing import FakeClock, ForgeLine, make_runtime
 from uni_wizard.threaded_server import ThreadedServer
 from uni_wizard.web.app import create_app
 
-ROOT = Path(__file__).resolve().parents[2]
-ORG = "mesh"
 OUTSIDER = "mallory"  # a forge user who is not a house
 SECRET = "dispatch-webhook-secret"
-HOST = "test-host"  # make_runtime's host: the audit comments name it
 BURST = int(os.environ.get("DISPATCH_BURST", "1000"))
 USERS = {"bezalel": "bezalel", "ezra": "ezra", "timmy": "timmy"}  # house -> forge user (houses/*.yaml)
 
@@ -67,53 +63,9 @@ SECURITY = ("Security: token leaked in logs", "data loss risk")
 RESEARCH = ("Investigate the research on gossip protocols", "## Acceptance criteria\n- [ ] a short report")
 
 
-# -- the forge ----------------------------------------------------------------------------------------
+# -- the forge and the dispatcher's way to it (a ``ForgeLine``) ----------------------------------------
 
-
-@pytest.fixture(scope="module")
-def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
-    with start_mesh(tmp_path_factory.mktemp("dispatch-mesh"), extra_users=(OUTSIDER,)) as started:
-        yield started
-
-
-# -- the dispatcher's way to the forge ----------------------------------------------------------------
-
-
-class ForgeLine(RecordingTransport):
-    """A real transport that records every write it sends ("METHOD /path"); with ``fail_after`` set, the
-    writes beyond that many fail as if the forge went away (``ConnectError``: the client's
-    ``ForgeUnavailable``); ``after_write`` runs after each write that was sent."""
-
-    def __init__(self) -> None:
-        super().__init__(after=self._answered)
-        self.fail_after: int | None = None
-        self.after_write: Callable[[], None] | None = None
-        self.after_listing: Callable[[], None] | None = None
-        self.fail(self._beyond_fail_after, times=None)
-
-    @property
-    def writes(self) -> list[str]:
-        return self.lines(writes=True, answered=True)
-
-    @property
-    def reads(self) -> list[str]:
-        return self.lines(writes=False)
-
-    @property
-    def refused(self) -> int:
-        return sum(e.injected for e in self.exchanges)
-
-    def _beyond_fail_after(self, request: httpx.Request) -> bool:
-        limit = self.fail_after
-        return request.method not in ("GET", "HEAD") and limit is not None and len(self.writes) >= limit
-
-    def _answered(self, request: httpx.Request, _: httpx.Response) -> None:
-        if request.method not in ("GET", "HEAD"):
-            hook = self.after_write
-        else:
-            hook = self.after_listing if request.url.path.endswith("/issues") else None
-        if hook is not None:
-            hook()
+mesh = mesh_fixture(extra_users=(OUTSIDER,))
 
 
 class StandbyLease:
@@ -152,7 +104,7 @@ class World:
     line: ForgeLine
     allegro: GiteaClient  # the dispatcher's client (through ``line``)
     timmy: GiteaClient  # files the issues
-    clients: list[GiteaClient] = field(default_factory=list)
+    client: Clients
     servers: list[ThreadedServer] = field(default_factory=list)
 
     @property
@@ -162,11 +114,6 @@ class World:
     def loop(self, runtime: Runtime | None = None, **kwargs: Any) -> DispatchLoop:
         runtime = runtime or self.runtime
         return build_dispatch_loop(runtime.settings, runtime, forge=self.allegro, config=self.config, **kwargs)
-
-    def client(self, user: str) -> GiteaClient:
-        client = GiteaClient(self.mesh.url, self.mesh.token(user), registry=CollectorRegistry())
-        self.clients.append(client)
-        return client
 
     def daemon(self) -> tuple[ThreadedServer, WebhookIntake]:
         """The daemon's app on this world's runtime, served over loopback, and the intake that fills the
@@ -233,34 +180,18 @@ class View:
 
 @pytest.fixture
 async def world(mesh: Mesh, tmp_path: Path) -> AsyncIterator[World]:
-    repo = f"t-{uuid.uuid4().hex[:8]}"
-    async with GiteaClient(mesh.url, username=ADMIN[0], password=ADMIN[1]) as root:
-        await root.create_repo(repo, org=ORG)
-        for user, permission in (("timmy", "admin"), ("allegro", "write"), ("ezra", "write"), ("bezalel", "write")):
-            await root.add_collaborator(ORG, repo, user, permission)
-    runtime = make_runtime(tmp_path, gitea_url=mesh.url)
-    config = load_triage_config()
-    config = config.model_copy(
-        update={"dispatcher": config.dispatcher.model_copy(update={"repos": (f"{ORG}/{repo}",)})}
-    )
+    repo = await create_repo(mesh, fresh_name("t"), auto_init=False)
     line = ForgeLine()
-    allegro = GiteaClient(
-        mesh.url,
-        mesh.token("allegro"),
-        transport=line,
-        registry=runtime.metrics.registry,
-        breaker=forge_breaker(reset_timeout=0.1),
-    )
-    timmy = GiteaClient(mesh.url, mesh.token("timmy"), registry=CollectorRegistry())
-    world = World(mesh, f"{ORG}/{repo}", runtime, config, line, allegro, timmy, clients=[allegro, timmy])
-    try:
-        yield world
-    finally:
-        for server in world.servers:
-            server.stop()
-        for client in world.clients:
-            await client.aclose()
-        runtime.close()
+    async with clients(mesh) as client:
+        with plain_runtime(tmp_path, mesh) as runtime:
+            breaker = forge_breaker(reset_timeout=0.1)
+            allegro = client("allegro", line, registry=runtime.metrics.registry, breaker=breaker)
+            world = World(mesh, repo, runtime, triage_for(repo), line, allegro, client("timmy"), client)
+            try:
+                yield world
+            finally:
+                for server in world.servers:
+                    server.stop()
 
 
 # -- helpers ------------------------------------------------------------------------------------------
@@ -591,7 +522,7 @@ async def test_a_sweep_that_fails_midway_loses_nothing_and_the_next_sweep_finish
     await loop.run_once()  # the labels, and a first (empty) full sweep: from now on, incremental ones
     cursor = world.cursor()
     numbers = [(await world.file(*spec)).number for spec in (CRASH, ARCHITECTURE, PREFIX, SECURITY, RESEARCH)]
-    world.line.fail_after = len(world.line.writes) + 4  # the first issue's three writes, the second's comment
+    world.line.fail_writes_after = len(world.line.writes) + 4  # the first issue's three writes, the second's comment
 
     report = await loop.sweep(world.repo, full=False)
 
@@ -606,7 +537,7 @@ async def test_a_sweep_that_fails_midway_loses_nothing_and_the_next_sweep_finish
     for v in views[2:]:
         assert (v.labels, v.assignees, v.comments) == (set(), [], [])
 
-    world.line.fail_after = None  # the forge is back
+    world.line.fail_writes_after = None  # the forge is back
     await asyncio.sleep(0.15)  # and the client's breaker admits a trial call
     report = await loop.sweep(world.repo, full=False)
 
@@ -669,7 +600,7 @@ async def test_a_lease_lost_midway_stops_the_writes_and_the_next_holder_finishes
     first = await world.file(*CRASH)
     second = await world.file(*ARCHITECTURE)
     writes = len(world.line.writes)
-    world.line.after_write = lambda: clock.advance(lease.ttl)  # deposed right after the first write
+    world.line.after_write = lambda _: clock.advance(lease.ttl)  # deposed right after the first write
 
     assert await loop.run_once() == []  # the turn ended: lease lost
 
@@ -701,7 +632,7 @@ async def test_a_long_sweep_renews_the_lease_instead_of_outliving_it(world: Worl
     loop = world.loop(lease=lease)
     await loop.run_once()  # the labels
     numbers = [(await world.file(*spec)).number for spec in (CRASH, ARCHITECTURE, PREFIX, SECURITY, RESEARCH)]
-    world.line.after_write = lambda: clock.advance(2.0)  # a slow forge: 6 s per issue, 30 s for the sweep
+    world.line.after_write = lambda _: clock.advance(2.0)  # a slow forge: 6 s per issue, 30 s for the sweep
 
     reports = await loop.run_once()
 
@@ -727,7 +658,7 @@ async def test_a_listing_longer_than_the_lease_renews_it_between_pages(world: Wo
             await world.file(f"Write the runbook page {i}", "## Acceptance criteria\n- [ ] a page")
 
     await asyncio.gather(*(one(i) for i in range(101)))  # three pages of 50
-    world.line.after_listing = lambda: clock.advance(7.0)  # 21 s to list: longer than the lease lives
+    world.line.after_listing = lambda _: clock.advance(7.0)  # 21 s to list: longer than the lease lives
 
     (report,) = await loop.run_once()
 

@@ -12,46 +12,20 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import pytest
 from conftest_devforge import Forge, forge_fixture  # noqa: F401
 from prometheus_client import CollectorRegistry
+from worlds import Clients, clients
 
 from uni_wizard.dispatch.forge_lease import ForgeLease, read_lease
 from uni_wizard.dispatch.lease_record import LeaseRecord
 from uni_wizard.errors import LeaseLost, MeshError
 from uni_wizard.forge import GiteaClient
 from uni_wizard.meshfile.schema import LeaseSettings
-from uni_wizard.testing import FakeClock, RecordingTransport
+from uni_wizard.testing import FakeClock, ForgeLine
 
 SETTINGS = LeaseSettings(ttl_seconds=6, renew_seconds=2, margin_seconds=2, max_clock_skew_seconds=1)
 TAKEOVER_WAIT = SETTINGS.ttl_seconds + SETTINGS.max_clock_skew_seconds
-
-
-class Line(RecordingTransport):
-    """A real transport that can be cut (``down``: nothing reaches the forge) or can lose the answer of the
-    next write after the forge has applied it (``lose_next_answer``)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.lose_next_answer = False
-        self.fail_reads = 0  # how many of the next reads fail as if the forge went away
-        self.fail(self._read_fails, times=None)
-        self.fail(self._answer_lost, times=None, after=True)
-
-    @property
-    def writes(self) -> int:
-        return sum(e.is_write and e.status is not None for e in self.exchanges)
-
-    def _read_fails(self, request: httpx.Request) -> bool:
-        failing = request.method == "GET" and self.fail_reads > 0
-        self.fail_reads -= failing
-        return failing
-
-    def _answer_lost(self, request: httpx.Request) -> bool:
-        lost = request.method != "GET" and not self.down and self.lose_next_answer
-        self.lose_next_answer = self.lose_next_answer and not lost
-        return lost
 
 
 class Events:
@@ -73,7 +47,7 @@ class Events:
 @dataclass
 class Host:
     lease: ForgeLease
-    line: Line
+    line: ForgeLine  # ``down``, ``lose_next_answer``, ``fail_reads``; ``applied``: the writes that landed
     mono: FakeClock
     wall: FakeClock
     events: Events
@@ -87,14 +61,12 @@ class Host:
 class World:
     forge: Forge
     settings: LeaseSettings
+    client: Clients
     hosts: list[Host] = field(default_factory=list)
-    clients: list[GiteaClient] = field(default_factory=list)
 
     def host(self, name: str, *, user: str = "alice", wall_offset: float = 0.0) -> Host:
-        line = Line()
-        account = getattr(self.forge, user)
-        client = GiteaClient(self.forge.url, account.token, transport=line, registry=CollectorRegistry(), retries=0)
-        self.clients.append(client)
+        line = ForgeLine()
+        client = self.client(user, line, retries=0)
         mono = FakeClock(1000.0)
         wall = FakeClock(1_800_000_000.0 + wall_offset)
         events, registry = Events(), CollectorRegistry()
@@ -119,13 +91,8 @@ class World:
 
 @pytest.fixture
 async def world(forge: Forge) -> AsyncIterator[World]:
-    repo = forge.new_repo()
-    w = World(forge, SETTINGS.model_copy(update={"repo": repo}))
-    try:
-        yield w
-    finally:
-        for client in w.clients:
-            await client.aclose()
+    async with clients(forge) as client:
+        yield World(forge, SETTINGS.model_copy(update={"repo": forge.new_repo()}), client)
 
 
 async def test_the_first_acquire_creates_the_branch_and_the_record(world: World) -> None:
@@ -159,18 +126,18 @@ async def test_renewing_writes_a_newer_record_under_the_same_epoch_and_not_too_o
     a = world.host("host-a")
     assert await a.lease.acquire()
     first_sha = a.lease.sha
-    writes = a.line.writes
+    writes = a.line.applied
 
     world.advance(0.5)
     assert await a.lease.renew() is True
-    assert a.line.writes == writes  # renewed 0.5 s ago: nothing to write
+    assert a.line.applied == writes  # renewed 0.5 s ago: nothing to write
 
     world.advance(1.5)
     assert await a.lease.renew() is True
     record, sha = await world.on_forge()
     assert record is not None and record.epoch == 1 and record.renewed == 1_800_000_002.0
     assert record.expires == 1_800_000_008.0 and record.acquired == 1_800_000_000.0
-    assert sha != first_sha and a.line.writes == writes + 1
+    assert sha != first_sha and a.line.applied == writes + 1
     assert a.metric("uniwizard_lease_transitions_total", event="renewed") == 1.0
     # renewals keep it held far beyond one ttl
     for _ in range(10):
@@ -359,7 +326,7 @@ async def test_a_damaged_lease_file_is_a_clear_mesh_error_and_nothing_is_written
     a = world.host("host-a")
     with pytest.raises(MeshError, match=r"leases/dispatcher.json is damaged .*replace it with a valid record"):
         await a.lease.acquire()
-    assert a.line.writes == 0 and not a.lease.held
+    assert a.line.applied == 0 and not a.lease.held
     with pytest.raises(MeshError, match="damaged"):
         await world.on_forge()
 

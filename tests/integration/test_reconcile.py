@@ -5,37 +5,23 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
-from bootstrapped_forge import Mesh, start_mesh
+import reconcile_world
 from loopback_http import LoopbackServer, json_reply
-from reconcile_world import ROOT, Crash, RecordingServices, World, make_world, with_bid
+from reconcile_world import ROOT, Crash, RecordingServices, World, with_bid
 
 from uni_wizard.observe.events import EventLog
 from uni_wizard.reconcile.state import StateFile
+
+mesh = reconcile_world.mesh  # the devforge of this module
+world = reconcile_world.world  # a repository and hosts of its own per test
 
 pytestmark = pytest.mark.skipif(
     subprocess.run(["git", "--version"], capture_output=True).returncode != 0, reason="git is not installed"
 )
 
 EZRA = (ROOT / "houses" / "ezra.yaml").read_text()
-
-
-@pytest.fixture(scope="module")
-def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
-    with start_mesh(tmp_path_factory.mktemp("reconcile-mesh")) as started:
-        yield started
-
-
-@pytest.fixture
-async def world(mesh: Mesh, tmp_path: Path) -> AsyncIterator[World]:
-    made = await make_world(mesh, tmp_path)
-    try:
-        yield made
-    finally:
-        await made.close()
 
 
 @pytest.fixture

@@ -19,16 +19,18 @@ import subprocess
 import sysconfig
 import time
 import zipfile
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+import reconcile_world
 import yaml
-from bootstrapped_forge import Mesh, start_mesh
-from reconcile_world import ROOT, RecordingServices, World, make_world
+from reconcile_world import ROOT, RecordingServices, World
 
 from uni_wizard.observe.events import EventLog
 from uni_wizard.reconcile.state import StateFile
+
+mesh = reconcile_world.mesh  # the devforge of this module
+world = reconcile_world.world  # a repository and hosts of its own per test
 
 pytestmark = pytest.mark.skipif(
     subprocess.run(["git", "--version"], capture_output=True).returncode != 0, reason="git is not installed"
@@ -75,21 +77,6 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     broken = b"import sys\n\ndef main():\n    sys.exit(3)\n"
     pack_wheel(dest, "0.0.2", {"uni_wizard/__init__.py": b"", "uni_wizard/cli.py": broken})
     return dest
-
-
-@pytest.fixture(scope="module")
-def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
-    with start_mesh(tmp_path_factory.mktemp("reconcile-package-mesh")) as started:
-        yield started
-
-
-@pytest.fixture
-async def world(mesh: Mesh, tmp_path: Path) -> AsyncIterator[World]:
-    made = await make_world(mesh, tmp_path)
-    try:
-        yield made
-    finally:
-        await made.close()
 
 
 def free_port() -> int:

@@ -15,17 +15,29 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-from bootstrapped_forge import ADMIN, Mesh, start_mesh
-from prometheus_client import CollectorRegistry
+from bootstrapped_forge import ADMIN, Mesh, mesh_fixture
+from worlds import (
+    HOST,
+    HOUSES,
+    ORG,
+    Clients,
+    Permission,
+    clients,
+    clone,
+    commit_and_push,
+    create_repo,
+    fresh_name,
+    push_files,
+    tool_runtime,
+)
 
 from uni_wizard.assembly.reviewer import reviewer_on
-from uni_wizard.config import Settings
 from uni_wizard.errors import GitRefused, PolicyDenied, ToolExecutionError
 from uni_wizard.forge import GiteaClient
 from uni_wizard.forge.models import PullRequest, Review
@@ -35,17 +47,12 @@ from uni_wizard.review import ReviewConfig, Reviewer, Worktrees, check_provenanc
 from uni_wizard.review.render import VERDICT, marker
 from uni_wizard.store import utc_now
 from uni_wizard.testing import RecordingTransport
-from uni_wizard.testing import git_as as git
-from uni_wizard.tools.env import ToolEnv
 
 pytestmark = pytest.mark.skipif(
     subprocess.run(["git", "--version"], capture_output=True).returncode != 0, reason="git is not installed"
 )
 
-ROOT = Path(__file__).resolve().parents[2]
-ORG = "mesh"
 OWNER = "owner"
-HOST = "test-host"
 PROOF = "uni-wizard/proof"
 
 CALC = "def add(a, b):\n    return a + b\n"
@@ -56,24 +63,11 @@ CHECK = (
 )
 
 
-# -- the forge ----------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
-    with start_mesh(tmp_path_factory.mktemp("review-mesh"), extra_users=(OWNER,)) as started:
-        yield started
-
-
-class Line(RecordingTransport):
-    """The Harness tools' way to the forge: records every request ("METHOD /path"); ``before`` runs first.
-    Closing it (each tool call closes its client) leaves it usable."""
-
-    def __init__(self) -> None:
-        super().__init__(close_inner=False)
-
-
 # -- one test's world ---------------------------------------------------------------------------------
+
+mesh = mesh_fixture(extra_users=(OWNER,))
+MEMBERS: dict[str, Permission] = {**HOUSES, OWNER: "admin"}
+LABELS = [("status/review", "#5319e7", True), ("status/done", "#0e8a16", True), ("hold", "#b60205", False)]
 
 
 @dataclass
@@ -81,12 +75,12 @@ class World:
     mesh: Mesh
     repo: str
     runtime: Runtime
-    line: Line
+    line: RecordingTransport  # the Harness tools' way to the forge; ``before`` runs first
     work: Path  # bezalel's clone
     timmy: GiteaClient
     bezalel: GiteaClient
     owner: GiteaClient
-    clients: list[GiteaClient] = field(default_factory=list)
+    client: Clients
 
     @property
     def name(self) -> str:
@@ -97,25 +91,7 @@ class World:
         return reviewer_on(self.runtime, client or self.timmy, config=settings, repos=[self.repo], house=house)
 
     def push(self, branch: str, files: dict[str, str], message: str) -> str:
-        git(
-            "checkout",
-            "-q",
-            "-B",
-            branch,
-            f"origin/{branch}" if self.has_remote(branch) else "origin/main",
-            cwd=self.work,
-        )
-        for path, text in files.items():
-            (self.work / path).parent.mkdir(parents=True, exist_ok=True)
-            (self.work / path).write_text(text)
-        git("add", "-A", cwd=self.work)
-        git("commit", "-q", "-m", message, cwd=self.work)
-        git("push", "-q", "origin", f"HEAD:refs/heads/{branch}", cwd=self.work)
-        git("fetch", "-q", "origin", cwd=self.work)
-        return git("rev-parse", "HEAD", cwd=self.work)
-
-    def has_remote(self, branch: str) -> bool:
-        return bool(git("branch", "-r", "--list", f"origin/{branch}", cwd=self.work))
+        return push_files(self.work, branch, dict(files), message)
 
     async def prove(self, sha: str, state: str = "success") -> None:
         await self.bezalel.create_status(ORG, self.name, sha, state, PROOF, description=f"proof: {state}")  # type: ignore[arg-type]
@@ -150,50 +126,23 @@ class World:
 
 @pytest.fixture
 async def world(mesh: Mesh, tmp_path: Path) -> AsyncIterator[World]:
-    name = f"r-{uuid.uuid4().hex[:8]}"
-    async with GiteaClient(mesh.url, username=ADMIN[0], password=ADMIN[1]) as root:
-        await root.create_repo(name, org=ORG, auto_init=True)
-        for user, permission in (("timmy", "admin"), (OWNER, "admin"), ("bezalel", "write"), ("ezra", "write")):
-            await root.add_collaborator(ORG, name, user, permission)  # type: ignore[arg-type]
-        await root.add_collaborator(ORG, name, "allegro", "write")
-        for label, color in (("status/review", "#5319e7"), ("status/done", "#0e8a16"), ("hold", "#b60205")):
-            await root.ensure_label(ORG, name, label, color, exclusive=label.startswith("status/"))
-    work = tmp_path / "bezalel"
-    git("clone", "-q", f"http://bezalel:{mesh.token('bezalel')}@127.0.0.1:{mesh.server.port}/{ORG}/{name}.git",
-        str(work), cwd=tmp_path)  # fmt: skip
+    repo = await create_repo(mesh, fresh_name("r"), members=MEMBERS, labels=LABELS)
+    work = clone(mesh, repo, tmp_path / "bezalel")
     (work / "calc.py").write_text(CALC)
     (work / "check.py").write_text(CHECK)
     (work / ".uni-wizard.yaml").write_text(f"test_command: {json.dumps([sys.executable, 'check.py'])}\n")
     (work / "configs").mkdir()
     (work / "configs" / "app.yaml").write_text("answer: 42\n")
-    git("add", "-A", cwd=work)
-    git("commit", "-q", "-m", "A small project with a test", cwd=work)
-    git("push", "-q", "origin", "HEAD:refs/heads/main", cwd=work)
-    git("fetch", "-q", "origin", cwd=work)
+    commit_and_push(work, "A small project with a test")
     async with GiteaClient(mesh.url, username=ADMIN[0], password=ADMIN[1]) as root:
         await root.create_branch_protection(
-            ORG, name, "main", required_approvals=1, enable_approvals_whitelist=True,
+            ORG, repo.split("/")[1], "main", required_approvals=1, enable_approvals_whitelist=True,
             approvals_whitelist_username=["timmy", OWNER], enable_merge_whitelist=True,
             merge_whitelist_usernames=["timmy", OWNER], enable_status_check=True, status_check_contexts=[PROOF],
             block_on_rejected_reviews=True,
         )  # fmt: skip
-    line = Line()
-    token = mesh.token("timmy")
-    (tmp_path / "workspace").mkdir()
-    settings = Settings(
-        host=HOST, data_dir=tmp_path / "data", workspace=tmp_path / "workspace", gitea_url=mesh.url, gitea_token=token
-    )
-    env = ToolEnv(gitea_url=mesh.url, gitea_token=token, http_transport=line)
-    runtime = Runtime(settings, env=env, metrics_registry=CollectorRegistry())
-    clients = [GiteaClient(mesh.url, mesh.token(u), registry=CollectorRegistry()) for u in ("timmy", "bezalel", OWNER)]
-    world = World(mesh, f"{ORG}/{name}", runtime, line, work, *clients, clients=list(clients))
-    try:
-        yield world
-    finally:
-        for client in world.clients:
-            await client.aclose()
-        await line.inner.aclose()
-        runtime.close()
+    async with clients(mesh) as client, tool_runtime(tmp_path, mesh) as (runtime, line):
+        yield World(mesh, repo, runtime, line, work, client("timmy"), client("bezalel"), client(OWNER), client)
 
 
 def approvals(reviews: list[Review], login: str) -> list[Review]:
@@ -515,8 +464,7 @@ async def test_allegro_cannot_approve_the_harness_denies_it_before_the_forge_is_
     )
     assert (merge.status, merge.rule) == (Status.DENIED, "may_merge") and world.line.requests == []
 
-    allegro = GiteaClient(world.mesh.url, world.mesh.token("allegro"), registry=CollectorRegistry())
-    world.clients.append(allegro)
+    allegro = world.client("allegro")
     (report,) = await world.reviewer(house="allegro", client=allegro).review_once()  # a reviewer run as allegro
     assert report.verdict == "denied" and "rules.may_approve is false" in report.reasons[-1]
     assert await world.reviews(pr.number) == [] and world.line.requests == []

@@ -30,6 +30,7 @@ from typing import Any
 import pytest
 from loopback_http import LoopbackServer
 from prometheus_client import CollectorRegistry
+from worlds import plain_runtime
 
 import uni_wizard
 from uni_wizard.errors import ConfigError, ToolExecutionError
@@ -102,12 +103,9 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     monkeypatch.setenv("UNIWIZARD_GITEA_TOKEN", token)  # the finding: the daemon's token in its environment
     monkeypatch.setenv("GITEA_TOKEN", token)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
-    runtime = make_runtime(tmp_path, sandbox_tmpfs_mb=TMPFS_MB, sandbox_processes=PROCESSES)
-    assert runtime.env.gitea_token == token and runtime.env.sandbox.processes == PROCESSES
-    try:
+    with plain_runtime(tmp_path, sandbox_tmpfs_mb=TMPFS_MB, sandbox_processes=PROCESSES) as runtime:
+        assert runtime.env.gitea_token == token and runtime.env.sandbox.processes == PROCESSES
         yield World(tmp_path, runtime, token, secret, planted)
-    finally:
-        runtime.close()
 
 
 def snapshot(root: Path) -> str:

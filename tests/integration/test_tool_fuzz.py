@@ -21,14 +21,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from loopback_http import LoopbackServer
+from worlds import plain_runtime
 
 from uni_wizard import Call, Harness, Mode, Status
 from uni_wizard.harness.runtime import Runtime
-from uni_wizard.testing import RecordingSleep, make_runtime
+from uni_wizard.testing import RecordingSleep
 from uni_wizard.tools.builtin import builtin_registry
 
 TOOLS = [spec.name for spec in builtin_registry()]
 HOUSES = ["timmy", "bezalel", "ezra", "allegro"]
+TOKEN = "fuzz-token-123456"
 SETTINGS = settings(
     max_examples=int(os.environ.get("FUZZ_EXAMPLES", "40")),
     deadline=None,
@@ -39,12 +41,10 @@ SETTINGS = settings(
 class World:
     """A runtime whose workspace holds a file, a git repository, a FIFO and a symlink out of the roots."""
 
-    def __init__(self, root: Path, forge: LoopbackServer) -> None:
+    def __init__(self, runtime: Runtime, forge: LoopbackServer) -> None:
         self.forge = forge
-        self.runtime: Runtime = make_runtime(
-            root, gitea_url=forge.url, gitea_token="fuzz-token-123456", sleep=RecordingSleep()
-        )
-        ws = Path(self.runtime.settings.workspace).resolve()
+        self.runtime = runtime
+        ws = Path(runtime.settings.workspace).resolve()
         (ws / "sub").mkdir()
         (ws / "file.txt").write_text("hello\nworld\n")
         subprocess.run(["git", "init", "-q", "-b", "main", str(ws / "repo")], check=True)
@@ -67,10 +67,12 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    with LoopbackServer() as forge:
-        made = World(tmp_path_factory.mktemp("fuzz"), forge)
-        yield made
-        made.runtime.close()
+    root = tmp_path_factory.mktemp("fuzz")
+    with (
+        LoopbackServer() as forge,
+        plain_runtime(root, gitea_url=forge.url, gitea_token=TOKEN, sleep=RecordingSleep()) as runtime,
+    ):
+        yield World(runtime, forge)
 
 
 HOSTILE_TEXT = st.one_of(

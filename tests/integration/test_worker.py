@@ -15,36 +15,33 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import yaml
-from bootstrapped_forge import ADMIN, Mesh, start_mesh
-from prometheus_client import CollectorRegistry
+from bootstrapped_forge import Mesh, mesh_fixture
+from worlds import HOST, ORG, Clients, clients, create_repo, fresh_name, plain_runtime, triage_for
 
 from uni_wizard.assembly.dispatcher import build_dispatch_loop
 from uni_wizard.assembly.worker import build_worker, worker_on
-from uni_wizard.dispatch.config import TriageConfig, default_triage_path, load_triage_config
+from uni_wizard.dispatch.config import TriageConfig, default_triage_path
 from uni_wizard.dispatch.state import CLAIM_MARKER, latest_claim
 from uni_wizard.errors import ConfigError, ToolExecutionError
 from uni_wizard.forge import GiteaClient
 from uni_wizard.forge.models import Comment, Issue, PullRequest
 from uni_wizard.harness.runtime import Runtime
 from uni_wizard.intake.hints import QueueHint
-from uni_wizard.testing import FakeClock, RecordingTransport, make_runtime
+from uni_wizard.testing import FakeClock, ForgeLine, make_runtime
 from uni_wizard.work.claims import ClaimKeeper, claim
 from uni_wizard.work.publish import PROOF_CONTEXT
 from uni_wizard.work.repo import IssueWorktree
 from uni_wizard.work.report import report_marker
 from uni_wizard.work.worker import Worker
 
-ROOT = Path(__file__).resolve().parents[2]
-ORG = "mesh"
-HOST = "test-host"
 TTL = 60.0
 
 APP = "def greet():\n    return 'hi'\n"
@@ -142,20 +139,9 @@ steps:
 )
 
 
-# -- the forge ----------------------------------------------------------------------------------------
+# -- one test's world ---------------------------------------------------------------------------------
 
-
-@pytest.fixture(scope="module")
-def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
-    with start_mesh(tmp_path_factory.mktemp("worker-mesh")) as started:
-        yield started
-
-
-class Tripwire(RecordingTransport):
-    """A real transport that calls ``trip(request)`` after each write it sent."""
-
-    def __init__(self, trip: Callable[[httpx.Request], None]) -> None:
-        super().__init__(after=lambda request, _: None if request.method in ("GET", "HEAD") else trip(request))
+mesh = mesh_fixture()
 
 
 @dataclass
@@ -165,16 +151,11 @@ class World:
     runtime: Runtime
     config: TriageConfig
     timmy: GiteaClient
-    clients: list[GiteaClient] = field(default_factory=list)
+    client: Clients
 
     @property
     def name(self) -> str:
         return self.repo.split("/", 1)[1]
-
-    def client(self, user: str, transport: httpx.AsyncBaseTransport | None = None) -> GiteaClient:
-        client = GiteaClient(self.mesh.url, self.mesh.token(user), registry=CollectorRegistry(), transport=transport)
-        self.clients.append(client)
-        return client
 
     def worker(self, house: str, forge: GiteaClient | None = None, **kwargs: Any) -> Worker:
         return worker_on(
@@ -220,30 +201,18 @@ class World:
 
 @pytest.fixture
 async def world(mesh: Mesh, tmp_path: Path) -> AsyncIterator[World]:
-    name = f"w-{uuid.uuid4().hex[:8]}"
-    async with GiteaClient(mesh.url, username=ADMIN[0], password=ADMIN[1]) as root:
-        await root.create_repo(name, org=ORG, auto_init=True)
-        for user, permission in (("timmy", "admin"), ("allegro", "write"), ("ezra", "write"), ("bezalel", "write")):
-            await root.add_collaborator(ORG, name, user, permission)
-    runtime = make_runtime(tmp_path, gitea_url=mesh.url)
-    config = load_triage_config()
-    config = config.model_copy(
-        update={"dispatcher": config.dispatcher.model_copy(update={"repos": (f"{ORG}/{name}",)})}
-    )
-    timmy = GiteaClient(mesh.url, mesh.token("timmy"), registry=CollectorRegistry())
-    for path, content in FILES.items():
-        await timmy.create_file(ORG, name, path, content.encode(), f"add {path}")
-    for spec in config.labels(tuple(runtime.houses)):
-        await timmy.ensure_label(
-            ORG, name, spec.name, spec.color, description=spec.description, exclusive=spec.exclusive
-        )
-    world = World(mesh, f"{ORG}/{name}", runtime, config, timmy, clients=[timmy])
-    try:
-        yield world
-    finally:
-        for client in world.clients:
-            await client.aclose()
-        runtime.close()
+    name = fresh_name("w")
+    config = triage_for(await create_repo(mesh, name))
+    async with clients(mesh) as client:
+        timmy = client("timmy")
+        for path, content in FILES.items():
+            await timmy.create_file(ORG, name, path, content.encode(), f"add {path}")
+        with plain_runtime(tmp_path, mesh) as runtime:
+            for spec in config.labels(tuple(runtime.houses)):
+                await timmy.ensure_label(
+                    ORG, name, spec.name, spec.color, description=spec.description, exclusive=spec.exclusive
+                )
+            yield World(mesh, f"{ORG}/{name}", runtime, config, timmy, client)
 
 
 def reports_of(comments: list[Comment], house: str, number: int) -> list[Comment]:
@@ -431,7 +400,7 @@ async def test_a_killed_worker_loses_its_claim_and_the_next_one_finishes_without
         if request.method == "POST" and request.url.path.endswith("/pulls") and task is not None:
             task.cancel()
 
-    first = world.worker("bezalel", world.client("bezalel", Tripwire(kill_after_the_pull_request)))
+    first = world.worker("bezalel", world.client("bezalel", ForgeLine(after_write=kill_after_the_pull_request)))
     task = asyncio.create_task(first.poll_once())
     with pytest.raises(asyncio.CancelledError):
         await task

@@ -4,7 +4,8 @@ Only what cannot run for real in a test, or would make a fast test slow, lives h
 model, model servers with injected faults (Ollama cannot be installed here), systemd's stand-in for the
 reconciler (``worlds.py``), a TCP proxy that can cut a partition, an in-memory forge that records every
 write as a readable line (``FakeForge``, proven against the devforge by tests/integration's conformance
-test) and an httpx transport that records, fails or delays chosen requests (``RecordingTransport``).
+test) and an httpx transport that records, fails or delays chosen requests (``RecordingTransport``, and
+``ForgeLine``, the one with the knobs the lane tests turn).
 Everything else (SQLite, git, the filesystem, HTTP on loopback) is used for real.
 
 Floor: the composition (fakes for tests of any floor). May import: anything.
@@ -22,8 +23,10 @@ from ..config import Settings
 from ..harness.core import Harness
 from ..harness.runtime import Runtime
 from ..policy.model import HousePolicy, Mode
+from ..tools.env import ToolEnv
 from ..tools.registry import ToolRegistry
 from .fake_forge import FakeForge
+from .forge_line import ForgeLine
 from .scripted_model import ScriptedModel, ScriptExhausted, text_reply, tool_reply
 from .transport import Exchange, RecordingTransport
 from .worlds import RecordingServices, git_as
@@ -32,6 +35,7 @@ __all__ = [
     "Exchange",
     "FakeClock",
     "FakeForge",
+    "ForgeLine",
     "RecordingServices",
     "RecordingSleep",
     "RecordingTransport",
@@ -74,14 +78,21 @@ def make_runtime(
     registry: ToolRegistry | None = None,
     houses: Mapping[str, HousePolicy] | None = None,
     sleep: RecordingSleep | None = None,
+    env: ToolEnv | None = None,
     **settings: Any,
 ) -> Runtime:
-    """A Runtime whose store, workspace and metrics are private to ``root`` (a temporary directory)."""
+    """A Runtime whose store, workspace and metrics are private to ``root`` (a temporary directory); ``env``
+    replaces the tools' environment the settings would give (a test's recording transport, say)."""
     values: dict[str, Any] = {"host": "test-host", "data_dir": root / "data", "workspace": root / "workspace"}
     values.update(settings)
     Path(values["workspace"]).mkdir(parents=True, exist_ok=True)
     return Runtime(
-        Settings(**values), registry=registry, houses=houses, metrics_registry=CollectorRegistry(), sleep=sleep
+        Settings(**values),
+        registry=registry,
+        houses=houses,
+        env=env,
+        metrics_registry=CollectorRegistry(),
+        sleep=sleep,
     )
 
 
