@@ -14,7 +14,9 @@ their roles here, so they all run the same thing.
 - ``reviewer.py``: ``build_reviewer``, ``reviewer_on``, ``reviewer_poll_seconds``;
 - ``upgrades.py``: the upgrade queue as the reviewer's extension (``upgrade_extension``), its records;
 - ``reconciler.py``: ``build_reconciler``, ``serve_reconciler`` (the daemon role);
-- ``mesh.py``: ``build_mesh_node``, this host's part of the mesh;
+- ``mesh.py``: ``build_mesh_node``, this host's part of the mesh; ``looked_at``, the CLI's one read-only look;
+- ``now.py``: ``take_now``, the Now view of this host (``houses --now``); ``telemetry.py``: ``telemetry_status``,
+  its telemetry pipeline (``telemetry --status``); ``local_daemon.py``: this host's daemon asked over HTTP;
 - ``roles.py``: the daemon's roles, checked (``check_roles``) then started (``start_roles``).
 
 Nothing below the composition floor imports this package.

@@ -4,13 +4,16 @@ mesh status`` takes one look with it.
 Peer probes always; the lease view where the lease lives: the forge's lease file with a mesh file (when
 ``gitea_url`` and ``gitea_token`` are set), this host's store without one (a mesh of one); with a
 ``syncthing`` section, the Syncthing monitor and the spool writer and reader (which imports peers'
-``house.outcome`` events into this host's routing history).
+``house.outcome`` events into this host's routing history). ``looked_at`` takes the CLI's one read-only look
+(``mesh status``, ``telemetry --status``, ``houses --now``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -34,7 +37,7 @@ from ..meshfile.schema import HostEntry, MeshConfig, SyncthingSettings
 from ..observe.events import EventLog
 from .configs import Configs
 
-__all__ = ["build_mesh_node", "mesh_of_one"]
+__all__ = ["build_mesh_node", "looked_at", "mesh_of_one"]
 
 Clock = Callable[[], float]
 
@@ -78,6 +81,34 @@ def build_mesh_node(
         mesh, host, prober=prober, lease=lease, monitor=monitor, writer=writer, reader=reader,
         closers=tuple(closers), clock=clock,
     )  # fmt: skip
+
+
+@contextlib.asynccontextmanager
+async def looked_at(settings: Settings, runtime: Runtime) -> AsyncIterator[MeshNode]:
+    """This host's node after one read-only look: every host's ``/health`` probed (this one included), the lease
+    read, Syncthing asked, the heartbeats in the shared folder and the spool's cursor read; nothing is written.
+    The node's clients close when the block ends."""
+    node = build_mesh_node(settings, runtime)
+    me = node.mesh.host(settings.host)
+    own = PeerProber((me,), node.mesh.peers) if me else None
+    try:
+        jobs: list[Any] = [node.prober.probe_once(), node.lease.refresh()]
+        if own is not None:
+            jobs.append(own.probe_once())
+        if node.monitor is not None:
+            jobs.append(node.monitor.refresh())
+        await asyncio.gather(*jobs)
+        if node.reader is not None:
+            await asyncio.to_thread(node.reader.heartbeats_only)
+        if node.writer is not None:
+            await asyncio.to_thread(node.writer.look)
+        if own is not None and me is not None:
+            node.view.self_health = lambda: own.results.get(me.name)
+        yield node
+    finally:
+        if own is not None:
+            await own.aclose()
+        await node.aclose()
 
 
 def mesh_of_one(settings: Settings) -> MeshConfig:

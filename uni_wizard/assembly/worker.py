@@ -41,6 +41,7 @@ from ..forge.client import GiteaClient
 from ..harness.runtime import Runtime
 from ..observe.events import EventLog
 from ..work.agent_loop import AgentBudget, AgentPlanner
+from ..work.metrics import WorkMetrics
 from ..work.mirror import Mirrors
 from ..work.model_gate import CascadeGate
 from ..work.repo import forge_root
@@ -164,6 +165,7 @@ def worker_on(
         clock=clock,
         poll_seconds=poll_seconds,
         mirrors=mirrors_of(runtime, house) if mirror else None,
+        metrics=WorkMetrics.for_registry(runtime.metrics.registry),
     )
 
 

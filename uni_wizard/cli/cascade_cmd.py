@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import httpx
 import typer
 from prometheus_client import CollectorRegistry
 
@@ -26,18 +25,10 @@ __all__ = ["register"]
 
 
 def _daemon_status(settings: Settings) -> tuple[dict[str, Any] | None, str]:
-    host = "127.0.0.1" if settings.bind in ("0.0.0.0", "::", "") else settings.bind  # noqa: S104
-    url = f"http://{host}:{settings.port}/api/v1/cascade"
-    if not settings.port:
-        return None, url
-    try:
-        response = httpx.get(url, timeout=1.0, trust_env=False)
-    except httpx.HTTPError:
-        return None, url
-    if response.status_code != 200:
-        return None, url
-    data = response.json()
-    return (data, url) if isinstance(data, dict) else (None, url)
+    from ..assembly.local_daemon import ask_daemon  # here, not at the top: `--help` stays quick
+
+    data, url = ask_daemon(settings, "/api/v1/cascade")
+    return (data if data is not None and "providers" in data else None), url
 
 
 async def _local_status(cascade: Cascade) -> dict[str, Any]:

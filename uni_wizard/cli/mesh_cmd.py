@@ -3,18 +3,21 @@
 Without ``--daemon`` the command takes its own look, read-only: it probes every host's ``/health`` (this
 one included), reads the heartbeats in the shared folder, asks Syncthing and reads the lease from the
 forge. With ``--daemon URL`` it prints what that daemon's ``GET /api/v1/mesh`` answers.
+
+``mesh prometheus-config``: the Prometheus scrape configuration of the mesh file's hosts (``mesh/prometheus_config``).
 """
 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import httpx
 import typer
 
 from ..config import Settings
-from ..errors import MeshError
+from ..errors import ConfigError, MeshError
 from ..harness.runtime import Runtime
 from .common import Col, console, fit_table, options, print_json
 
@@ -63,6 +66,36 @@ def status(
         console.print(f"conflict file: {path}", markup=False, highlight=False)
 
 
+@mesh_app.command("prometheus-config")
+def prometheus_config(
+    ctx: typer.Context,
+    mesh_file: Path | None = typer.Option(
+        None, "--mesh", help="The mesh file (default: the mesh_config setting).", dir_okay=False
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", help="Write the configuration here (default: print it).", dir_okay=False
+    ),
+    rules: list[str] = typer.Option(
+        ["../alerts/*.yml"], "--rules", help="A rule file or glob, relative to the configuration's directory (repeat)."
+    ),
+) -> None:
+    """The Prometheus scrape configuration of every host of the mesh file, with the alert rules referenced."""
+    # here, not at the top: `--help` stays quick
+    from ..mesh.prometheus_config import render_prometheus_config
+    from ..meshfile.schema import load_mesh_config
+
+    path = mesh_file or options(ctx).settings().mesh_config
+    if path is None:
+        raise ConfigError("no mesh file: pass --mesh FILE or set the mesh_config setting", source="--mesh")
+    mesh = load_mesh_config(path)
+    text = render_prometheus_config(mesh, source=path.name, rule_files=rules)
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    out.write_text(text, encoding="utf-8")
+    typer.echo(f"wrote {out}: {len(mesh.hosts)} hosts")
+
+
 def _ask(url: str) -> dict[str, Any]:
     """What the daemon at ``url`` answers to ``GET /api/v1/mesh``; a ``MeshError`` saying why when it cannot."""
     where = url.rstrip("/") + "/api/v1/mesh"
@@ -88,31 +121,10 @@ def _ask(url: str) -> dict[str, Any]:
 
 
 async def _look(settings: Settings, runtime: Runtime) -> dict[str, Any]:
-    # here, not at the top: `--help` stays quick
-    from ..assembly.mesh import build_mesh_node
-    from ..mesh.peers import PeerProber
+    from ..assembly.mesh import looked_at  # here, not at the top: `--help` stays quick
 
-    node = build_mesh_node(settings, runtime)
-    me = node.mesh.host(settings.host)
-    own = PeerProber((me,), node.mesh.peers) if me else None
-    try:
-        jobs: list[Any] = [node.prober.probe_once(), node.lease.refresh()]
-        if own is not None:
-            jobs.append(own.probe_once())
-        if node.monitor is not None:
-            jobs.append(node.monitor.refresh())
-        await asyncio.gather(*jobs)
-        if node.reader is not None:
-            await asyncio.to_thread(node.reader.heartbeats_only)
-        if node.writer is not None:
-            await asyncio.to_thread(node.writer.look)
-        if own is not None and me is not None:
-            node.view.self_health = lambda: own.results.get(me.name)
+    async with looked_at(settings, runtime) as node:
         return node.view.snapshot()
-    finally:
-        if own is not None:
-            await own.aclose()
-        await node.aclose()
 
 
 def _lease_text(lease: dict[str, Any] | None) -> str:

@@ -186,9 +186,18 @@ def test_command(
 
 
 def houses_command(
-    ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print the policies as JSON.")
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Print the policies (with --now: the snapshot) as JSON."),
+    now: bool = typer.Option(
+        False,
+        "--now",
+        help="What this host's houses do now: issue, step, elapsed, queue, room; lease, peers, breakers.",
+    ),
 ) -> None:
-    """List the houses and their policies."""
+    """List the houses and their policies; with --now, what this host's houses are doing this minute."""
+    if now:
+        _houses_now(ctx, as_json)
+        return
     houses = options(ctx).runtime().houses
     if as_json:
         print_json({name: p.model_dump(mode="json") for name, p in houses.items()})
@@ -198,6 +207,36 @@ def houses_command(
         rules = ", ".join(k for k, v in p.rules.model_dump().items() if v is True)
         rows.append((name, p.role, p.gitea_user, str(p.default_mode), str(p.max_concurrency), rules))
     console.print(fit_table(HOUSE_COLUMNS, rows))
+
+
+def _houses_now(ctx: typer.Context, as_json: bool) -> None:
+    """``houses --now``: one read-only look at the mesh, the event log, the provenance and the forge."""
+    import asyncio
+
+    # here, not at the top: `--help` stays quick
+    from ..assembly.mesh import looked_at
+    from ..assembly.now import breakers_from_daemon, take_now
+    from ..observe.now import NowSnapshot
+    from . import now_view
+
+    opts = options(ctx)
+    settings, runtime = opts.settings(), opts.runtime()
+
+    async def look() -> NowSnapshot:
+        async with looked_at(settings, runtime) as node:
+            breakers = await asyncio.to_thread(breakers_from_daemon, settings)
+            return await take_now(settings, runtime, node=node, breakers=breakers)
+
+    snapshot = asyncio.run(look())
+    if as_json:
+        print_json(snapshot.as_dict())
+        return
+    for line in now_view.now_lines(snapshot):
+        console.print(line, markup=False, highlight=False)
+    if snapshot.houses:
+        console.print(fit_table(now_view.HOUSE_COLUMNS, now_view.house_rows(snapshot.houses), title="houses"))
+    if snapshot.peers:
+        console.print(fit_table(now_view.PEER_COLUMNS, now_view.peer_rows(snapshot.peers), title="peers"))
 
 
 def register(app: typer.Typer) -> None:

@@ -2,8 +2,10 @@
 
 One listing of the open issues per repository: the waiting ones (``status/triage``, not held), in the order
 the dispatcher will route them (``waiting.py``), and the room each house has (open issues in
-``status/routed`` or ``status/in-progress`` carrying its ``house/*`` label, against its ``max_concurrency``).
-Nothing is written, no lease is taken: it can run beside the dispatcher.
+``status/routed`` or ``status/in-progress`` carrying its ``house/*`` label, against its ``max_concurrency``);
+``states`` counts each house's open issues by status (``QUEUE_STATUSES``: the Now view's queue) and
+``in_progress`` names those in progress. Nothing is written, no lease is taken: it can run beside the
+dispatcher.
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ from .forge_api import DispatchForge
 from .state import derive
 from .waiting import NEVER, Waiting, WaitLine, free_slots
 
-__all__ = ["LineView", "format_age", "read_line"]
+__all__ = ["QUEUE_STATUSES", "LineView", "format_age", "house_states", "read_line"]
 
 BUSY = ("routed", "in-progress")
+QUEUE_STATUSES = ("routed", "in-progress", "blocked", "review")
+"""The statuses of a house's queue, in the order an issue passes them (``blocked`` and ``review`` wait on people)."""
 
 
 @dataclass
@@ -35,6 +39,8 @@ class LineView:
     now: float
     free: int = 0
     repos: tuple[str, ...] = field(default_factory=tuple)
+    states: dict[str, dict[str, int]] = field(default_factory=dict)  # house -> status -> open issues
+    in_progress: dict[str, set[tuple[str, int]]] = field(default_factory=dict)  # house -> (repository, number)
 
     def rows(self) -> list[dict[str, Any]]:
         """One dict per waiting issue, in routing order (the ``--json`` shape)."""
@@ -66,6 +72,23 @@ def house_load(issues: Sequence[Issue]) -> dict[str, int]:
     return load
 
 
+def house_states(
+    listed: Sequence[tuple[str, Issue]],
+) -> tuple[dict[str, dict[str, int]], dict[str, set[tuple[str, int]]]]:
+    """Of ``(repository, issue)`` pairs: each house's open issues (its ``house/*`` label) by status, for the
+    ``QUEUE_STATUSES`` only, and the ``(repository, number)`` of those in progress."""
+    states: dict[str, dict[str, int]] = {}
+    in_progress: dict[str, set[tuple[str, int]]] = {}
+    for repo, issue in listed:
+        state = derive(issue)
+        if not state.open or not state.house or state.status not in QUEUE_STATUSES:
+            continue
+        states.setdefault(state.house, dict.fromkeys(QUEUE_STATUSES, 0))[state.status] += 1
+        if state.status == "in-progress":
+            in_progress.setdefault(state.house, set()).add((repo, issue.number))
+    return states, in_progress
+
+
 async def read_line(
     forge: DispatchForge,
     repos: Sequence[str],
@@ -77,15 +100,19 @@ async def read_line(
     """The line and the houses' room across ``repos``: one listing of open issues per repository."""
     line = WaitLine(hold_label, clock)
     load: dict[str, int] = {}
+    listed: list[tuple[str, Issue]] = []
     for repo in repos:
         owner, name = RepoRef.parse(repo)
         issues = [i async for i in forge.iter_issues(owner, name, state="open", type="issues")]
         line.reset(repo, issues)
+        listed += [(repo, issue) for issue in issues]
         for house, count in house_load(issues).items():
             load[house] = load.get(house, 0) + count
     takers = {name: p for name, p in houses.items() if p.rules.may_take_issues}
     capacity = {name: p.max_concurrency for name, p in takers.items()}
-    return LineView(line.ordered(), load, capacity, clock(), free_slots(takers, load), tuple(repos))
+    states, in_progress = house_states(listed)
+    free = free_slots(takers, load)
+    return LineView(line.ordered(), load, capacity, clock(), free, tuple(repos), states, in_progress)
 
 
 def format_age(seconds: float) -> str:

@@ -15,7 +15,7 @@ repository (``LabelIds``).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -269,11 +269,12 @@ async def open_pull(
     label: str,
     fresh: bool = False,
     labels: LabelIds | None = None,
+    opened: Callable[[], None] | None = None,
 ) -> PullRequest:
     """The open pull request from ``branch``, created when there is none (its body refreshed when there
     is), labelled ``label``. ``fresh``: the forge had no ``branch`` before this run pushed it, so no pull
     request can be open from it and it is created straight away (a conflict still finds the open one);
-    ``labels``: the label ids known from an earlier call."""
+    ``labels``: the label ids known from an earlier call; ``opened`` is called when this call created it."""
     owner, name = RepoRef.parse(repo)
     labels = labels or LabelIds()
     known = await labels.of(forge, repo)
@@ -286,6 +287,8 @@ async def open_pull(
         created, pull = False, await _find_pull(forge, repo, branch)
         if pull is None:
             raise Conflict(f"{repo}: a pull request from {branch} exists, but none is open")
+    if created and opened is not None:
+        opened()
     if not created and pull.body.strip() != body.strip():
         try:
             await forge.edit_issue(owner, name, pull.number, body=body)

@@ -23,6 +23,7 @@ from ..policy.model import HousePolicy
 from ..tools.registry import ToolRegistry
 from .checks import check, substitute
 from .forge_api import WorkForge
+from .metrics import HouseWorkMetrics
 from .planner import allowed_tools
 from .publish import LabelIds, open_pull, post_proof, proof_command, pull_body
 from .repo import IssueWorktree
@@ -54,12 +55,14 @@ class PlanRun:
         agent: AgentRunner | None = None,
         setup: ModelSetup | None = None,
         labels: LabelIds | None = None,
+        metrics: HouseWorkMetrics | None = None,
     ) -> None:
         self.forge, self.harness, self.reporter = forge, harness, reporter
         self.repo, self.issue, self.tree = repo, issue, tree
         self.policy, self.tools, self.agent = policy, tools, agent
         self.setup = setup or ModelSetup()
         self.labels = labels or LabelIds()
+        self.metrics = metrics  # the house's worker counters (None: not counted)
         self.task = f"{repo}#{issue.number}"
         self.path = str(tree.path)
         self.values = {"worktree": self.path, "issue": str(issue.number), "repo": repo, "branch": tree.branch}
@@ -82,13 +85,20 @@ class PlanRun:
         if plan is None:
             plan = await self._agent()
             if plan is None:
+                self._count_plan("model", ok=False)
                 return await self.reporter.finish(report)
-        if not await self._steps(plan):
+        ran = await self._steps(plan)
+        self._count_plan(plan.source, ok=ran)
+        if not ran:
             return await self.reporter.finish(report)
         if not await self.tree.changed():
             report.status, report.reason = "done", f"the {_WHO[plan.source]} ran; it changed nothing in the repository"
             return await self.reporter.finish(report)
         return await self._publish(plan.title or self.issue.title)
+
+    def _count_plan(self, source: str, *, ok: bool) -> None:
+        if self.metrics is not None:
+            self.metrics.plan_ran(source, ok=ok)
 
     async def _agent(self) -> Plan | None:
         """The agent's loop on the issue; the empty plan it leaves when it finished, else None (and why)."""
@@ -153,6 +163,8 @@ class PlanRun:
             fresh=not self.tree.resumed, book=reporter.book(self.repo, self.issue.number),
         )  # fmt: skip
         verdict = "passed" if report.proof.ok else "failed"
+        if self.metrics is not None:
+            self.metrics.proof(passed=report.proof.ok)
         why = proof_command(tests.result)
         log.info(
             "%s: proof %s on %s for %s (%s)%s", reporter.house, verdict, sha[:12], self.task,
@@ -176,6 +188,7 @@ class PlanRun:
         pull = await open_pull(
             self.forge, self.repo, branch=self.tree.branch, base=self.tree.base, title=title, body=body,
             label="status/review", fresh=not self.tree.resumed, labels=self.labels,
+            opened=self.metrics.pull_opened if self.metrics is not None else None,
         )  # fmt: skip
         report.status, report.pr_url = "review", pull.html_url or f"{self.repo}#{pull.number}"
         log.info("%s: PR opened !%d for %s from %s", reporter.house, pull.number, self.task, self.tree.branch)

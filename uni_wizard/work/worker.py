@@ -36,6 +36,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from ..dispatch.history import RoutingLedger
 from ..dispatch.types import IssueText
@@ -48,6 +49,7 @@ from ..reporef import RepoRef
 from ..tools.registry import ToolRegistry
 from .claims import ClaimKeeper, claim
 from .forge_api import WorkForge
+from .metrics import WorkMetrics
 from .mirror import Mirrors
 from .outcome import record_outcome
 from .planner import make_plan, no_model_reason, no_plan_message
@@ -68,6 +70,18 @@ HarnessFactory = Callable[[str], Harness]
 """``task`` -> a Harness of the house for that task (its mode, and a ``ToolEnv`` carrying the house's token)."""
 
 
+def finished_data(house: str, report: WorkReport) -> dict[str, Any]:
+    """The data of the ``work.finished`` event of ``report``: how the issue ended, with the first line of why."""
+    return {
+        "house": house,
+        "status": report.status,
+        "pr": report.pr_url,
+        "sha": report.head_sha,
+        "proof": report.proof.state if report.proof is not None else None,
+        "reason": report.reason.splitlines()[0][:REASON_CHARS] if report.reason else "",
+    }
+
+
 class Worker:
     """The worker of ``house`` over ``repos``.
 
@@ -76,7 +90,7 @@ class Worker:
     whose ``ToolEnv`` carries the same token (``git_push``); ``tools`` are the registered tools plans may name;
     ``events`` and ``ledger`` record what happened (the ledger is what routing learns from); ``artifacts`` keep
     outputs too long for a report. ``clock`` (wall time) dates claims and measures how long each issue took.
-    ``mirrors`` (the daemon's: ``work/mirror.py``) make each clone locally from a fetched mirror.
+    ``mirrors`` (the daemon's: ``work/mirror.py``) make each clone locally from a fetched mirror; ``metrics`` count.
     """
 
     def __init__(
@@ -102,6 +116,7 @@ class Worker:
         clock: Callable[[], float] = time.time,
         poll_seconds: float = 5.0,
         mirrors: Mirrors | None = None,
+        metrics: WorkMetrics | None = None,
     ) -> None:
         self.forge, self.house, self.policy, self.repos = forge, house, policy, tuple(repos)
         self.harness, self.tools, self.events, self.ledger = harness, tools, events, ledger
@@ -118,6 +133,7 @@ class Worker:
         self._email: str | None = None
         self.mirrors = mirrors  # the bare mirrors the clones are made from (None: each clone from the forge)
         self.labels = LabelIds()  # each repository's label ids, listed once (a pull request is made with them)
+        self.counts = (metrics or WorkMetrics.for_registry()).of(house)  # claims, plans, PRs, blocked, proofs
 
     @property
     def max_concurrency(self) -> int:
@@ -230,6 +246,7 @@ class Worker:
             self.forge, repo, issue, self.house, self.claim_ttl, login=self.login, clock=self.clock, book=book
         )
         log.info("%s claimed %s#%d", self.house, repo, number)
+        self.counts.claimed()
         await self.events.emit(
             EventKind.ISSUE_CLAIMED,
             f"claimed:{repo}#{number}:{self.house}:{comment.id}:{int(self.clock())}",
@@ -240,6 +257,8 @@ class Worker:
         started = self.clock()
         async with ClaimKeeper(self.forge, repo, comment.id, self.house, self.claim_ttl, clock=self.clock):
             report = await self._do(repo, issue)
+        if report.status == "blocked":
+            self.counts.issue_blocked()
         # what routing learns from: here in the store, and on the other hosts from the shared telemetry
         kind = next((n.split("/", 1)[1] for n in issue.label_names if n.startswith("kind/")), "task")
         await record_outcome(
@@ -251,14 +270,7 @@ class Worker:
             f"work:{repo}#{number}:{self.house}:{comment.id}:{int(self.clock())}",
             repository=repo,
             number=number,
-            data={
-                "house": self.house,
-                "status": report.status,
-                "pr": report.pr_url,
-                "sha": report.head_sha,
-                "proof": report.proof.state if report.proof is not None else None,
-                "reason": report.reason.splitlines()[0][:REASON_CHARS] if report.reason else "",
-            },
+            data=finished_data(self.house, report),
         )
         return report
 
@@ -295,6 +307,7 @@ class Worker:
         run = PlanRun(
             self.forge, self.harness(f"{repo}#{number}"), self.reporter, repo=repo, issue=issue, tree=tree,
             policy=self.policy, tools=self.tools, agent=agent, setup=self.setup, labels=self.labels,
+            metrics=self.counts,
         )  # fmt: skip
         try:
             return await run.run(plan)
