@@ -50,6 +50,7 @@ COMMANDS = (
     Lazy("route", "route_cmd", ROUTE_HELP),
     Lazy("dispatch", "dispatch_cmd", "Allegro's lane: triage, routing and the sweep."),
     Lazy("review", "review_cmd", "Timmy's reviewer and merge gate."),
+    Lazy("queue", "review_cmd", "The merge queue: approved PRs with green proof in the order they land."),
     Lazy("cascade", "cascade_cmd", "The model cascade: providers, breakers, one question."),
     Lazy("mesh", "mesh_cmd", "The mesh: hosts, peers, the lease, Syncthing."),
     Lazy("telemetry", "telemetry_cmd", "This host's telemetry pipeline (--status): event log, spool, Syncthing."),

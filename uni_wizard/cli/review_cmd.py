@@ -1,4 +1,4 @@
-"""``review once`` (one review pass and one merge pass, optionally dry)."""
+"""``review once`` (one review pass and one merge pass, optionally dry) and ``queue`` (the merge queue now)."""
 
 from __future__ import annotations
 
@@ -77,5 +77,49 @@ def _columns(outcome: str) -> tuple[Col, ...]:
     )
 
 
+QUEUE_HELP = "The merge queue: approved PRs with green proof in the order they land, per target branch."
+
+
+def queue(
+    ctx: typer.Context,
+    everything: bool = typer.Option(False, "--all", help="Also list the PRs waiting for review and what blocks them."),
+    as_json: bool = typer.Option(False, "--json", help="Print the queue as JSON."),
+) -> None:
+    """The merge queue, read from the forge as the next merge pass reads it: queued PRs in order, held ones
+    (`/hold`), and with --all the others waiting for review with what blocks them."""
+    from ..assembly.configs import Configs
+    from ..assembly.reviewer import build_reviewer
+    from ..review.queue_view import QueueLine, read_queue
+
+    opts = options(ctx)
+    settings, runtime = opts.settings(), opts.runtime()
+
+    async def run() -> list[QueueLine]:
+        async with contextlib.AsyncExitStack() as closing:
+            reviewer = build_reviewer(settings, runtime, configs=Configs(settings), closing=closing, dry_run=True)
+            return await read_queue(reviewer, everything=everything)
+
+    lines = asyncio.run(run())
+    if as_json:
+        print_json({"queue": [line.as_json() for line in lines]})
+        return
+    rows = [
+        (line.repository, line.base_ref, str(line.position or "-"), f"#{line.number}", line.head[:10], line.state,
+         line.title if line.state == "queued" else "; ".join(line.reasons))
+        for line in lines
+    ]  # fmt: skip
+    columns = (
+        Col("repository", width=10, wrap=True, drop=2),
+        Col("branch", drop=3),
+        Col("#"),
+        Col("pr"),
+        Col("head", drop=1),
+        Col("state"),
+        Col("title / why", width=20, wrap=True),
+    )
+    console.print(fit_table(columns, rows, title="merge queue" if lines else "merge queue: empty"))
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(review_app, name="review")
+    app.command("queue", help=QUEUE_HELP)(queue)

@@ -84,6 +84,8 @@ class EventKind(StrEnum):
     PULL_REVIEWED = "pull.reviewed"  # the reviewer's verdict on a pull request's head, written
     PULL_MERGED = "pull.merged"
     PULL_BLOCKED = "pull.blocked"  # the merge of a pull request's head held back, once per head and set of reasons
+    PULL_REJECTED = "pull.rejected"  # the merge queue found that a head breaks its target branch
+    QUEUE_TESTED = "queue.tested"  # the merge queue ran the tests of a batch (base + PRs), with the verdict
     LEASE_ACQUIRED = "lease.acquired"
     LEASE_LOST = "lease.lost"
     LEASE_RELEASED = "lease.released"

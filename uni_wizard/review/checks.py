@@ -10,7 +10,7 @@ head whose tree was re-run already reuses that verdict (``proven.py``) unless ``
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -28,7 +28,7 @@ from .types import ReviewReport
 from .verdict import VerdictDesk, held_why, opened_by, plan_hold
 from .worktree import Checkout, HeadMoved, Worktrees
 
-__all__ = ["CheckDesk", "ProofCheck", "check_head", "check_proof", "diff_limit", "rerun_verdict"]
+__all__ = ["CheckDesk", "ProofCheck", "check_head", "check_proof", "diff_limit", "quoted_tail", "rerun_verdict"]
 
 
 class CheckDesk(VerdictDesk, Protocol):
@@ -184,10 +184,16 @@ def rerun_verdict(result: Result, head: str) -> tuple[bool | None, str]:
     if out["ok"]:
         return True, f"tests re-run in {where}: {counts}; they agree with the proof"
     sentence = f"the proof says success, but the tests re-run in {where} fail: {counts} (exit {out['exit_code']})"
-    tail = [line.replace("```", "'''") for line in str(out["output_tail"]).splitlines()]
-    if tail:  # indented to stay inside the numbered list item the reason becomes
-        sentence += "\n\n" + "\n".join(f"   {line}" for line in ["```", *tail, "```"])
-    return False, sentence
+    return False, sentence + quoted_tail(out)
+
+
+def quoted_tail(output: Mapping[str, object]) -> str:
+    """The tail of a test run's output as a fenced block after a blank line ("" when there is none), indented to
+    stay inside the numbered list item a reason becomes."""
+    tail = [line.replace("```", "'''") for line in str(output.get("output_tail") or "").splitlines()]
+    if not tail:
+        return ""
+    return "\n\n" + "\n".join(f"   {line}" for line in ["```", *tail, "```"])
 
 
 async def _check_provenance(desk: CheckDesk, repo: str, issues: tuple[int, ...], co: Checkout) -> ProvenanceReport:

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ..configfile import load_model, shipped
 from ..reporef import RepoName
 
-__all__ = ["ReviewConfig", "default_review_path", "load_review_config"]
+__all__ = ["MergeQueueConfig", "ReviewConfig", "default_review_path", "load_review_config"]
 
 
 # Files that decide what a re-run executes or how its result reads: the test command, CI, build and test-runner
@@ -46,6 +46,27 @@ RERUN_NEEDS_OWNER_PATHS = (
     "**/CMakeLists.txt",
 )
 SENSITIVE_PATHS = ("houses/**", "configs/**", ".ci/**", "systemd/**", "deploy/**")
+
+
+class MergeQueueConfig(BaseModel):
+    """``merge_queue:`` how approved pull requests with green proof land on their target branch."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    retest_when_base_moved: bool = Field(
+        True,
+        description="Test the approved PRs of a branch together, merged onto its current base, before merging "
+        "them (a failing batch is bisected to its culprit); false: a PR whose base moved is re-checked (the "
+        "forge says it still merges cleanly), not re-tested, and PRs merge one by one.",
+    )
+    max_batch: int = Field(8, ge=1, le=64, description="The most PRs tested together in one batch.")
+    mergeable_wait: float = Field(
+        15.0,
+        ge=0,
+        le=300,
+        description="Seconds the queue waits for the forge to report a PR of a passing batch mergeable again "
+        "after the PR before it moved the base (the forge re-checks conflicts in the background).",
+    )
 
 
 class ReviewConfig(BaseModel):
@@ -98,6 +119,12 @@ class ReviewConfig(BaseModel):
         True,
         description="A head whose tree the reviewer re-ran already (same tree, same re-run policy) reuses that "
         "verdict instead of running the tests again, and says so; false: every head is re-run.",
+    )
+
+    merge_queue: MergeQueueConfig = Field(
+        default_factory=MergeQueueConfig,
+        description="The merge queue: approved PRs with green proof tested together on the current base, then "
+        'merged one by one, each with its own approval of its head (see docs/OPERATIONS.md, "The merge queue").',
     )
 
     @field_validator("sensitive_paths", "rerun_tests_paths", "rerun_needs_owner_paths")

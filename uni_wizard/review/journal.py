@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Sequence
 
 from ..observe.events import EventKind, EventLog
 from .gate import short
+from .queue import BatchRecord
 from .types import MergeReport, ReviewReport
 
 __all__ = ["Journal"]
@@ -49,6 +51,25 @@ class Journal:
                 data={"verdict": report.verdict, "head": report.head, "reasons": report.reasons[:5]},
             )
 
+    async def queue(self, repo: str, base_ref: str, batches: Sequence[BatchRecord]) -> None:
+        """One ``queue.tested`` event per batch whose tests ran (a batch that needed none is a DEBUG line)."""
+        for batch in batches:
+            numbers = ", ".join(f"#{n}" for n in batch.numbers)
+            verdict = {True: "passed", False: "failed", None: "undecided"}[batch.passed]
+            if not batch.ran:
+                log.debug("merge queue %s %s: %s: %s (%s)", repo, base_ref, numbers, verdict, batch.note)
+                continue
+            log.info("merge queue %s %s: tests of %s on %s %s (%s)", repo, base_ref, numbers, short(batch.base),
+                     verdict, batch.note)  # fmt: skip
+            if self.events is not None:
+                await self.events.emit(
+                    EventKind.QUEUE_TESTED,
+                    f"queue:{repo}@{base_ref}:{batch.tree}:{batch.base}",
+                    repository=repo,
+                    data={"base_ref": base_ref, "base": batch.base, "tree": batch.tree, "pulls": list(batch.numbers),
+                          "verdict": verdict, "took": batch.note},
+                )  # fmt: skip
+
     async def merge(self, report: MergeReport, *, dry_run: bool) -> None:
         where = f"{report.repository}!{report.number} at {short(report.head)}"
         key = (report.repository, report.number)
@@ -74,6 +95,14 @@ class Journal:
         level = logging.INFO if report.outcome in ("merged", "ready") else logging.WARNING
         why = f": {'; '.join(report.reasons)}" if report.reasons else ""
         log.log(level, "merge of %s: %s%s", where, report.outcome, why)
+        if report.outcome == "rejected" and self.events is not None:
+            await self.events.emit(
+                EventKind.PULL_REJECTED,
+                f"rejected:{report.repository}!{report.number}@{report.head}",
+                repository=report.repository,
+                number=report.number,
+                data={"head": report.head, "reasons": [r.splitlines()[0] for r in report.reasons[:5]]},
+            )
         if report.outcome == "merged" and self.events is not None and not dry_run:
             await self.events.emit(
                 EventKind.PULL_MERGED,

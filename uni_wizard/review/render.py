@@ -20,6 +20,7 @@ __all__ = [
     "marker",
     "render_merge_refused",
     "render_promoted",
+    "render_queue_failed",
     "render_rerun_held",
     "render_verdict",
 ]
@@ -27,6 +28,7 @@ __all__ = [
 VERDICT = "verdict"
 HELD = "rerun-held"  # the tests of a head wait for the owner's approval before being re-run
 PRE_REVIEWED = "pre-reviewed"  # beside the verdict marker of a pre-review: a comment, not an approval
+QUEUE_FAILED = "queue-failed"  # the merge queue found that a head breaks its target branch
 READY = "**Ready for the owner's approval**"  # how a pre-review begins (and was recognised before its marker)
 
 
@@ -160,3 +162,17 @@ def render_merge_refused(number: int, head: str, status: int, message: str, *, h
         text = f"**Not merged**: the forge refused the merge of head `{short(head)}` ({status}: {why})."
         kind = f"merge-{status}"
     return "\n".join([marker(kind, number, head), text, "", _footer(host)])
+
+
+def render_queue_failed(
+    number: int, head: str, base: str, base_ref: str, sentence: str, *, author: str, host: str
+) -> str:
+    """The "changes requested" of a head the merge queue found breaking ``base_ref`` (bisected down to it)."""
+    who = f"@{author}: " if author else ""
+    text = (
+        f"**Changes requested by the merge queue**: head `{short(head)}` was approved and its own tests pass, but "
+        f"merged onto `{base_ref}` at `{short(base)}` (what it would merge into now) the tests fail, "
+        "tested with it alone (the other pull requests queued with it merge without it)."
+    )
+    ask = f"{who}rebase or fix it so that it passes on top of `{base_ref}`; the new head is reviewed again."
+    return "\n".join([marker(QUEUE_FAILED, number, head), text, "", f"1. {sentence}", "", ask, "", _footer(host)])

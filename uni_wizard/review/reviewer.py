@@ -16,12 +16,14 @@ owner's (and Timmy's) comment commands on the PR act, once each (``commands.py``
 pre-review and ``auto_approve`` is on now (``verdict.plan_promotion``). Each decision is one log line and an
 event (``journal.py``).
 
-``merge_once`` merges a PR once nothing blocks it (``merging.py``), with ``head_commit_id`` = the head: a
-push after the check makes the forge answer 409, and the PR goes back to review. Merges are one at a time,
-and hold a lock per target branch while planned and made (a merge moves the base the next one is checked
-on). Approving and merging go through the acting house's Harness (tools ``gitea_approve_pr``,
-``gitea_merge_pr``), so a house whose policy lacks ``rules.may_approve``/``may_merge`` is refused before the
-forge is asked. Every write is planned first (``Action``) and applied unless ``dry_run``.
+``merge_once`` is one merge pass (``merge_pass.py``): the PRs nothing blocks (``merging.py``) land through
+their target branch's merge queue (``queue.py``), tested together on the current base, bisected to a culprit
+when they fail, and merged one by one with ``head_commit_id`` = the head checked: a push after the check makes
+the forge answer 409, and the PR goes back to review. A branch's queue holds that branch's merge lock (a merge
+moves the base the next one is tested and checked on). Approving and merging go through the acting house's
+Harness (tools ``gitea_approve_pr``, ``gitea_merge_pr``), so a house whose policy lacks
+``rules.may_approve``/``may_merge`` is refused before the forge is asked. Every write is planned first
+(``Action``) and applied unless ``dry_run``.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from .extension import CheckedHead, ReviewExtension
 from .forge_api import ReviewForge
 from .gate import approval_valid, short
 from .journal import Journal
-from .merging import execute_merge, plan_merge
+from .merge_pass import merge_pass
 from .paths import linked_issues
 from .proven import ProvenTrees
 from .provenance_check import ProvenanceSources
@@ -114,7 +116,7 @@ class Reviewer:
         self.provenance = provenance
         self.proven = proven or ProvenTrees()
         self.pool = ReviewPool(self.config.concurrency or default_concurrency())
-        self._merging: KeyedLocks[tuple[str, str]] = KeyedLocks()
+        self.merging: KeyedLocks[tuple[str, str]] = KeyedLocks()
         self._harness = harness
 
     def harness(self, task: str) -> Harness:
@@ -141,12 +143,13 @@ class Reviewer:
                     break
         return found
 
-    async def _apply(self, actions: list[Action]) -> None:
+    async def apply(self, actions: list[Action]) -> None:
+        """Make the planned writes of ``actions`` in order (none in a dry run)."""
         for action in actions:
             if action.apply is not None and not self.dry_run:
                 await action.apply()
 
-    async def _waiting_or_report(self, repo: str) -> tuple[list[tuple[PullRequest, tuple[int, ...]]], str | None]:
+    async def waiting_or_report(self, repo: str) -> tuple[list[tuple[PullRequest, tuple[int, ...]]], str | None]:
         try:
             return await self.waiting(repo), None
         except UniWizardError as exc:
@@ -158,7 +161,7 @@ class Reviewer:
         each, in the order listed (number 0: the listing failed). One review's error is its own report."""
         jobs: list[Callable[[], Awaitable[ReviewReport]]] = []
         for repo in self.repos:
-            waiting, failed = await self._waiting_or_report(repo)
+            waiting, failed = await self.waiting_or_report(repo)
             if failed:
                 jobs.append(functools.partial(_ready, ReviewReport(repo, 0, "", "error", [failed])))
             jobs += [functools.partial(self._review_one, repo, pr, issues) for pr, issues in waiting]
@@ -179,9 +182,9 @@ class Reviewer:
             owner, name = RepoRef.parse(repo)
             comments = await self.forge.list_comments(owner, name, pr.number)
             steered = await steer_pull(self, repo, pr, issues, comments)
-            await self._apply(steered)
+            await self.apply(steered)
             report = await self.review_pull(repo, pr.number, issues, comments=None if steered else comments)
-            await self._apply(report.actions)
+            await self.apply(report.actions)
         except PolicyDenied as exc:
             report.verdict, report.reasons = "denied", [*report.reasons, str(exc)]
         except UniWizardError as exc:
@@ -265,33 +268,8 @@ class Reviewer:
 
     # -- merge ----------------------------------------------------------------------------------
     async def merge_once(self) -> list[MergeReport]:
-        """Merge every waiting PR nothing blocks (see ``merging.plan_merge``), at the head checked; the
-        extensions catch up with the forge before (approvals seen) and after (merges seen)."""
-        await self.sync_extensions()
-        reports = []
-        for repo in self.repos:
-            waiting, failed = await self._waiting_or_report(repo)
-            if failed:
-                reports.append(MergeReport(repo, 0, "", "error", [failed]))
-            for pr, issues in waiting:
-                reports.append(await self._merge_one(repo, pr, issues))
-        await self.sync_extensions()
-        return reports
-
-    async def _merge_one(self, repo: str, pr: PullRequest, issues: tuple[int, ...]) -> MergeReport:
-        """Plan and make one merge, alone on its target branch (a merge moves the base the next one checks)."""
-        report = MergeReport(repo, pr.number, pr.head_sha, "error")
-        try:
-            async with self._merging.hold((repo, pr.base_ref)):
-                report = await plan_merge(self, repo, pr.number)
-                if report.outcome == "ready" and not self.dry_run:
-                    report.actions = []
-                    report = await execute_merge(self, report, issues)
-                    await self._apply(report.actions)
-        except UniWizardError as exc:
-            report.outcome, report.reasons = "error", [*report.reasons, f"{type(exc).__name__}: {exc}"]
-        await self.journal.merge(report, dry_run=self.dry_run)
-        return report
+        """One merge pass (``merge_pass.py``): what nothing blocks lands through its branch's merge queue."""
+        return await merge_pass(self)
 
     async def sync_extensions(self) -> None:
         """One ``sync`` of every extension (not in a dry run); a failure is left for the next pass."""

@@ -28,7 +28,8 @@ class ReviewReport:
 
 @dataclass
 class MergeReport:
-    """``outcome``: merged, blocked, ready (dry run), head_moved (409), refused (405), denied, skipped or error."""
+    """``outcome``: merged, blocked, ready (dry run), head_moved (409), refused (405), rejected (the merge queue
+    found it breaks its target branch: changes requested), denied, skipped or error."""
 
     repository: str
     number: int

@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -185,16 +185,53 @@ class Worktrees:
         listed = await self._git(cache, "ls-tree", "-r", "-z", "--name-only", merge_base)
         base_files = frozenset(p for p in listed.split("\0") if p)
         path = self.root / "worktrees" / owner / name / f"pr-{number}-{head[:12]}"
+        async with self.worktree(cache, path, head):
+            yield Checkout(path, head, merge_base, files, base_files, cache)
+
+    @asynccontextmanager
+    async def worktree(self, cache: Path, path: Path, commit: str) -> AsyncIterator[Path]:
+        """A clean worktree of ``commit`` (of ``cache``) at ``path`` under ``root``, removed on exit; two
+        worktrees at one path take turns."""
         async with self._paths.hold(path):
             async with self._exclusive(cache):
                 await self._remove(cache, path)
                 self._make_parent(path)
-                await self._git(cache, "worktree", "add", "--detach", "--force", "--force", "-q", str(path), head)
+                await self._git(cache, "worktree", "add", "--detach", "--force", "--force", "-q", str(path), commit)
             try:
-                yield Checkout(path, head, merge_base, files, base_files, cache)
+                yield path
             finally:
                 async with self._exclusive(cache):
                     await self._remove(cache, path)
+
+    async def fetch_pulls(
+        self, clone_url: str, owner: str, name: str, base_ref: str, pulls: Sequence[tuple[int, str]]
+    ) -> tuple[Path, str, frozenset[int]]:
+        """Fetch the base and the heads of ``pulls`` (number, head) into the cache in one fetch: the cache, the
+        base's sha as fetched, and the numbers whose head the forge no longer has (their branch moved)."""
+        cache = self.cache_root / owner / f"{name}.git"
+        url, auth = self._url(clone_url, owner, name)
+        refspecs = [f"+refs/heads/{base_ref}:refs/review/base"]
+        refspecs += [f"+refs/pull/{number}/head:refs/review/pull/{number}" for number, _ in pulls]
+        async with self._exclusive(cache):
+            await self._init(cache)
+            done = await self._fetch_once(cache, url, auth, *refspecs)
+            if not done.ok:
+                raise git_error(str(cache), "fetch", f"{done.stderr}\n{done.stdout}", done.returncode)
+            base = (await self._git(cache, "rev-parse", "--verify", "-q", "refs/review/base^{commit}")).strip()
+            moved = frozenset([number for number, head in pulls if not await self._has_commit(cache, head)])
+            await self._maintain(cache)
+        return cache, base, moved
+
+    async def git(self, cache: Path, *args: str, env: Mapping[str, str] | None = None) -> str:
+        """``git args`` on ``cache`` (local work only: no fetch, no push), its output; a failure raises."""
+        done = await run_git(*args, git_dir=cache, timeout=LOCAL_TIMEOUT, max_output=50_000_000, env=env)
+        if not done.ok:
+            raise git_error(str(cache), args[0], f"{done.stderr}\n{done.stdout}", done.returncode)
+        return done.stdout
+
+    async def try_git(self, cache: Path, *args: str) -> Completed:
+        """``git args`` on ``cache`` whatever it returns (a merge that conflicts exits 1)."""
+        return await run_git(*args, git_dir=cache, timeout=LOCAL_TIMEOUT, max_output=50_000_000)
 
     def _make_parent(self, path: Path) -> None:
         """Create ``path``'s parent under ``root``, refusing a symlink on the way, before and after (the
