@@ -53,6 +53,10 @@ def runs(lab: World, prefix: str = "") -> int:
     return sum(1 for r in lab.runtime.provenance.tail(1000) if r.tool == "run_tests" and r.task.startswith(prefix))
 
 
+def metric(lab: World, name: str, **labels: str) -> float | None:
+    return lab.runtime.metrics.registry.get_sample_value(name, labels)
+
+
 def queue_runs(lab: World) -> int:
     return runs(lab, "merge-queue:")
 
@@ -105,6 +109,13 @@ async def test_a_passing_batch_is_tested_once_on_the_base_and_merged_pr_by_pr_un
         (approval,) = approvals(await lab.reviews(number), "timmy")
         assert approval.commit_id == pull.head_sha
     assert "merge queue: the tests of" in reports[0].reasons[-1]
+    # the metrics, by the house that opened the PRs
+    assert metric(lab, "uniwizard_review_verdicts_total", house="bezalel", verdict="approved") == 3
+    assert metric(lab, "uniwizard_review_merges_total", house="bezalel", outcome="merged") == 3
+    assert metric(lab, "uniwizard_review_approval_latency_seconds_count", house="bezalel") == 3
+    assert metric(lab, "uniwizard_review_merge_latency_seconds_count", house="bezalel") == 3
+    assert metric(lab, "uniwizard_merge_queue_runs_total", verdict="passed") == 1
+    assert metric(lab, "uniwizard_merge_queue_length") == 3
 
 
 async def test_a_failing_batch_is_bisected_the_culprit_gets_changes_requested_and_the_rest_merge(
@@ -135,6 +146,8 @@ async def test_a_failing_batch_is_bisected_the_culprit_gets_changes_requested_an
     assert marker(QUEUE_FAILED, culprit, pull.head_sha) in asked.body
     assert "duplicate plugin name: one" in asked.body and "@bezalel" in asked.body
     assert [e["head"] for e in events(lab, "pull.rejected")] == [pull.head_sha]
+    assert metric(lab, "uniwizard_review_merges_total", house="bezalel", outcome="rejected") == 1
+    assert metric(lab, "uniwizard_merge_queue_runs_total", verdict="failed") == 2
 
     again = await reviewer(lab).merge_once()  # nothing left to test; the culprit is blocked by the request
 

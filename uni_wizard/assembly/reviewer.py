@@ -30,6 +30,7 @@ from ..observe.events import EventLog
 from ..policy.model import HousePolicy
 from ..review.config import ReviewConfig
 from ..review.extension import ReviewerView, ReviewExtension
+from ..review.metrics import ReviewMetrics
 from ..review.proven import ProvenTrees
 from ..review.provenance_check import ProvenanceSources
 from ..review.reviewer import Reviewer
@@ -166,4 +167,6 @@ def reviewer_on(
         extensions=extensions,
         events=events,
         proven=ProvenTrees(runtime.store),
+        metrics=ReviewMetrics.for_registry(runtime.metrics.registry),
+        houses={runtime.policy(name).gitea_user: name for name in runtime.houses},
     )

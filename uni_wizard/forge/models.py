@@ -144,6 +144,7 @@ class PullRequest(_Model):
     head_ref: str = ""
     base_ref: str = ""
     html_url: str = ""
+    created_at: datetime | None = None
     updated_at: datetime | None = None
 
     @model_validator(mode="before")
@@ -169,6 +170,7 @@ class Review(_Model):
     dismissed: bool = False
     commit_id: str = ""
     body: str = ""
+    submitted_at: datetime | None = None
 
 
 class Comment(_Model):

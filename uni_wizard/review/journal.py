@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from ..observe.events import EventKind, EventLog
 from .gate import short
+from .metrics import OTHER, ReviewMetrics
 from .queue import BatchRecord
 from .types import MergeReport, ReviewReport
 
@@ -28,8 +29,15 @@ WRITTEN = ("approved", "changes_requested", "escalated", "pre_reviewed", "held")
 class Journal:
     """The reviewer's log lines and events; ``events`` may be None (no event log: lines only)."""
 
-    def __init__(self, events: EventLog | None) -> None:
+    def __init__(
+        self, events: EventLog | None, metrics: ReviewMetrics | None = None, houses: Mapping[str, str] | None = None
+    ) -> None:
         self.events = events
+        self.metrics = metrics
+        self.houses = dict(houses or {})  # forge login -> house
+        if metrics is not None:
+            for house in {*self.houses.values(), OTHER}:
+                metrics.house(house)
         self._blocked: dict[tuple[str, int], tuple[str, tuple[str, ...]]] = {}
 
     async def review(self, report: ReviewReport, *, dry_run: bool) -> None:
@@ -42,6 +50,8 @@ class Journal:
             return
         why = f": {'; '.join(report.reasons)}" if report.reasons else ""
         log.info("verdict on %s: %s%s%s", where, report.verdict, " (dry run)" if dry_run else "", why)
+        if self.metrics is not None and not dry_run:
+            self.metrics.verdict(self.house_of(report.author), report.verdict)
         if self.events is not None and not dry_run:
             await self.events.emit(
                 EventKind.PULL_REVIEWED,
@@ -51,11 +61,22 @@ class Journal:
                 data={"verdict": report.verdict, "head": report.head, "reasons": report.reasons[:5]},
             )
 
+    def house_of(self, login: str) -> str:
+        """The house whose forge user ``login`` is (``other`` for anyone else: the metrics' labels stay bounded)."""
+        return self.houses.get(login, OTHER)
+
+    def queued(self, count: int) -> None:
+        """The PRs the merge pass found ready to land."""
+        if self.metrics is not None:
+            self.metrics.queued.set(count)
+
     async def queue(self, repo: str, base_ref: str, batches: Sequence[BatchRecord]) -> None:
         """One ``queue.tested`` event per batch whose tests ran (a batch that needed none is a DEBUG line)."""
         for batch in batches:
             numbers = ", ".join(f"#{n}" for n in batch.numbers)
             verdict = {True: "passed", False: "failed", None: "undecided"}[batch.passed]
+            if self.metrics is not None and batch.ran:
+                self.metrics.queue_run(verdict)
             if not batch.ran:
                 log.debug("merge queue %s %s: %s: %s (%s)", repo, base_ref, numbers, verdict, batch.note)
                 continue
@@ -92,6 +113,10 @@ class Journal:
         self._blocked.pop(key, None)
         if report.outcome == "skipped":
             return
+        if self.metrics is not None and not dry_run:
+            self.metrics.merge(
+                self.house_of(report.author), report.outcome, opened=report.opened_at, approved=report.approved_at
+            )
         level = logging.INFO if report.outcome in ("merged", "ready") else logging.WARNING
         why = f": {'; '.join(report.reasons)}" if report.reasons else ""
         log.log(level, "merge of %s: %s%s", where, report.outcome, why)

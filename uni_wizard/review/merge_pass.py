@@ -46,7 +46,7 @@ async def merge_pass(desk: PassDesk) -> list[MergeReport]:
     catch up with the forge before (approvals seen) and after (merges seen). One report per PR, by repository
     then number (number 0: the listing failed)."""
     await desk.sync_extensions()
-    reports = []
+    reports, ready = [], 0
     for repo in desk.repos:
         waiting, failed = await desk.waiting_or_report(repo)
         if failed:
@@ -60,9 +60,12 @@ async def merge_pass(desk: PassDesk) -> list[MergeReport]:
                 continue
             await desk.journal.merge(report, dry_run=desk.dry_run)
             planned.append(report)
+        ready += sum(len(queued) for queued in queues.values())
         for base_ref, queued in queues.items():
             planned += await _land(desk, repo, base_ref, queued)
         reports += sorted(planned, key=lambda report: report.number)
+    if not desk.dry_run:
+        desk.journal.queued(ready)
     await desk.sync_extensions()
     return reports
 

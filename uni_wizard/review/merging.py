@@ -61,11 +61,18 @@ async def plan_merge(desk: MergeDesk, repo: str, number: int) -> MergeReport:
     for extension in desk.extensions_for(repo, pr):
         blockers += extension.merge_blockers(repo, pr)
     if blockers:
-        return MergeReport(repo, number, pr.head_sha, "blocked", blockers)
+        return MergeReport(repo, number, pr.head_sha, "blocked", blockers, author=_author(pr))
     approval = approval_valid(reviews, pr.head_sha, effective_approvers(labels, desk.config, desk.approvers))
     approver = approval.user.login if approval is not None and approval.user is not None else None
     merge = [Action("merge", f"merge {short(pr.head_sha)}")]
-    return MergeReport(repo, number, pr.head_sha, "ready", actions=merge, approved_by=approver)
+    return MergeReport(
+        repo, number, pr.head_sha, "ready", actions=merge, approved_by=approver, author=_author(pr),
+        opened_at=pr.created_at, approved_at=approval.submitted_at if approval is not None else None,
+    )  # fmt: skip
+
+
+def _author(pr: PullRequest) -> str:
+    return pr.user.login if pr.user is not None else ""
 
 
 async def _rerun_pending(desk: MergeDesk, repo: str, number: int, head: str, reviews: list[Review]) -> list[str]:

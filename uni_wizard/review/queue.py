@@ -190,7 +190,8 @@ class MergeQueue:
                     report = await execute_merge(self.desk, report, q.issues)
                     await self.desk.apply(report.actions)
             except UniWizardError as exc:
-                report = MergeReport(self.repo, q.number, q.head, "error", [f"{type(exc).__name__}: {exc}"])
+                failed = [f"{type(exc).__name__}: {exc}"]
+                report = MergeReport(self.repo, q.number, q.head, "error", failed, author=q.report.author)
             if report.outcome == "merged":
                 report.reasons = [*report.reasons, sentence.splitlines()[0]]
             reports.append(report)
@@ -220,7 +221,7 @@ class MergeQueue:
         """ "Changes requested" on the head that fails alone on the base, with the failing output (once per head)."""
         owner, name = RepoRef.parse(self.repo)
         desk = self.desk
-        report = MergeReport(self.repo, q.number, q.head, "rejected", [sentence])
+        report = MergeReport(self.repo, q.number, q.head, "rejected", [sentence], author=q.report.author)
         pr = await desk.forge.get_pull(owner, name, q.number)
         author = pr.user.login if pr.user is not None else ""
         reviews = await desk.forge.list_reviews(owner, name, q.number)
@@ -234,7 +235,7 @@ class MergeQueue:
 
 
 def _blocked(q: Queued, why: str) -> MergeReport:
-    return MergeReport(q.report.repository, q.number, q.head, "blocked", [why])
+    return MergeReport(q.report.repository, q.number, q.head, "blocked", [why], author=q.report.author)
 
 
 def _numbers(members: Sequence[Queued]) -> str:

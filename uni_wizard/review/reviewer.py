@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from ..dispatch.commands import Authority
 from ..errors import PolicyDenied, UniWizardError
@@ -48,6 +48,7 @@ from .forge_api import ReviewForge
 from .gate import approval_valid, short
 from .journal import Journal
 from .merge_pass import merge_pass
+from .metrics import ReviewMetrics
 from .paths import linked_issues
 from .proven import ProvenTrees
 from .provenance_check import ProvenanceSources
@@ -76,6 +77,8 @@ class Reviewer:
     they handle (``extension.py``; the upgrade queue is one). ``events``: where verdicts, merges and answered
     commands are logged (None: log lines only). ``proven``: the trees whose tests were re-run (default: kept in
     memory; the composition passes the host's store). The owner and ``login`` may use the comment commands.
+    ``metrics``: the reviewer's Prometheus metrics, labelled by the house whose forge user (``houses``: forge
+    login -> house) opened each PR.
     """
 
     def __init__(
@@ -95,6 +98,8 @@ class Reviewer:
         extensions: Sequence[ReviewExtension] = (),
         events: EventLog | None = None,
         proven: ProvenTrees | None = None,
+        metrics: ReviewMetrics | None = None,
+        houses: Mapping[str, str] | None = None,
     ) -> None:
         self.forge = forge
         self.extensions = tuple(extensions)
@@ -108,7 +113,7 @@ class Reviewer:
         self.login = login
         self.authority = Authority(self.owner, frozenset({login}))
         self.events = events
-        self.journal = Journal(events)
+        self.journal = Journal(events, metrics, houses)
         self.approvers = frozenset({self.login, self.owner})
         self.host = host
         self.dry_run = dry_run
@@ -184,6 +189,7 @@ class Reviewer:
             steered = await steer_pull(self, repo, pr, issues, comments)
             await self.apply(steered)
             report = await self.review_pull(repo, pr.number, issues, comments=None if steered else comments)
+            report.author = pr.user.login if pr.user is not None else ""
             await self.apply(report.actions)
         except PolicyDenied as exc:
             report.verdict, report.reasons = "denied", [*report.reasons, str(exc)]

@@ -4,6 +4,7 @@ review, approve, comment, label, dismiss or merge), and one report per pull requ
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from ..forge.actions import Action
 
@@ -24,6 +25,7 @@ class ReviewReport:
     reasons: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     actions: list[Action] = field(default_factory=list)
+    author: str = ""  # the forge user who opened the PR (the metrics' house)
 
 
 @dataclass
@@ -38,3 +40,6 @@ class MergeReport:
     reasons: list[str] = field(default_factory=list)
     actions: list[Action] = field(default_factory=list)
     approved_by: str | None = None  # ready or merged: whose approval of the head counted
+    author: str = ""  # the forge user who opened the PR (the metrics' house)
+    opened_at: datetime | None = None  # when the PR was opened (ready or merged)
+    approved_at: datetime | None = None  # when the approval that counted was given (ready or merged)
