@@ -1,6 +1,6 @@
 """The spine on loopback: issue → routed → claimed → proof → PR → approved → merged, per stage, against a baseline.
 
-    .venv/bin/python benchmarks/spine.py [--issues 20] [--poll 0.1] [--review-concurrency N]
+    .venv/bin/python benchmarks/spine.py [--issues 20] [--poll 0.1] [--review-concurrency N] [--breaking K]
 
 Setup, all in this process on 127.0.0.1: a devforge (``DevforgeServer``) bootstrapped from
 ``configs/forge-layout.example.yaml`` (timmy, ezra, bezalel, allegro). Repository ``mesh/spine`` holds a
@@ -33,6 +33,16 @@ before it opens the PR, so the stages are, in order: triage (created → routed)
 (→ proof posted: worktree, playbook, tests, commit, push, tests again), PR (→ opened), review (→
 approved), merge (→ merged). Stamping costs nothing and adds no polling to the load.
 
+``--breaking K``: issue K's playbook changes what ``greet`` returns and updates its own test, so its PR passes
+alone; every other issue's module comes with a test that relies on ``greet`` as it was. Merged together they
+fail: the merge queue tests the approved PRs together on the base, bisects, requests changes on K's PR and
+merges the others (if K's branch is cut after another PR merged, its own proof fails instead: the run says
+which). The run counts the reviewer's test runs: the reviews' re-runs, and the merge queue's (batches and
+bisection) against one by one (one run per PR landing on a base it was not tested on).
+
+Every run checks what the spine must not lose: one PR per issue, each merged PR merged once, at a head with a
+green proof and an approval of that head given before the merge.
+
 Baseline, from the same run: the bare git way for one issue, with no uni-wizard in it: ``git clone``,
 write a file, ``git commit``, ``git push`` of a branch, ``create_pull`` through ``GiteaClient``, on an
 unprotected repository with the same content (median of 3). The ratio is the spine's total over it.
@@ -47,6 +57,7 @@ import itertools
 import json
 import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -63,6 +74,7 @@ from uni_wizard.devforge import DevforgeServer
 from uni_wizard.dispatch.config import TriageConfig, load_triage_config
 from uni_wizard.forge import GiteaClient
 from uni_wizard.forge.bootstrap import bootstrap, load_layout
+from uni_wizard.forge.models import PullRequest
 from uni_wizard.harness.runtime import Runtime
 from uni_wizard.policy.loader import load_houses
 from uni_wizard.policy.model import HousePolicy
@@ -93,7 +105,17 @@ FILES = {
 }
 
 
-def playbook(i: int) -> str:
+def module_test(i: int) -> str:
+    return (
+        f"import unittest\n\nfrom app import greet\nfrom mod_{i} import value\n\n\n"
+        f"class Module{i}Test(unittest.TestCase):\n    def test_value(self):\n"
+        f"        self.assertEqual((value(), greet()), ({i}, 'hello'))\n"
+    )
+
+
+def playbook(i: int, breaking: bool = False) -> str:
+    if breaking:
+        return breaking_playbook(i)
     return f"""Add module {i}.
 
 ```uni-wizard
@@ -106,12 +128,50 @@ steps:
       content: |
         def value():
             return {i}
+  - name: write its test
+    tool: file_write
+    args:
+      path: "{{worktree}}/tests/test_mod_{i}.py"
+      content: |
+{_indent(module_test(i), 8)}
   - tool: run_tests
     args: {{workspace: "{{worktree}}"}}
     expect:
       - output.failed: 0
 ```
 """
+
+
+def breaking_playbook(i: int) -> str:
+    """Issue ``i`` changes what ``greet`` says, and its own test with it: green alone, red with the others."""
+    test = TEST.replace("'hello'", "'hi'")
+    return f"""Say hi instead of hello.
+
+```uni-wizard
+title: Say hi (issue {i})
+steps:
+  - name: change greet
+    tool: file_write
+    args:
+      path: "{{worktree}}/app.py"
+      content: |
+{_indent(APP.replace("'hello'", "'hi'"), 8)}
+  - name: change its test
+    tool: file_write
+    args:
+      path: "{{worktree}}/tests/test_app.py"
+      content: |
+{_indent(test, 8)}
+  - tool: run_tests
+    args: {{workspace: "{{worktree}}"}}
+    expect:
+      - output.failed: 0
+```
+"""
+
+
+def _indent(text: str, spaces: int) -> str:
+    return "\n".join(" " * spaces + line if line else "" for line in text.splitlines())
 
 
 @dataclass
@@ -154,6 +214,11 @@ class Results:
     stages: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in (*STAGES, "total")})
     baseline: list[float] = field(default_factory=list)
     wall: float = 0.0
+    test_time: list[float] = field(default_factory=list)  # per issue: the worker's and the review's test runs
+    review_runs: int = 0  # the reviews' re-runs of the tests
+    queue_runs: int = 0  # the merge queue's test runs (batches and bisection)
+    landed_on_moved_base: int = 0  # PRs merged onto a base they were not tested on (one by one: a run each)
+    culprit: str = ""  # --breaking: how the breaking PR was caught
 
 
 async def make_repo(root: GiteaClient, timmy: GiteaClient, name: str, config: TriageConfig, houses: list[str]) -> None:
@@ -260,16 +325,19 @@ async def measure(args: argparse.Namespace) -> Results:
             ]
             created: dict[int, float] = {}
             start = time.perf_counter()
+            culprit = None
             for i in range(args.issues):
                 t0 = time.perf_counter()
-                issue = await timmy.create_issue(ORG, "spine", f"Implement module {i}", playbook(i))
+                breaking = i == args.breaking
+                issue = await timmy.create_issue(ORG, "spine", f"Implement module {i}", playbook(i, breaking))
                 created[issue.number] = t0
-            merge_path = re.compile(rf"/api/v1/repos/{ORG}/spine/pulls/(\d+)/merge")
+                culprit = issue.number if breaking else culprit
+            expected = args.issues - (culprit is not None)
             deadline = time.monotonic() + args.timeout
-            while sum(1 for s in recorded() if s.who == "timmy" and merge_path.fullmatch(s.path)) < args.issues:
+            while not _finished(recorded(), expected, culprit):
                 if time.monotonic() > deadline or any(t.done() for t in tasks):
                     stop.set()
-                    raise RuntimeError(f"the spine did not merge {args.issues} PRs in {args.timeout} s")
+                    raise RuntimeError(f"the spine did not merge {expected} PRs in {args.timeout} s")
                 await asyncio.sleep(0.05)
             results.wall = time.perf_counter() - start
             stop.set()
@@ -280,10 +348,14 @@ async def measure(args: argparse.Namespace) -> Results:
                 p.number: int(p.head_ref.rsplit("-", 1)[1]) for p in pulls if p.head_ref.startswith("bezalel/issue-")
             }
             issue_of_sha = {p.head_sha: issue_of_pr[p.number] for p in pulls if p.number in issue_of_pr}
-            assert all(p.merged for p in pulls if p.number in issue_of_pr), "a PR is not merged"
-            base = f"/api/v1/repos/{ORG}/spine"
             stamps = recorded()
+            await verify(timmy, pulls, issue_of_pr, created, culprit, stamps)
+            results.culprit = await caught(timmy, pulls, issue_of_pr, culprit)
+            count_runs(results, review_rt, worker_rt, root_dir, server, token["timmy"], pulls)
+            base = f"/api/v1/repos/{ORG}/spine"
             for n, t0 in created.items():
+                if n == culprit:
+                    continue
                 on = [s for s in stamps if re.fullmatch(rf"{base}/issues/{n}(/.*)?", s.path)]
                 claimed = min(s.at for s in on if s.who == "bezalel" and s.path.endswith("/labels"))
                 routed = max(s.at for s in on if s.who == "allegro" and s.at <= claimed)
@@ -310,6 +382,7 @@ async def measure(args: argparse.Namespace) -> Results:
                 for stage, (a, b) in zip(STAGES, itertools.pairwise(points), strict=True):
                     results.stages[stage].append(b - a)
                 results.stages["total"].append(merged - t0)
+                results.test_time.append(own_test_seconds(worker_rt, review_rt, n, numbers))
         finally:
             for made in clients:
                 await made.aclose()
@@ -320,9 +393,98 @@ async def measure(args: argparse.Namespace) -> Results:
     return results
 
 
+MERGE_PATH = re.compile(rf"/api/v1/repos/{ORG}/spine/pulls/(\d+)/merge")
+
+
+def _finished(stamps: list[Stamp], expected: int, culprit: int | None) -> bool:
+    """``expected`` merges made, and (``--breaking``) the breaking PR caught: changes requested on it by the
+    reviewer, or a failed proof posted by the worker."""
+    if sum(1 for s in stamps if s.who == "timmy" and MERGE_PATH.fullmatch(s.path)) < expected:
+        return False
+    if culprit is None:
+        return True
+    rejected = any(s.who == "timmy" and s.path.endswith("/reviews") and "REQUEST_CHANGES" in s.body for s in stamps)
+    failed = any(s.who == "bezalel" and "/statuses/" in s.path and '"failure"' in s.body for s in stamps)
+    return rejected or failed
+
+
+async def verify(
+    timmy: GiteaClient,
+    pulls: list[PullRequest],
+    issue_of_pr: dict[int, int],
+    created: dict[int, float],
+    culprit: int | None,
+    stamps: list[Stamp],
+) -> None:
+    """What the spine must not lose, checked on the forge: one PR per issue; each merged once, at a head with a
+    green proof and an approval of that head given before the merge; the breaking PR not merged."""
+    by_issue: dict[int, list[int]] = {}
+    for number, issue in issue_of_pr.items():
+        by_issue.setdefault(issue, []).append(number)
+    assert sorted(by_issue) == sorted(created), "an issue has no PR"
+    assert all(len(found) == 1 for found in by_issue.values()), f"an issue has several PRs: {by_issue}"
+    merges: dict[int, int] = {}
+    for s in stamps:
+        if s.who == "timmy" and (m := MERGE_PATH.fullmatch(s.path)):
+            merges[int(m.group(1))] = merges.get(int(m.group(1)), 0) + 1
+    assert all(count == 1 for count in merges.values()), f"a PR was merged twice: {merges}"
+    for pr in pulls:
+        if pr.number not in issue_of_pr:
+            continue
+        if issue_of_pr[pr.number] == culprit:
+            assert not pr.merged, "the breaking PR was merged"
+            continue
+        assert pr.merged, f"PR {pr.number} is not merged"
+        status = await timmy.combined_status(ORG, "spine", pr.head_sha)
+        assert any(s.context == PROOF and s.status == "success" for s in status.statuses), f"no proof on {pr.number}"
+        reviews = await timmy.list_reviews(ORG, "spine", pr.number)
+        assert any(r.state == "APPROVED" and r.commit_id == pr.head_sha for r in reviews), f"{pr.number} unapproved"
+
+
+async def caught(timmy: GiteaClient, pulls: list[PullRequest], issue_of_pr: dict[int, int], culprit: int | None) -> str:
+    """How the breaking PR was caught (``--breaking``)."""
+    if culprit is None:
+        return ""
+    (pr,) = [p for p in pulls if issue_of_pr.get(p.number) == culprit]
+    reviews = await timmy.list_reviews(ORG, "spine", pr.number)
+    if any(r.state == "REQUEST_CHANGES" and "merge queue" in r.body for r in reviews):
+        return f"PR #{pr.number} (issue #{culprit}): changes requested by the merge queue, named by bisection"
+    return f"PR #{pr.number} (issue #{culprit}): its own proof failed (its branch was cut after another merge)"
+
+
+def count_runs(
+    results: Results, review_rt: Runtime, worker_rt: Runtime, root: Path, server: DevforgeServer, token: str,
+    pulls: list[PullRequest],
+) -> None:  # fmt: skip
+    """The reviewer's test runs (reviews, merge queue), and how many merged PRs landed on a base they were not
+    tested on (read from each merge commit: its first parent is not in the head's history)."""
+    runs = [r for r in review_rt.provenance.tail(100_000) if r.tool == "run_tests"]
+    results.review_runs = sum(1 for r in runs if (r.task or "").startswith("review:"))
+    results.queue_runs = sum(1 for r in runs if (r.task or "").startswith("merge-queue:"))
+    clone = root / "landed"
+    git("clone", "-q", f"http://timmy:{token}@127.0.0.1:{server.port}/{ORG}/spine.git", str(clone), cwd=root)
+    for pr in pulls:
+        if pr.merged and pr.merge_commit_sha:
+            first, head = f"{pr.merge_commit_sha}^1", f"{pr.merge_commit_sha}^2"
+            done = subprocess.run(["git", "merge-base", "--is-ancestor", first, head], cwd=clone, check=False)
+            results.landed_on_moved_base += done.returncode != 0
+
+
+def own_test_seconds(worker_rt: Runtime, review_rt: Runtime, issue: int, pulls: list[int]) -> float:
+    """The seconds the tests of ``issue`` took: the worker's runs on its task, the review's re-runs of its PR."""
+    tasks = {f"{ORG}/spine#{issue}"}
+    mine = [r for r in worker_rt.provenance.tail(100_000) if r.tool == "run_tests" and r.task in tasks]
+    prefixes = tuple(f"review:{ORG}/spine#{n}@" for n in pulls)
+    reviewed = [
+        r for r in review_rt.provenance.tail(100_000) if r.tool == "run_tests" and (r.task or "").startswith(prefixes)
+    ]
+    return sum(r.duration for r in [*mine, *reviewed])
+
+
 def command(args: argparse.Namespace) -> str:
     limit = "" if args.review_concurrency is None else f" --review-concurrency {args.review_concurrency}"
-    return f".venv/bin/python benchmarks/spine.py --issues {args.issues} --poll {args.poll:g}{limit}"
+    breaking = "" if getattr(args, "breaking", None) is None else f" --breaking {args.breaking}"
+    return f".venv/bin/python benchmarks/spine.py --issues {args.issues} --poll {args.poll:g}{limit}{breaking}"
 
 
 def report(results: Results, args: argparse.Namespace) -> str:
@@ -331,7 +493,12 @@ def report(results: Results, args: argparse.Namespace) -> str:
         f"command: `{command(args)}`",
         "",
         f"{args.issues} implementation issues filed in a burst; dispatcher, bezalel's worker and Timmy's reviewer "
-        f"(auto_approve) polling every {args.poll:g} s; all {args.issues} merged in {results.wall:.1f} s",
+        f"(auto_approve) polling every {args.poll:g} s; "
+        + (
+            f"all {args.issues} merged in {results.wall:.1f} s"
+            if args.breaking is None
+            else f"{args.issues - 1} merged and the breaking one caught in {results.wall:.1f} s: {results.culprit}"
+        ),
         "",
         "| stage | p50 s | max s |",
         "|---|---:|---:|",
@@ -349,12 +516,22 @@ def report(results: Results, args: argparse.Namespace) -> str:
         values = results.stages[stage]
         lines.append(f"| {label} | {statistics.median(values):.2f} | {max(values):.2f} |")
     total = statistics.median(results.stages["total"])
+    tests = statistics.median(results.test_time)
+    own = statistics.median(t - s for t, s in zip(results.stages["total"], results.test_time, strict=True))
+    merged = len(results.stages["total"])
     lines += [
+        f"| its own tests (the worker's runs and the review's re-run, summed) | {tests:.2f} | "
+        f"{max(results.test_time):.2f} |",
+        f"| total without its own tests | {own:.2f} | |",
         f"| baseline: bare git clone + commit + push + create PR, one issue (median of {len(results.baseline)}) "
         f"| {base:.2f} | {max(results.baseline):.2f} |",
         "",
         f"overhead: the spine's total is {total / base:.1f}x the bare baseline at p50 "
         f"({max(results.stages['total']) / base:.1f}x at max).",
+        "",
+        f"test runs by the reviewer: {results.review_runs} re-runs in reviews, {results.queue_runs} by the merge queue "
+        f"(batches and bisection) for {merged} PRs merged, {results.landed_on_moved_base} of them onto a base they "
+        f"were not tested on (one by one: {results.landed_on_moved_base} runs, one each).",
     ]
     return "\n".join(lines)
 
@@ -370,7 +547,16 @@ def main(argv: list[str] | None = None) -> str:
         default=None,
         help="PRs the reviewer reviews at once (review.yaml concurrency; default: the host's cores)",
     )
+    parser.add_argument(
+        "--breaking",
+        type=int,
+        default=None,
+        metavar="K",
+        help="issue K (0-based) changes greet and its own test: green alone, red merged with the others",
+    )
     args = parser.parse_args(argv)
+    if args.breaking is not None and not 0 <= args.breaking < args.issues:
+        parser.error("--breaking must name one of the issues (0 to --issues - 1)")
     if args.issues < 1 or args.poll <= 0 or (args.review_concurrency is not None and args.review_concurrency < 1):
         parser.error("--issues and --review-concurrency must be at least 1 and --poll positive")
     text = report(asyncio.run(measure(args)), args)

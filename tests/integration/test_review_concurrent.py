@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -250,3 +254,74 @@ async def test_a_review_killed_mid_rerun_leaves_nothing_wedged_and_no_second_ver
     assert verdicts == [] and len(approvals(await lab.reviews(pr.number), "timmy")) == 1
     assert not left.exists() and not list(cache.rglob("*.lock"))
     git_in(cache, "fsck", "--no-progress", "--no-dangling")
+
+
+KILLED_REVIEWER = """
+import asyncio, sys
+from pathlib import Path
+
+from uni_wizard.assembly.reviewer import reviewer_on
+from uni_wizard.forge import GiteaClient
+from uni_wizard.review import ReviewConfig
+from uni_wizard.testing import make_runtime
+
+data, workspace, url, token, repo = sys.argv[1:6]
+
+
+async def main() -> None:
+    runtime = make_runtime(Path(data).parent, data_dir=Path(data), workspace=Path(workspace), gitea_url=url,
+                           gitea_token=token)
+    async with GiteaClient(url, token) as forge:
+        await reviewer_on(runtime, forge, config=ReviewConfig(auto_approve=True), repos=[repo]).review_once()
+
+
+asyncio.run(main())
+"""
+
+
+async def test_a_reviewer_process_killed_9_mid_rerun_leaves_nothing_duplicated_or_wedged(lab: World) -> None:
+    """A real reviewer process (same store, workspace and caches as the host's), ``kill -9``ed while the sandboxed
+    re-run of a PR's tests is running: no verdict was written; the next pass reviews it once, approves it once,
+    leaves no worktree or lock behind, and the merge that follows happens once."""
+    # the check waits until a moment ~15 s from now: the killed run is in it, the next pass waits what is left
+    until = f"import time\n\ntime.sleep(max(0.0, {time.time() + 15.0!r} - time.time()))\n"
+    _, pr = await lab.open_pr({"check.py": until + (lab.work / "check.py").read_text(), "calc.py": CALC + "# slow\n"})
+    settings = lab.runtime.settings
+    argv = [str(settings.data_dir), str(settings.workspace), lab.mesh.url, lab.mesh.token("timmy"), lab.repo]
+    worktree = settings.workspace / "review" / "worktrees" / ORG / lab.name / f"pr-{pr.number}-{pr.head_sha[:12]}"
+    process = subprocess.Popen([sys.executable, "-c", KILLED_REVIEWER, *argv], start_new_session=True)
+    try:
+        deadline = time.monotonic() + LIVENESS
+        while not (worktree / "check.py").is_file() or not _running_in(worktree):
+            assert process.poll() is None, "the reviewer process ended before its re-run started"
+            assert time.monotonic() < deadline, "the re-run never started"
+            await asyncio.sleep(0.05)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL
+    assert approvals(await lab.reviews(pr.number), "timmy") == []
+    for _ in range(100):  # the sandbox dies with its parent (bwrap --die-with-parent): no orphaned test run
+        if not _running_in(worktree):
+            break
+        await asyncio.sleep(0.05)
+    assert not _running_in(worktree), "the killed reviewer's test run is still running"
+
+    reviewer = lab.reviewer(test_timeout=120)
+    (report,) = await reviewer.review_once()
+
+    assert (report.number, report.verdict) == (pr.number, "approved"), report
+    assert len(approvals(await lab.reviews(pr.number), "timmy")) == 1
+    assert [r.verdict for r in await lab.reviewer().review_once()] == ["reviewed_already"]
+    assert [(m.number, m.outcome) for m in await lab.reviewer().merge_once()] == [(pr.number, "merged")]
+    assert await lab.reviewer().merge_once() == []  # nothing left: merged once
+    cache = cache_of(lab)
+    assert not worktree.exists() and not list(cache.rglob("*.lock"))
+    git_in(cache, "fsck", "--no-progress", "--no-dangling")
+
+
+def _running_in(worktree: Path) -> bool:
+    """Whether a process (the re-run's sandbox, bound to the worktree) names ``worktree`` on its command line."""
+    found = subprocess.run(["pgrep", "-f", str(worktree)], capture_output=True, check=False)
+    return found.returncode == 0
