@@ -11,6 +11,9 @@ assignee) as the dispatcher would. Everything is asserted on what the forge show
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -596,3 +599,81 @@ async def test_the_worker_is_built_from_settings(world: World, tmp_path: Path) -
             other.close()
     finally:
         runtime.close()
+
+
+KILLED_WORKER = """
+import asyncio, sys
+from pathlib import Path
+
+from uni_wizard.assembly.worker import worker_on
+from uni_wizard.forge import GiteaClient
+from uni_wizard.testing import make_runtime
+
+data, workspace, url, token, repo, ttl, host = sys.argv[1:8]
+
+
+async def main() -> None:
+    runtime = make_runtime(Path(data).parent, data_dir=Path(data), workspace=Path(workspace), gitea_url=url)
+    async with GiteaClient(url, token) as forge:
+        worker = worker_on(runtime, forge, house="bezalel", repos=[repo], claim_ttl=float(ttl), host=host, token=token)
+        await worker.poll_once()
+
+
+asyncio.run(main())
+"""
+
+
+async def test_a_worker_process_killed_9_mid_push_leaves_nothing_duplicated_or_wedged(world: World) -> None:
+    """A real worker process (the host's store and workspace) ``kill -9``ed while its push is on the wire (the
+    forge holds it): no PR, the issue in progress under its claim; once the claim lapses and the dispatcher
+    requeues it, the next worker finishes it with one branch, one PR, one claim, one proof, one report."""
+    issue = await world.route("bezalel", "Greet with hello", FIX)
+    n = issue.number
+    faults = world.mesh.server.forge.faults
+    settings = world.runtime.settings
+    argv = [str(settings.data_dir), str(settings.workspace), world.mesh.url, world.mesh.token("bezalel"), world.repo]
+    faults.push_arrived.clear()
+    faults.pushes_held = True
+    try:
+        process = subprocess.Popen([sys.executable, "-c", KILLED_WORKER, *argv, str(TTL), HOST], start_new_session=True)
+        try:
+            deadline = time.monotonic() + 120
+            while not faults.push_arrived.is_set():
+                assert process.poll() is None, "the worker ended before it pushed"
+                assert time.monotonic() < deadline, "the worker never pushed"
+                await asyncio.sleep(0.02)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
+    finally:
+        faults.pushes_held = False
+    assert process.returncode == -signal.SIGKILL
+
+    # killed mid-push: claimed and in progress, no PR, no report
+    assert "status/in-progress" in await world.labels(n)
+    assert await world.pulls() == []
+    comments = await world.comments(n)
+    assert len(claims_of(comments)) == 1 and reports_of(comments, "bezalel", n) == []
+
+    # nobody renews the claim: the dispatcher's sweep (its clock an hour on) requeues the issue
+    loop = build_dispatch_loop(
+        world.runtime.settings, world.runtime, forge=world.client("allegro"), config=world.config,
+        clock=lambda: time.time() + 3600,
+    )  # fmt: skip
+    await loop.run_once()
+    assert "status/routed" in await world.labels(n)
+
+    (report,) = await world.worker("bezalel").poll_once()
+
+    assert report.status == "review", report.reason
+    (pull,) = await world.pulls()
+    assert pull.head_ref == f"bezalel/issue-{n}"
+    branches = [b.name for b in await world.timmy.list_branches(ORG, world.name)]
+    assert [b for b in branches if b.startswith("bezalel/")] == [f"bezalel/issue-{n}"]
+    comments = await world.comments(n)
+    assert len(claims_of(comments)) == 1
+    assert len(proofs_of(comments)) == 1
+    assert len(reports_of(comments, "bezalel", n)) == 1
+    statuses = await world.timmy.list_statuses(ORG, world.name, pull.head_sha)
+    assert [s.status for s in statuses if s.context == PROOF_CONTEXT] == ["success"]

@@ -30,10 +30,14 @@ class Faults:
     between the sha check and the push (Gitea answers 500 with an empty message; nothing is committed).
     ``mergeable_delay``: seconds a PR reports ``mergeable: false`` after its head or base moved
     (Gitea's background conflict check); a merge in that window gets 405 "Please try again later".
+    ``pushes_held``: while true, a push (``git-receive-pack``) waits before git sees it, as on a stalled forge;
+    ``push_arrived`` is set when one does (a test kills the pusher mid-push, then lets the forge go on).
     """
 
     contents_lost_race: int = 0
     mergeable_delay: float = 0.0
+    pushes_held: bool = False
+    push_arrived: threading.Event = field(default_factory=threading.Event, repr=False)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def take_lost_race(self) -> bool:

@@ -24,7 +24,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from .access import READ, WRITE, RepoCtx, access_mode, user_by_name
 from .auth import Caller, authenticate
-from .core import Forge, forge_of
+from .core import Faults, Forge, forge_of
 from .errors import ApiError
 from .protection import push_rules
 from .refsync import sync_refs
@@ -134,6 +134,8 @@ async def _serve(request: Request, owner: str, repo: str, suffix: str, write: bo
     except _Refused as refused:
         return refused.response
     env = await asyncio.to_thread(_environment, rc, request, suffix, rc.caller)
+    if suffix == "/git-receive-pack":
+        await _held(forge.faults)
     proc = await asyncio.create_subprocess_exec(
         "git",
         "http-backend",
@@ -164,6 +166,14 @@ async def _serve(request: Request, owner: str, repo: str, suffix: str, write: bo
             await asyncio.to_thread(sync_refs, forge, rc.repo, rc.caller.user)
         return Response(body, status_code=status, headers=headers, media_type=media)
     return StreamingResponse(_stream(proc, feeder, errors), status_code=status, headers=headers, media_type=media)
+
+
+async def _held(faults: Faults) -> None:
+    """Wait while ``faults.pushes_held`` (a stalled forge), saying a push arrived."""
+    if faults.pushes_held:
+        faults.push_arrived.set()
+    while faults.pushes_held:
+        await asyncio.sleep(0.02)
 
 
 async def _stream(
