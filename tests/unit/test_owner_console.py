@@ -43,6 +43,11 @@ def line(kind: str, data: dict[str, Any], number: int = 7) -> str | None:
         ("pull.blocked", {"reasons": [HOLD, WAITING]}, f"bezalel blocked the merge of PR owner/work#7: {HOLD}; {WAITING}"),
         ("pull.merged", {"approved_by": "owner"}, "bezalel merged PR owner/work#7 (approved by owner)"),
         ("pull.merged", {}, "bezalel merged PR owner/work#7"),
+        ("queue.tested", {"pulls": [7, 9], "base_ref": "main", "verdict": "failed", "took": "1.2 s"},
+         "bezalel tested owner/work#7, #9 together on main: failed (1.2 s)"),
+        ("pull.rejected", {"head": "abc", "reasons": ["the tests fail"]},
+         "bezalel asked for changes on PR owner/work#7: merged with the others it breaks its branch "
+         "(the merge queue's test)"),
     ],
 )  # fmt: skip
 def test_each_action_is_one_line_naming_the_house_and_the_issue_or_pr(

@@ -5,6 +5,7 @@
     12:03:15  bezalel  opened PR owner/work#2 for #1, with proof (success)
     12:03:18  timmy    pre-reviewed PR owner/work#2: ready for the owner's approval
     12:03:18  timmy    blocked the merge of PR owner/work#2: no approval yet: owner or timmy must approve head ...
+    12:03:29  timmy    tested owner/work#2, #3 together on main: passed (1.2 s)
     12:03:30  timmy    merged PR owner/work#2 (approved by owner)
 
 Only what a person follows has a line (``KINDS``); sweeps, leases and webhooks do not.
@@ -94,6 +95,17 @@ def _merged(where: str, data: Mapping[str, Any]) -> str:
     return f"merged PR {where}" + (f" (approved by {approver})" if approver else "")
 
 
+def _tested(where: str, data: Mapping[str, Any]) -> str:
+    repository = where.partition("#")[0]
+    pulls = ", ".join(f"#{n}" for n in data.get("pulls") or ()) or "a batch"
+    took = f" ({data['took']})" if data.get("took") else ""
+    return f"tested {repository}{pulls} together on {data.get('base_ref') or 'its branch'}: {data.get('verdict')}{took}"
+
+
+def _rejected(where: str, data: Mapping[str, Any]) -> str:
+    return f"asked for changes on PR {where}: merged with the others it breaks its branch (the merge queue's test)"
+
+
 _LINES: dict[str, Callable[[str, Mapping[str, Any]], str | None]] = {
     "issue.routed": _routed,
     "issue.claimed": lambda where, data: f"claimed {where}",
@@ -102,6 +114,8 @@ _LINES: dict[str, Callable[[str, Mapping[str, Any]], str | None]] = {
     "pull.reviewed": _reviewed,
     "pull.blocked": _blocked,
     "pull.merged": _merged,
+    "pull.rejected": _rejected,
+    "queue.tested": _tested,
     "command.handled": lambda where, data: _command(where, data, refused=False),
     "command.refused": lambda where, data: _command(where, data, refused=True),
 }
