@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SYSDEPS_STAMP := $(VENV)/.sysdeps
-DEBIAN_PACKAGES := git syncthing prometheus openssh-server systemd-container iproute2 python3-venv bubblewrap
+DEBIAN_PACKAGES := git syncthing prometheus openssh-server systemd-container iproute2 python3-venv bubblewrap chromium chromium-driver
 # the real-model tier's own venv: llama-cpp-python (its wheel built once into ~/.cache/uni-wizard/wheels) + SmolLM2
 MODEL_VENV := .venv-model
 

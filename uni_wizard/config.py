@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 ROLES = ("dispatcher", "worker", "reviewer", "reconciler")
 """The daemon roles a host may run (``roles``)."""
-SECRETS = ("api_token", "gitea_token", "webhook_secret", "syncthing_api_key")
+SECRETS = ("api_token", "viewer_token", "gitea_token", "webhook_secret", "syncthing_api_key")
 """The secret settings; each may instead name a file holding it (``<name>_file``)."""
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -145,6 +145,9 @@ class Settings(BaseSettings):
         None, description="Bearer token of the HTTP API (/api/v1/...); unset: the API answers 503."
     )
     api_token_file: Path | None = Field(None, description="File holding the API bearer token (api_token wins over it).")
+    viewer_token: SecretStr | None = Field(None, description="Read-only token: a viewer logs in to the dashboard "
+        "with it (or sends it as a bearer token to /api/v1/events and /api/v1/now) but may not decide.")  # fmt: skip
+    viewer_token_file: Path | None = Field(None, description="File holding the viewer token (viewer_token wins).")
     gitea_url: str | None = Field(
         None,
         description="Base URL of the forge (Gitea or the devforge); the roles dispatcher, worker and reviewer need it.",
@@ -173,6 +176,11 @@ class Settings(BaseSettings):
         le=1024,
         description="Blocking calls of one house that may be stuck (timed out, never returned) before its blocking "
         "tools are refused.",
+    )
+    tool_call_events: bool = Field(
+        True,
+        description="Log each recorded tool call (INTELLIGENT, SOVEREIGN) as a `tool.called` event, in its provenance "
+        "record's transaction: the live feed shows it, and the telemetry spool carries it to the peers.",
     )
     breaker_fail_max: int = Field(5, ge=1, description="Consecutive transient failures that open a breaker.")
     breaker_reset_seconds: float = Field(
@@ -329,8 +337,9 @@ class Settings(BaseSettings):
         return self._origins.get(key, "settings")
 
     def secret(self, name: str) -> str | None:
-        """``api_token``, ``gitea_token``, ``webhook_secret`` or ``syncthing_api_key``: the value, else the content
-        of its ``*_file`` (see ``read_secret_file``: an empty or unreadable file is a ``ConfigError``)."""
+        """``api_token``, ``viewer_token``, ``gitea_token``, ``webhook_secret`` or ``syncthing_api_key``: the value,
+        else the content of its ``*_file`` (see ``read_secret_file``: an empty or unreadable file is a
+        ``ConfigError``)."""
         value: SecretStr | None = getattr(self, name)
         if value is not None:
             return value.get_secret_value()

@@ -17,21 +17,28 @@ from collections.abc import Coroutine, Iterator
 from typing import Any
 
 import uvicorn
+from fastapi import FastAPI
 
+from .assembly.attention import error_capture, supervised
 from .assembly.configs import Configs
+from .assembly.dashboard import now_taker, upgrade_decider
 from .assembly.houses import check_houses
 from .assembly.mesh import build_mesh_node
 from .assembly.roles import check_roles, start_roles
 from .assembly.upgrades import upgrade_records
+from .attention import ErrorCapture
 from .cascade.cascade import Cascade
 from .cascade.config import CascadeConfig
 from .config import Settings
 from .errors import ConfigError, UniWizardError
 from .harness.runtime import Runtime
+from .mesh.node import MeshNode
 from .sdnotify import notify, watchdog_interval, watchdog_pings
+from .upgrade.records import UpgradeStore
 from .web.app import create_app
 from .web.cascade_routes import cascade_router
 from .web.mesh_routes import mesh_router
+from .web.pages import Dashboard
 from .web.upgrades_routes import upgrades_router
 
 __all__ = ["listen", "notify", "preflight", "serve"]
@@ -158,6 +165,55 @@ async def serve(settings: Settings, *, runtime: Runtime | None = None) -> None:
     log.info("stopped")
 
 
+def _dashboard(
+    settings: Settings,
+    runtime: Runtime,
+    configs: Configs,
+    cascade: Cascade,
+    mesh_node: MeshNode,
+    records: UpgradeStore,
+    *,
+    meshed: bool,
+) -> Dashboard:
+    """What the dashboard's pages show (``web/pages/``), from the daemon's own parts."""
+
+    async def mesh() -> dict[str, Any]:
+        if not meshed:
+            await mesh_node.lease.refresh()
+        return mesh_node.view.snapshot()
+
+    return Dashboard(
+        runtime,
+        owner=settings.owner,
+        forge_url=settings.gitea_url,
+        now=now_taker(settings, runtime, node=mesh_node, cascade=cascade, refresh_lease=not meshed),
+        cascade=cascade.status,
+        mesh=mesh,
+        upgrades=records,
+        decide_upgrade=upgrade_decider(settings, runtime, configs=configs),
+    )
+
+
+def _app(
+    settings: Settings, runtime: Runtime, configs: Configs, cascade: Cascade, mesh_node: MeshNode, *, meshed: bool
+) -> FastAPI:
+    """The daemon's app: the API, the components' routers and probes, the dashboard's pages."""
+    records = upgrade_records(runtime)
+    return create_app(
+        runtime,
+        api_token=settings.secret("api_token"),
+        webhook_secret=settings.secret("webhook_secret"),
+        routers=[
+            mesh_router(mesh_node.view, refresh=None if meshed else mesh_node.lease.refresh),
+            upgrades_router(records, api_token=settings.secret("api_token")),
+            cascade_router(cascade),
+        ],
+        readiness={"cascade": cascade.readiness, **({"mesh": mesh_node.readiness} if meshed else {})},
+        viewer_token=settings.secret("viewer_token"),
+        dashboard=_dashboard(settings, runtime, configs, cascade, mesh_node, records, meshed=meshed),
+    )
+
+
 async def _run(
     settings: Settings,
     runtime: Runtime,
@@ -171,8 +227,10 @@ async def _run(
     """Open what the daemon uses (closed by ``closing``), start its tasks (into ``tasks``) and serve on
     ``sockets`` until the server stops."""
 
+    captures: list[ErrorCapture] = []  # made once the mesh node is built: a mistake before writes no store
+
     def start(work: Coroutine[Any, Any, None], name: str) -> None:
-        tasks.append(asyncio.create_task(work, name=name))
+        tasks.append(asyncio.create_task(supervised(work, name, captures[0] if captures else None), name=name))
 
     # peers, heartbeats, Syncthing spool (uni_wizard/mesh/node.py); without a mesh file, a mesh of one: this
     # host's row and the lease in its store, for GET /api/v1/mesh only
@@ -181,17 +239,11 @@ async def _run(
     closing.push_async_callback(mesh_node.aclose)
     if meshed:
         mesh_node.register_metrics(runtime.metrics.registry)
-    app = create_app(
-        runtime,
-        api_token=settings.secret("api_token"),
-        webhook_secret=settings.secret("webhook_secret"),
-        routers=[
-            mesh_router(mesh_node.view, refresh=None if meshed else mesh_node.lease.refresh),
-            upgrades_router(upgrade_records(runtime), api_token=settings.secret("api_token")),
-            cascade_router(cascade),
-        ],
-        readiness={"cascade": cascade.readiness, **({"mesh": mesh_node.readiness} if meshed else {})},
-    )
+    app = _app(settings, runtime, configs, cascade, mesh_node, meshed=meshed)
+    capture = error_capture(settings, runtime, configs, closing=closing)
+    if capture is not None:  # an unexpected exception in a task becomes a forge issue (uni_wizard/attention/)
+        captures.append(capture)
+        start(capture.run(stop), "error-capture")
     config = uvicorn.Config(
         app,
         log_level=settings.log_level.lower(),

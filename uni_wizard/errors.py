@@ -20,6 +20,7 @@ Classes carry data, not behaviour, and never log.
     │   └── NotAuthorized (PermissionError)  the actor may not approve
     ├── RecordNotFound (LookupError)       no record of that id: a provenance record, an approval, an upgrade
     ├── StoreError                         the SQLite store is unusable or inconsistent
+    │   ├── StoreUnavailable               a write the store cannot take now (locked, read-only, I/O)
     │   └── ProvenanceBroken               the provenance hash chain does not verify
     ├── ForgeError                         the forge (Gitea) answered with an error; .status, .message, .url, .body
     │   ├── Unauthorized                   401: missing or bad token or password
@@ -110,6 +111,7 @@ __all__ = [
     "ServerError",
     "ShaMismatch",
     "StoreError",
+    "StoreUnavailable",
     "SyncthingError",
     "ToolCallError",
     "ToolDefinitionError",
@@ -221,6 +223,11 @@ class RecordNotFound(UniWizardError, LookupError):
 
 class StoreError(UniWizardError):
     """The SQLite store cannot be opened, migrated or written."""
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot take a write now (locked past its busy timeout, read-only, an I/O error): the data was
+    fine, the store was not; another attempt later may succeed."""
 
 
 class ProvenanceBroken(StoreError):

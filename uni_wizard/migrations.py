@@ -216,4 +216,41 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (tree, policy)
     );
     """,
+    # 8: the pattern database's decayed evidence (uni_wizard/intelligence/patterns.py), replacing tool_stats: per
+    # house, tool and argument shape (the repository, '' for none); house and tool '*' hold the aggregates
+    """
+    CREATE TABLE tool_outcomes (
+        house TEXT NOT NULL,
+        tool TEXT NOT NULL,
+        shape TEXT NOT NULL,
+        successes REAL NOT NULL,
+        failures REAL NOT NULL,
+        samples INTEGER NOT NULL,
+        ewma_duration REAL NOT NULL,
+        max_duration REAL NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (house, tool, shape)
+    );
+    INSERT INTO tool_outcomes SELECT house, tool, '', successes, calls - successes, calls, ewma_duration,
+        max_duration, updated_at FROM tool_stats;
+    DROP TABLE tool_stats;
+    """,
+    # 9: the error capture (uni_wizard/attention/capture.py): one row per fingerprint of an unexpected exception,
+    # its count on this host, and the forge issue that tells it (published_count: the count the issue shows)
+    """
+    CREATE TABLE captured_errors (
+        fingerprint TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        title TEXT NOT NULL,
+        text TEXT NOT NULL,
+        context TEXT NOT NULL,
+        version TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        first_seen TEXT NOT NULL,
+        last_seen TEXT NOT NULL,
+        issue INTEGER,
+        published_count INTEGER NOT NULL DEFAULT 0,
+        published_at REAL NOT NULL DEFAULT 0
+    );
+    """,
 )

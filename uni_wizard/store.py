@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .errors import StoreError
+from .errors import StoreError, StoreUnavailable
 from .migrations import MIGRATIONS
 
 __all__ = ["MIGRATIONS", "Store", "utc_now", "utc_text"]
@@ -195,7 +195,7 @@ class Store:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             if len(batch) == 1:
-                error = exc if isinstance(exc, StoreError) else StoreError(f"write failed: {exc}")
+                error = exc if isinstance(exc, StoreError) else _write_error(exc)
                 return [(batch[0][1], None, error)]
             return [outcome for single in batch for outcome in self._commit(conn, [single])]
         return [(sink, result, None) for (_, sink), result in zip(batch, results, strict=True)]
@@ -238,3 +238,11 @@ def _settle_waiters(waiters: list[tuple[asyncio.Future[Any], Any, BaseException 
             waiter.set_result(result)
         else:
             waiter.set_exception(error)
+
+
+def _write_error(exc: Exception) -> StoreError:
+    """A failed write as the error tree says it: the store unavailable (SQLite's operational errors: locked,
+    read-only, I/O), or a write that cannot be made whatever the store's state (bad data, a bug)."""
+    if isinstance(exc, sqlite3.OperationalError):
+        return StoreUnavailable(f"write failed: {exc}")
+    return StoreError(f"write failed: {exc}")

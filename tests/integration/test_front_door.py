@@ -283,7 +283,7 @@ def test_200_clients_that_hang_up_mid_body_leave_no_traceback(daemon: Daemon) ->
 
 MALFORMED = [
     b"GARBAGE\r\n\r\n",
-    b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n",  # headers over h11's 16 KiB
+    b"GET /nowhere HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n",  # headers over h11's 16 KiB
     b"POST /hooks/gitea HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
     b"POST /hooks/gitea HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
     b"POST /api/v1/execute HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \xff\xfe\x00\r\nContent-Length: 2\r\n\r\n{}",

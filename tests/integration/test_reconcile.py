@@ -49,9 +49,12 @@ async def test_a_config_upgrade_is_installed_and_reloaded_without_a_restart(worl
     statuses = deploy_statuses(await world.statuses(sha), "a")
     assert [s for s, _ in statuses] == ["success", "pending"]  # newest first
     events = sorted(EventLog(host.runtime.store, "a").recent(10), key=lambda e: e.seq)
-    assert [(e.kind, e.data["sha"], e.number) for e in events] == [
-        ("deploy.started", sha, number),
-        ("deploy.applied", sha, number),
+    assert [(e.kind, e.data.get("step"), e.data["sha"], e.number) for e in events] == [
+        ("deploy.started", None, sha, number),
+        ("deploy.step", "fetched", sha, number),  # each step of the apply, as the live feed shows it
+        ("deploy.step", "activated", sha, number),
+        ("deploy.step", "healthy", sha, number),
+        ("deploy.applied", None, sha, number),
     ]
     state = StateFile(host.release_root / "reconcile-state.json").load()
     assert state.current is not None and state.current.sha == sha and state.applying is None

@@ -158,7 +158,7 @@ async def test_a_package_upgrade_switches_restarts_and_a_broken_one_is_rolled_ba
         statuses = [s for s in await world.statuses(broken) if s.context == "uni-wizard/deploy/a"]
         assert statuses[0].status == "failure" and "health gate" in statuses[0].description
         kinds = [e.kind for e in EventLog(host.runtime.store, "a").recent(20) if e.data.get("sha") == broken]
-        assert sorted(kinds) == ["deploy.failed", "deploy.started"]
+        assert sorted(kinds) == ["deploy.failed", "deploy.started", *["deploy.step"] * 4]  # fetched .. rolled_back
         state = StateFile(host.release_root / "reconcile-state.json").load()
         assert state.current is not None and state.current.sha == good and broken in state.failed
 

@@ -206,8 +206,8 @@ def test_intelligent_mode_records_provenance_prediction_and_learning(runtime: An
     assert record.output_json is None and record.output_digest
     decision = json.loads(record.decision_json)
     assert decision["allowed"] and decision["prediction"]["samples"] == 1
-    stats = rows(runtime, "SELECT calls, successes FROM tool_stats WHERE house='timmy' AND tool='echo'")
-    assert tuple(stats[0]) == (2, 2)
+    stats = rows(runtime, "SELECT samples, successes FROM tool_outcomes WHERE house='timmy' AND tool='echo'")
+    assert tuple(stats[0]) == (2, pytest.approx(1.9))  # two successes, the older decayed by 0.9
     assert runtime.provenance.verify() == 2
 
 

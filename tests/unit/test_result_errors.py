@@ -53,7 +53,7 @@ def test_the_wire_shape_is_unchanged() -> None:
     assert data["error_type"] == "TransientToolError" and data["status"] == "error" and data["mode"] == "simple"
     assert set(data) == {
         "status", "tool", "house", "mode", "output", "error", "error_type", "duration", "attempts",
-        "provenance_id", "approval_id", "reason", "rule",
+        "provenance_id", "approval_id", "reason", "rule", "prediction", "likely_failure",
     }  # fmt: skip
 
 

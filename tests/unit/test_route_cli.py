@@ -77,8 +77,9 @@ def test_history_from_the_store_is_used(data_dir: Path, capsys: pytest.CaptureFi
     routing = json.loads(out)["routing"]
     assert routing["chosen"] == "ezra"
     parts = {c["house"]: c for c in routing["candidates"]}
-    assert parts["ezra"]["history"] == pytest.approx(7 / 8)
-    assert parts["bezalel"]["history"] == pytest.approx(2 / 8)
+    recent = sum(0.8**k for k in range(5))  # five outcomes, each older one weighed 0.8 more (KIND_DECAY)
+    assert parts["ezra"]["history"] == pytest.approx((recent + 2) / (recent + 3), abs=1e-4)
+    assert parts["bezalel"]["history"] == pytest.approx(2 / (recent + 3), abs=1e-4)
 
 
 def test_unknown_kind_is_a_usage_error(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -107,7 +108,8 @@ def test_history_from_other_hosts_is_used_and_shown(data_dir: Path, capsys: pyte
     answer = json.loads(out)
     assert answer["history"]["ezra"]["attempts"] == 4 and answer["history"]["ezra"]["hosts"] == {"": 1, "vps-a": 3}
     parts = {c["house"]: c for c in answer["routing"]["candidates"]}
-    assert parts["ezra"]["history"] == pytest.approx(3 / 7, abs=1e-4)  # (1 + 2) / (4 + 3) with the prior
+    # the success came first, then three failures: weighed 0.8^3 against 1 + 0.8 + 0.64, with the prior 2 of 3
+    assert parts["ezra"]["history"] == pytest.approx((0.512 + 2) / (0.512 + 2.44 + 3), abs=1e-4)
     code, out = run(capsys, "--explain", "Code review")
     assert code == 0, out
     assert "history ezra: 1/4 succeeded (this host 1, vps-a 3)" in out

@@ -66,11 +66,14 @@ def test_outcomes_make_history_per_kind(store: Store) -> None:
     ledger.record_outcome("bezalel", "bug", "mesh/work", 3, success=True, duration=20.0)
     ledger.record_outcome("ezra", "bug", "mesh/work", 4, success=False, duration=5.0)
     ledger.record_outcome("ezra", "docs", "mesh/work", 5, success=True, duration=8.0)
+    # recent_*: each newer outcome weighs the older ones by 0.8 (success, failure, success: 0.64 + 1 and 0.8)
     assert ledger.history("bug") == {
-        "bezalel": HouseHistory(successes=2, attempts=3, mean_duration=20.0),
-        "ezra": HouseHistory(successes=0, attempts=1, mean_duration=5.0),
+        "bezalel": HouseHistory(
+            successes=2, attempts=3, mean_duration=20.0, recent_successes=1.64, recent_failures=0.8
+        ),
+        "ezra": HouseHistory(successes=0, attempts=1, mean_duration=5.0, recent_successes=0.0, recent_failures=1.0),
     }
-    assert ledger.history("docs") == {"ezra": HouseHistory(1, 1, 8.0)}
+    assert ledger.history("docs") == {"ezra": HouseHistory(1, 1, 8.0, 1.0, 0.0)}
     assert ledger.history("research") == {}
 
 

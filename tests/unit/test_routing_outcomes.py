@@ -95,8 +95,8 @@ def test_history_sums_local_and_imported_outcomes(store: Store) -> None:
     ledger.import_outcome("vps-b", 9, data("ezra"))
     ledger.import_outcome("vps-b", 10, data("ezra", kind="docs"))
     assert ledger.history("bug") == {
-        "bezalel": HouseHistory(successes=2, attempts=3, mean_duration=pytest.approx(8.0 / 3)),
-        "ezra": HouseHistory(successes=1, attempts=2, mean_duration=2.5),
+        "bezalel": HouseHistory(2, 3, pytest.approx(8.0 / 3), recent_successes=1.64, recent_failures=0.8),
+        "ezra": HouseHistory(1, 2, 2.5, recent_successes=1.0, recent_failures=0.8),  # decayed in finishing order
     }
     assert ledger.origins("bug") == {"bezalel": {"": 1, "vps-a": 2}, "ezra": {"": 1, "vps-b": 1}}
 

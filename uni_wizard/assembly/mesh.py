@@ -27,7 +27,7 @@ from ..harness.runtime import Runtime
 from ..mesh.exporter import SyncthingMonitor
 from ..mesh.node import MeshNode, report_conflict
 from ..mesh.outcomes import OutcomeImporter
-from ..mesh.peers import PeerProber
+from ..mesh.peers import PeerProber, peer_events
 from ..mesh.spool import SpoolWriter
 from ..mesh.spool_files import JsonState
 from ..mesh.spool_reader import SpoolReader
@@ -52,13 +52,16 @@ def build_mesh_node(
     peer_transport: httpx.AsyncBaseTransport | None = None,
     forge: GiteaClient | None = None,
     clock: Clock = time.time,
+    log_peers: bool = True,
 ) -> MeshNode:
     """The node of ``settings.host`` in ``mesh`` (default: the mesh file of ``configs``); a ``ConfigError``
-    names what is missing (e.g. Syncthing's API key). ``node.aclose()`` closes what was opened here."""
+    names what is missing (e.g. Syncthing's API key). ``node.aclose()`` closes what was opened here.
+    ``log_peers``: peers joining and leaving are events in this host's log (its store is opened at the first)."""
     if mesh is None:
         mesh = (configs or Configs(settings)).mesh if settings.mesh_config is not None else mesh_of_one(settings)
     host = settings.host
-    prober = PeerProber(mesh.peers_of(host), mesh.peers, transport=peer_transport, clock=clock)
+    joins = peer_events(lambda: EventLog(runtime.store, host), clock=clock) if log_peers else None
+    prober = PeerProber(mesh.peers_of(host), mesh.peers, transport=peer_transport, clock=clock, on_change=joins)
     closers: list[Callable[[], Any]] = [prober.aclose]
     if settings.mesh_config is None and forge is None:  # a mesh of one: the lease lives in this host's store
         lease = LeaseWatch(store_lease_reader(runtime.store), where="this host's store", clock=clock)
@@ -88,7 +91,7 @@ async def looked_at(settings: Settings, runtime: Runtime) -> AsyncIterator[MeshN
     """This host's node after one read-only look: every host's ``/health`` probed (this one included), the lease
     read, Syncthing asked, the heartbeats in the shared folder and the spool's cursor read; nothing is written.
     The node's clients close when the block ends."""
-    node = build_mesh_node(settings, runtime)
+    node = build_mesh_node(settings, runtime, log_peers=False)  # a look writes nothing
     me = node.mesh.host(settings.host)
     own = PeerProber((me,), node.mesh.peers) if me else None
     try:

@@ -48,6 +48,7 @@ COMMANDS = (
     Lazy("forge", "forge_cmd", "The forge: run the devforge, bootstrap a mesh layout on any Gitea."),
     Lazy("events", "events_cmd", "The event log: what the mesh did, in order, with a cursor."),
     Lazy("route", "route_cmd", ROUTE_HELP),
+    Lazy("predict", "predict_cmd", "Predict a tool call's success (--tool, --house) or an issue's house (--issue)."),
     Lazy("dispatch", "dispatch_cmd", "Allegro's lane: triage, routing and the sweep."),
     Lazy("review", "review_cmd", "Timmy's reviewer and merge gate."),
     Lazy("queue", "review_cmd", "The merge queue: approved PRs with green proof in the order they land."),

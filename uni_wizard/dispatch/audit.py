@@ -61,6 +61,10 @@ def decision_lines(verdict: TriageResult, decision: RoutingDecision, assignee: s
     else:
         lines.append(f"**Not routed**: {decision.reason}")
     lines += ["", "```", format_table(decision), "```"]
+    predicted = [c for c in decision.candidates if c.eligible]
+    if predicted:
+        parts = [f"{c.house} {c.history:.2f} ± {c.uncertainty:.2f} ({c.samples})" for c in predicted]
+        lines.append(f"Predicted success on `{verdict.kind}` (outcomes behind it): {', '.join(parts)}.")
     return lines
 
 

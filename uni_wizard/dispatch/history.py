@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import EventRejected
+from ..intelligence.model import Evidence, fold
 from ..store import Store, utc_now, utc_text
 from .routing import HouseHistory
 from .types import RoutingDecision
@@ -26,6 +27,7 @@ __all__ = ["OUTCOMES", "RoutingLedger", "outcome_data"]
 
 OUTCOMES = ("success", "failure")
 MAX_NAME_CHARS = 256  # a house, a kind, a repository or a host
+KIND_DECAY = 0.8  # each newer outcome of a house on a kind weighs its older ones by this (see ARCHITECTURE)
 
 
 def outcome_data(
@@ -165,17 +167,26 @@ class RoutingLedger:
         return out
 
     def history(self, kind: str) -> dict[str, HouseHistory]:
-        """Per house: successes, attempts and mean duration on issues of ``kind``, over every host's outcomes."""
+        """Per house: successes, attempts and mean duration on issues of ``kind``, over every host's outcomes,
+        with the counts decayed by ``KIND_DECAY`` per newer outcome (in the order they finished) for routing's
+        predicted success."""
         rows = self.store.query(
-            "SELECT house, sum(outcome = 'success') AS successes, count(*) AS attempts, avg(duration) AS mean"
-            " FROM house_outcomes WHERE kind = ? GROUP BY house ORDER BY house",
-            (kind,),
+            "SELECT house, outcome, duration FROM house_outcomes WHERE kind = ? ORDER BY at, id", (kind,)
         )
+        evidence: dict[str, Evidence] = {}
+        totals: dict[str, tuple[int, float]] = {}
+        for row in rows:
+            house, ok = row["house"], row["outcome"] == "success"
+            evidence[house] = fold(evidence.get(house) or Evidence(), ok=ok, duration=0.0, decay=KIND_DECAY)
+            wins, duration = totals.get(house, (0, 0.0))
+            totals[house] = (wins + int(ok), duration + float(row["duration"]))
         return {
-            row["house"]: HouseHistory(
-                successes=int(row["successes"]),
-                attempts=int(row["attempts"]),
-                mean_duration=None if row["mean"] is None else float(row["mean"]),
+            house: HouseHistory(
+                successes=totals[house][0],
+                attempts=ev.samples,
+                mean_duration=totals[house][1] / ev.samples,
+                recent_successes=round(ev.successes, 6),
+                recent_failures=round(ev.failures, 6),
             )
-            for row in rows
+            for house, ev in sorted(evidence.items())
         }

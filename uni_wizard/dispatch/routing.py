@@ -6,8 +6,12 @@ Pure. Each part is in 0..1 and the total is their weighted mean (``configs/triag
   matched as whole tokens against the issue: title hits count 2, body hits 1, and the issue's kind
   counts 1 when it is one of the house's terms ("bug" for bezalel). One title hit gives 0.5, two 0.67,
   none 0. Absolute, not relative to the best house, so a single weak body hit is not inflated to 1.
-- **history** = (successes + prior_successes) / (attempts + prior_attempts), for this kind: a house
-  with no history sits at the prior (2/3 by default) and can still win on text.
+- **history** = the house's predicted success on this kind: the mean of a Beta posterior whose prior is
+  prior_successes of prior_attempts (2/3 by default) over its outcomes on the kind, older ones decayed
+  (``intelligence.model``; ``RoutingLedger.history`` decays them): a house with no history sits at the
+  prior and can still win on text, and a house whose recent outcomes are poor loses the kind to a capable
+  peer until successes bring it back. Without decayed counts it is (successes + prior_successes) /
+  (attempts + prior_attempts).
 - **load** = 1 - open / max_concurrency (0 when full; a full house is not eligible).
 - **bid** = cheapest bid_rate / this house's bid_rate, over the houses that take issues (a rate of 0 is
   1.0): the cheapest house gets 1, a house twice as dear 0.5.
@@ -22,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ..intelligence.model import Estimate, Evidence, estimate
 from ..policy.model import HousePolicy
 from .config import RoutingWeights
 from .tokens import tokenize, weighted_score
@@ -41,6 +46,17 @@ class HouseHistory:
     successes: int = 0
     attempts: int = 0
     mean_duration: float | None = None
+    recent_successes: float | None = None  # the decayed counts (None: the raw ones)
+    recent_failures: float | None = None
+
+    def predicted(self, weights: RoutingWeights) -> Estimate:
+        """The predicted success on the kind, with its uncertainty, under the routing prior."""
+        wins = self.successes if self.recent_successes is None else self.recent_successes
+        losses = self.attempts - self.successes if self.recent_failures is None else self.recent_failures
+        strength = max(weights.prior_attempts, 1e-9)
+        mean = weights.prior_successes / strength if weights.prior_attempts > 0 else 0.5
+        evidence = Evidence(successes=wins, failures=losses, samples=self.attempts)
+        return estimate(evidence, prior_mean=mean, prior_strength=strength)
 
 
 def house_terms(policy: HousePolicy) -> dict[str, float]:
@@ -84,9 +100,8 @@ def route(
         policy = houses[name]
         text, matched = text_match(issue, kind, policy, tokens=tokens)
         matched_by_house[name] = matched
-        record = history.get(name, HouseHistory())
-        hist = (record.successes + weights.prior_successes) / (record.attempts + weights.prior_attempts)
-        hist = min(1.0, max(0.0, hist))
+        predicted = history.get(name, HouseHistory()).predicted(weights)
+        hist = min(1.0, max(0.0, predicted.probability))
         busy = max(0, load.get(name, 0))
         free = max(0.0, 1.0 - busy / policy.max_concurrency)
         bid = 1.0 if policy.bid_rate == 0 else min(1.0, cheapest / policy.bid_rate)
@@ -108,13 +123,15 @@ def route(
                 total=round(total, _PLACES),
                 eligible=not why,
                 why=note,
+                samples=predicted.samples,
+                uncertainty=round(predicted.uncertainty, _PLACES),
             )
         )
     candidates.sort(key=lambda c: (not c.eligible, -c.total, c.house))
     eligible = [c for c in candidates if c.eligible]
     chosen = eligible[0] if eligible else None
     runner_up = eligible[1] if len(eligible) > 1 else None
-    reason = _reason(chosen, runner_up, candidates, matched_by_house)
+    reason = _reason(chosen, runner_up, candidates, matched_by_house) + _history_note(chosen, eligible, kind)
     return RoutingDecision(
         chosen=chosen.house if chosen else None,
         candidates=tuple(candidates),
@@ -144,6 +161,20 @@ def _reason(
         return f"{lead}: total {chosen.total:.2f}, and no other house is eligible."
     tie = ", tie broken by name" if runner_up.total == chosen.total else ""
     return f"{lead}: total {chosen.total:.2f} against {runner_up.house} {runner_up.total:.2f}{tie}."
+
+
+def _history_note(chosen: Candidate | None, eligible: list[Candidate], kind: str) -> str:
+    """Why a house that matched the text better lost: its predicted success on the kind."""
+    if chosen is None:
+        return ""
+    beaten = [c for c in eligible if c.text > chosen.text and c.history < chosen.history]
+    notes = [
+        f"{c.house} matched more of the text, but its predicted success on {kind} is {c.history:.2f} "
+        f"± {c.uncertainty:.2f} over {c.samples} outcome{'s' if c.samples != 1 else ''} against "
+        f"{chosen.history:.2f} for {chosen.house}"
+        for c in beaten
+    ]
+    return f" {'; '.join(notes)}." if notes else ""
 
 
 def format_table(decision: RoutingDecision) -> str:

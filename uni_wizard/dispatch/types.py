@@ -81,6 +81,8 @@ class Candidate:
     total: float
     eligible: bool = True
     why: str = ""  # why not eligible, or a short note
+    samples: int = 0  # the outcomes on this kind behind ``history`` (the predicted success)
+    uncertainty: float = 0.0  # the standard deviation of that prediction
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import dataclasses
 import functools
 import logging
 import threading
@@ -22,7 +23,8 @@ import time
 from collections.abc import Coroutine, Iterable, Mapping
 from typing import Any, TypeVar
 
-from ..errors import StoreError, ToolCallError, ToolExecutionError, UniWizardError
+from ..errors import CircuitOpen, StoreError, StoreUnavailable, ToolCallError, ToolExecutionError, UniWizardError
+from ..intelligence.patterns import Prediction, shape_of
 from ..policy.decide import Decision, DecisionContext, PolicyCall, decide, mode_for
 from ..policy.model import House, Mode
 from ..policy.paths import PathAccess
@@ -162,6 +164,8 @@ class Harness:
         recorded: dict[str, Any],
     ) -> Result:
         """An allowed call: anchor its paths, run it, learn from it, record it."""
+        if mode is Mode.INTELLIGENT and not self.runtime.fallback.use_store(self.house):
+            mode = Mode.SIMPLE  # degraded: the store is unavailable or slow (harness/fallback.py)
         finish = functools.partial(self._recorder.finish, spec.name, values, started, mode=mode)
         checked = {**values, **{p.name: p.resolved for p in asked.paths}}
         try:
@@ -173,6 +177,8 @@ class Harness:
             if spec.facts_param is not None:  # the tool acts on exactly what the policy allowed
                 given[spec.facts_param] = DecidedFacts(asked.facts)
             output, error, attempts, prediction = await self._execute(spec, given, timeout, mode)
+            if mode is Mode.INTELLIGENT and prediction is None:  # the store could not be read: SIMPLE-style
+                mode, finish = Mode.SIMPLE, functools.partial(finish, mode=Mode.SIMPLE)
         finally:
             for anchored_path in anchors.values():
                 anchored_path.release()
@@ -180,12 +186,29 @@ class Harness:
         if status is Status.OK:
             self.read_paths.update(p.resolved for p in asked.paths if p.access is PathAccess.READ and p.is_file)
         learned = None
-        if mode is not Mode.SIMPLE:
+        if mode is not Mode.SIMPLE and not (isinstance(error, CircuitOpen) and attempts <= 1):  # refused: never ran
             learned = self.runtime.patterns.learn(
-                self.house, spec.name, ok=status is Status.OK, duration=time.perf_counter() - started
-            )
+                self.house, spec.name, ok=status is Status.OK, duration=time.perf_counter() - started,
+                shape=shape_of(values),
+            )  # fmt: skip
         extra = {**recorded, **({"prediction": prediction.as_dict()} if prediction else {})}
-        return await finish(status, decision, output=output, error=error, attempts=attempts, also=learned, extra=extra)
+        outcome = functools.partial(finish, status, decision, output=output, error=error, attempts=attempts)
+        committing = time.perf_counter()
+        try:
+            result = await outcome(also=learned, extra=extra)
+        except StoreUnavailable as exc:  # not a record that cannot be written (bad data): that is no degradation
+            if mode is not Mode.INTELLIGENT:
+                raise
+            self.runtime.fallback.failed(self.house, f"the store refused a call's record: {exc}")
+            result = await outcome(mode=Mode.SIMPLE)
+        else:
+            if mode is Mode.INTELLIGENT:
+                await self.runtime.fallback.settled(self.house, time.perf_counter() - committing)
+        if prediction is None:
+            return result
+        if prediction.likely_failure:
+            self.runtime.fallback.metrics.likely_failures.labels(self.house, spec.name).inc()
+        return dataclasses.replace(result, prediction=prediction.as_dict(), likely_failure=prediction.likely_failure)
 
     def _mode_for(self, spec: ToolSpec) -> Mode:
         """The mode a call of ``spec`` runs in: this Harness's, raised to the policy's floor (kept per tool)."""
@@ -212,9 +235,20 @@ class Harness:
             args_digest=args_digest,
             args_json=canonical_json(capped(redact(dict(checked)))),
             task=self.task,
-            reason=decision.reason,
+            reason=f"{decision.reason} ({self._foreseen(spec, checked)})",
         )
         return request.id
+
+    def _foreseen(self, spec: ToolSpec, checked: Mapping[str, Any]) -> str:
+        """What the approver is shown of the pattern database's prediction for this call."""
+        declared, retries = spec.timeout, self.runtime.settings.max_retries if spec.idempotent else 0
+        try:
+            found = self.runtime.patterns.predict(
+                self.house, spec.name, declared_timeout=declared, max_retries=retries, shape=shape_of(checked)
+            )
+        except StoreError as exc:
+            return f"no prediction: {exc}"
+        return found.sentence()
 
     async def _execute(
         self, spec: ToolSpec, values: Mapping[str, Any], timeout_override: float | None, mode: Mode
@@ -227,12 +261,27 @@ class Harness:
         if spec.idempotent:
             retries = rt.settings.max_retries
         if mode is not Mode.SIMPLE:
-            prediction = rt.patterns.predict(self.house, spec.name, declared_timeout=timeout, max_retries=retries)
+            prediction = self._predict(spec, values, timeout, retries, mode)
+        if prediction is not None:
             if timeout_override is None:
                 timeout = prediction.timeout
             retries = prediction.retries
         output, error, attempts = await self._attempts.run(spec, values, timeout=timeout, retries=retries)
         return output, error, attempts, prediction
+
+    def _predict(
+        self, spec: ToolSpec, values: Mapping[str, Any], timeout: float, retries: int, mode: Mode
+    ) -> Prediction | None:
+        """The pattern database's prediction; None when the store cannot be read (INTELLIGENT degrades)."""
+        try:
+            return self.runtime.patterns.predict(
+                self.house, spec.name, declared_timeout=timeout, max_retries=retries, shape=shape_of(values)
+            )
+        except StoreError as exc:
+            if mode is not Mode.INTELLIGENT:
+                raise
+            self.runtime.fallback.failed(self.house, f"the pattern database could not be read: {exc}")
+            return None
 
 
 _runners = threading.local()

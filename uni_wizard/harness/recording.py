@@ -1,14 +1,23 @@
 """What a call leaves behind: its ``Result``, its provenance record (INTELLIGENT and SOVEREIGN) and its
 metrics. Records keep the arguments redacted (by key and by value) and capped, the output only in
-SOVEREIGN mode and only up to its cap; digests always cover everything."""
+SOVEREIGN mode and only up to its cap; digests always cover everything.
+
+A recorded call is also a ``tool.called`` event, written in the record's own transaction (one group commit
+for both, so the event costs an index lookup and a row, not a commit) and carrying no arguments and no
+output: house, tool, task, mode, status, error type, duration, attempts and the record's id. A task named
+``owner/repo#12`` gives the event its repository and issue number. SIMPLE mode keeps no record and touches
+no disk, so it logs no event either; the setting ``tool_call_events: false`` turns the event off."""
 
 from __future__ import annotations
 
+import re
+import sqlite3
 import time
 from collections.abc import Mapping
 from typing import Any
 
 from ..errors import UniWizardError
+from ..observe.events import EventKind, EventLog
 from ..policy.decide import Decision
 from ..policy.model import Mode
 from ..store import utc_now
@@ -19,6 +28,8 @@ from .runtime import Runtime
 __all__ = ["NO_DECISION", "Recorder"]
 
 NO_DECISION = Decision(False, "not decided", "none")  # the call ended before the policy was asked
+MAX_TASK_CHARS = 200  # of the task name in a tool.called event
+_ISSUE_TASK = re.compile(r"^([^\s#]+/[^\s#]+)#([0-9]{1,9})$")
 
 
 class Recorder:
@@ -26,6 +37,7 @@ class Recorder:
 
     def __init__(self, runtime: Runtime, house: str, task: str | None) -> None:
         self.runtime, self.house, self.task = runtime, house, task
+        self._events: EventLog | None = None  # made on the first recorded call (SIMPLE mode never needs it)
         self._counters: dict[tuple[str, Status, Mode], Any] = {}
         self._histograms: dict[str, Any] = {}
 
@@ -50,13 +62,53 @@ class Recorder:
         if mode is not Mode.SIMPLE:
             decided = {"approval_id": approval_id, **(extra or {})}
             record = self.record(tool, args, started, status, decision, mode, output, error, attempts, decided)
-            provenance_id = await self.runtime.provenance.aappend(record, also=also)
+            if self.runtime.settings.tool_call_events:
+                provenance_id = await self.runtime.provenance.aappend(record, also=self._logged(record, also, decided))
+                self._log().notify()
+            else:
+                provenance_id = await self.runtime.provenance.aappend(record, also=also)
         result = self.result(
             tool, mode, started, status, decision, output=output, error=error, attempts=attempts,
             provenance_id=provenance_id, approval_id=approval_id,
         )  # fmt: skip
         self._count(tool, status, mode, result.duration if attempts else None)
         return result
+
+    def _log(self) -> EventLog:
+        if self._events is None:
+            self._events = EventLog(self.runtime.store, self.runtime.host)
+        return self._events
+
+    def _logged(self, record: ProvenanceRecord, also: Job | None, decided: Mapping[str, Any]) -> Job:
+        """``also``, after the ``tool.called`` event of ``record`` (run in the record's transaction)."""
+        events, task = self._log(), self.task
+        found = _ISSUE_TASK.match(task) if task else None
+        data: dict[str, Any] = {
+            "house": record.house,
+            "tool": record.tool,
+            "task": task[:MAX_TASK_CHARS] if task else None,
+            "mode": record.mode,
+            "status": record.status,
+            "error_type": record.error_type,
+            "duration": round(record.duration, 6),
+            "attempts": record.attempts,
+            "likely_failure": bool((decided.get("prediction") or {}).get("likely_failure")),  # intelligence/patterns.py
+        }
+
+        def log_call(db: sqlite3.Connection) -> None:
+            record_id = int(db.execute("SELECT max(id) FROM provenance").fetchone()[0])  # the record just written
+            events.write(
+                db,
+                EventKind.TOOL_CALLED,
+                f"tool:{events.host}:{record_id}",
+                repository=found.group(1)[:256] if found else None,
+                number=int(found.group(2)) if found else None,
+                data={**data, "provenance_id": record_id},
+            )
+            if also is not None:
+                also(db)
+
+        return log_call
 
     def _count(self, tool: str, status: Status, mode: Mode, duration: float | None) -> None:
         rt = self.runtime

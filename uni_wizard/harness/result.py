@@ -38,7 +38,9 @@ class Result:
     sentence. When the status is not ok, ``error_class`` is the class of the error (a ``UniWizardError``) and
     ``error_type`` its name, which is what the JSON, the API and provenance carry. Give either: the other is
     derived (a name comes back to its class through ``errors.BY_NAME``, and a name the tree does not hold is
-    ``ToolExecutionError``).
+    ``ToolExecutionError``). ``prediction`` is what the pattern database expected of the call (INTELLIGENT and
+    SOVEREIGN calls that ran; ``Prediction.as_dict()``) and ``likely_failure`` whether it predicted, with high
+    confidence, that the call would fail.
     """
 
     status: Status
@@ -54,6 +56,8 @@ class Result:
     approval_id: int | None = None
     reason: str | None = None
     rule: str | None = None
+    prediction: dict[str, Any] | None = None
+    likely_failure: bool = False
     error_class: type[errors.UniWizardError] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -29,6 +29,7 @@ from ..tools.registry import ToolRegistry
 from ..tools.sandbox import SandboxConfig
 from .approvals import ApprovalQueue
 from .breakers import BreakerBoard
+from .fallback import Fallback
 from .pools import ToolPools
 from .provenance import REDACTOR, ProvenanceLog
 
@@ -79,6 +80,7 @@ class Runtime:
             fail_max=self.settings.breaker_fail_max, reset_timeout=self.settings.breaker_reset_seconds
         )
         self.metrics = HarnessMetrics.for_registry(metrics_registry)
+        self.metrics_registry = metrics_registry
         self.metrics.breakers.add(self.breakers)
         self.pools = ToolPools(threads=self.settings.tool_threads, max_stuck=self.settings.tool_stuck_max)
         self.metrics.stuck.add(self.pools)
@@ -104,7 +106,7 @@ class Runtime:
         houses reloaded later reach views made later."""
         view = copy.copy(self)
         view.env = env
-        for name in ("provenance", "approvals", "patterns"):  # one of each per process, never a second
+        for name in ("provenance", "approvals", "patterns", "fallback"):  # one of each per process, never a second
             view.__dict__[name] = getattr(self, name)
         return view
 
@@ -153,6 +155,11 @@ class Runtime:
     @cached_property
     def patterns(self) -> PatternDB:
         return PatternDB(self.store)
+
+    @cached_property
+    def fallback(self) -> Fallback:
+        """INTELLIGENT mode's degradation to SIMPLE while the store is unavailable or slow (``fallback.py``)."""
+        return Fallback(lambda: self.store, self.host, metrics_registry=self.metrics_registry)
 
     def close(self) -> None:
         self.pools.close()

@@ -10,23 +10,32 @@ and names the host the mesh config says is there. A slow peer does not delay the
 The heartbeat age of a peer (``heartbeat_age``) comes from its Syncthing heartbeat file when the
 spool has read one, else from the last successful probe: without Syncthing, a ``/health`` answer is the
 heartbeat (it carries host and version).
+
+A peer's comings and goings are events (``peer_events``): ``peer.joined`` when it answers after being down
+or not yet probed, ``peer.left`` when it stops answering after being up.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import httpx
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from ..errors import UniWizardError
 from ..meshfile.schema import HostEntry, PeerSettings
+from ..observe.events import EventKind, EventLog
 from .spool_reader import PeerHeartbeat
 
-__all__ = ["PeerCollector", "PeerHealth", "PeerProber", "heartbeat_age"]
+__all__ = ["OnChange", "PeerCollector", "PeerHealth", "PeerProber", "heartbeat_age", "peer_events"]
+
+log = logging.getLogger(__name__)
+OnChange = Callable[["PeerHealth", "PeerHealth"], Awaitable[None]]  # (before, after) of a peer that came or went
 
 
 @dataclass(frozen=True)
@@ -58,7 +67,8 @@ class PeerHealth:
 class PeerProber:
     """Probes ``peers`` with ``settings`` (interval and timeout).
 
-    ``transport`` is the httpx seam (tests); ``clock`` gives UNIX time and ``timer`` measures latency.
+    ``transport`` is the httpx seam (tests); ``clock`` gives UNIX time and ``timer`` measures latency;
+    ``on_change`` hears each peer that joined or left (``peer_events``).
     """
 
     def __init__(
@@ -69,8 +79,10 @@ class PeerProber:
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.time,
         timer: Callable[[], float] = time.perf_counter,
+        on_change: OnChange | None = None,
     ) -> None:
         self.peers = tuple(peers)
+        self.on_change = on_change
         self.settings = settings
         self.clock = clock
         self.timer = timer
@@ -83,8 +95,14 @@ class PeerProber:
     async def probe_once(self) -> dict[str, PeerHealth]:
         """Probe every peer concurrently; the new results (also kept in ``results``)."""
         fresh = await asyncio.gather(*(self._probe(peer) for peer in self.peers))
+        changed = []
         for health in fresh:
-            self.results[health.name] = health
+            before, self.results[health.name] = self.results[health.name], health
+            if (health.up is True) != (before.up is True) and (health.up or before.up):
+                changed.append((before, health))
+        if self.on_change is not None:
+            for before, health in changed:
+                await self.on_change(before, health)
         return dict(self.results)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -185,3 +203,24 @@ class PeerCollector(Collector):
                 age.add_metric([name], seconds)
         yield up
         yield age
+
+
+def peer_events(events: Callable[[], EventLog], *, clock: Callable[[], float] = time.time) -> OnChange:
+    """``PeerProber(on_change=...)`` logging ``peer.joined`` and ``peer.left`` (peer, status, error; no URL) in the
+    log ``events`` opens (at the first change: building a node opens no store)."""
+    opened: list[EventLog] = []
+
+    async def changed(before: PeerHealth, after: PeerHealth) -> None:
+        kind = EventKind.PEER_JOINED if after.up else EventKind.PEER_LEFT
+        data = {"peer": after.name, "status": after.status, "error": (after.error or "")[:300] or None}
+        if after.up:
+            data["version"] = after.version
+        try:
+            if not opened:
+                opened.append(events())
+            log_ = opened[0]
+            await log_.emit(kind, f"{kind}:{log_.host}:{after.name}:{clock():.6f}", data=data)
+        except UniWizardError as exc:  # the probes go on without the event
+            log.warning("cannot log %s of %s: %s", kind, after.name, exc)
+
+    return changed

@@ -18,8 +18,10 @@ What the seed's log lacked (SEED_SYSTEMS §1.3, §1.10 item 5), and how this one
   event twice).
 * **Durability before acknowledgement.** ``emit`` returns after the group commit of ``Store.asubmit``.
 * **One shape.** ``Event.as_dict()`` is the JSON of the API, the CLI and anything that follows the log.
-* **Thread-safe.** ``emit_sync`` works from any thread; followers in this process are woken at once
-  (``call_soon_threadsafe``), followers elsewhere within ``poll`` seconds.
+* **Thread-safe.** ``emit_sync`` works from any thread; followers in this process (of any ``EventLog`` of the
+  store) are woken at once (``call_soon_threadsafe``), followers elsewhere within ``poll`` seconds.
+* **In another writer's transaction.** ``write(db, ...)`` logs an event inside a job of the store's writer
+  (a tool call's provenance record and its ``tool.called`` event commit together); ``notify()`` after it.
 
 ``at`` is stamped in the writer's transaction, in the store's one timestamp format.
 """
@@ -32,6 +34,7 @@ import re
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -91,6 +94,10 @@ class EventKind(StrEnum):
     LEASE_RELEASED = "lease.released"
     DISPATCH_SKIPPED = "dispatch.skipped"
     HOUSE_OUTCOME = "house.outcome"  # a finished attempt; peers import it into their routing history
+    TOOL_CALLED = "tool.called"  # a Harness call recorded (INTELLIGENT and SOVEREIGN): tool, status, duration, record
+    PEER_JOINED = "peer.joined"  # a peer answered its health probe after being down or unknown
+    PEER_LEFT = "peer.left"  # a peer that was up stopped answering its health probe
+    DEPLOY_STEP = "deploy.step"  # a reconciler finished one step of applying an upgrade (fetch, install, health...)
 
 
 def check_kind(kind: str) -> str:
@@ -182,6 +189,11 @@ class _Row:
     data_json: str
 
 
+_Waiter = tuple[asyncio.AbstractEventLoop, asyncio.Event]  # a follower: the event to set on its loop
+_FOLLOWERS: weakref.WeakKeyDictionary[Store, set[_Waiter]] = weakref.WeakKeyDictionary()  # per store
+_FOLLOWERS_LOCK = threading.Lock()  # guards the map and every set in it
+
+
 class EventLog:
     """The events table of ``store``, written as ``host``."""
 
@@ -191,8 +203,8 @@ class EventLog:
         self.store = store
         self.host = host
         self.clock = clock
-        self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
-        self._waiters_lock = threading.Lock()
+        with _FOLLOWERS_LOCK:  # shared by every EventLog of ``store`` in this process
+            self._waiters = _FOLLOWERS.setdefault(store, set())
 
     # -- writing ------------------------------------------------------------------
     async def emit(
@@ -230,6 +242,17 @@ class EventLog:
         if seq is not None:
             self._wake()
         return seq
+
+    def write(
+        self, db: sqlite3.Connection, kind: str, key: str, *, repository: str | None = None,
+        number: int | None = None, data: Mapping[str, Any] | None = None,
+    ) -> int | None:  # fmt: skip
+        """``emit`` inside the caller's transaction ``db`` (a writer job); call ``notify()`` after the commit."""
+        return self._insert(db, self._row(kind, key, repository, number, data))
+
+    def notify(self) -> None:
+        """Wake this process's followers: events were committed through ``write``."""
+        self._wake()
 
     def _row(
         self, kind: str, key: str, repository: str | None, number: int | None, data: Mapping[str, Any] | None
@@ -335,7 +358,7 @@ class EventLog:
         wanted = _check_kinds(kinds)
         wake = asyncio.Event()
         entry = (asyncio.get_running_loop(), wake)
-        with self._waiters_lock:
+        with _FOLLOWERS_LOCK:
             self._waiters.add(entry)
         try:
             cursor = int(since)
@@ -350,11 +373,11 @@ class EventLog:
                 if len(events) < batch:
                     await _pause(wake, stop, poll)
         finally:
-            with self._waiters_lock:
+            with _FOLLOWERS_LOCK:
                 self._waiters.discard(entry)
 
     def _wake(self) -> None:
-        with self._waiters_lock:
+        with _FOLLOWERS_LOCK:
             waiters = list(self._waiters)
         for loop, wake in waiters:
             try:

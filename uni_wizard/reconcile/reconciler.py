@@ -15,6 +15,10 @@ An apply, in order (``state.applying`` is saved before the host changes, so a cr
    last when the package changed; failure → configs restored, ``current`` switched back, units
    restarted, status ``failure`` with the reason, event ``deploy.failed``. A failed sha is never retried.
 
+Each step done is a ``deploy.step`` event (``step``: ``fetched``, ``installed``, ``activated``, ``healthy``,
+``rolled_back``; ``seconds`` since the apply began), between ``deploy.started`` and ``deploy.applied`` or
+``deploy.failed``.
+
 On start, an apply found in phase ``prepared`` (nothing changed yet) is dropped and retried; one in
 phase ``changed`` is rolled back and recorded failed ("interrupted").
 """
@@ -31,7 +35,7 @@ from typing import Any
 from ..errors import ConfigError, DeployFailed, ForgeError, ForgeUnavailable, UniWizardError
 from ..forge.pulls import StatusState
 from ..meshfile.reconcile import ReconcileSettings
-from ..observe.events import EventLog
+from ..observe.events import EventKind, EventLog
 from ..reporef import RepoRef
 from ..review.config import ReviewConfig
 from .candidates import Upgrade, find_upgrades, waiting_for
@@ -154,6 +158,7 @@ class Reconciler:
             pin = parse_pin(tree.pin_text, self.settings.pin_path) if tree.pin_text is not None else None
         except (ConfigError, DeployFailed) as exc:
             return await self._failed(state, upgrade.number, sha, f"invalid: {exc}", started)
+        await self._step(upgrade.number, sha, "fetched", started, files=len(tree.files))
         change = self.configs.plan(tree.files)
         current = state.current
         package = pin is not None and (current is None or current.pin != pin or current.target is None)
@@ -165,6 +170,7 @@ class Reconciler:
         try:
             if package and pin is not None:
                 await self.releases.install(sha, pin)
+                await self._step(upgrade.number, sha, "installed", started, pin=pin)
         except DeployFailed as exc:
             return await self._failed(state, upgrade.number, sha, str(exc), started)
         state.applying = applying = replace(applying, phase="changed")
@@ -174,12 +180,15 @@ class Reconciler:
             if package:
                 self.releases.switch(f"releases/{sha}")
             await self._activate(restart=package or change.configs, houses=change.houses)
+            await self._step(upgrade.number, sha, "activated", started, changed=len(change.paths), package=package)
             if package or change.paths:
                 report = await self.health.wait_ready(self.health_urls, self.settings.health_deadline_seconds)
                 if not report.healthy:
                     raise DeployFailed(f"health gate: {report.reason}")
+                await self._step(upgrade.number, sha, "healthy", started)
         except (UniWizardError, OSError) as exc:
             rolled = await self._rollback(applying)  # first: the status description keeps 140 characters
+            await self._step(upgrade.number, sha, "rolled_back", started, outcome=rolled[:300])
             return await self._failed(state, upgrade.number, sha, f"{rolled}; {exc}", started)
         kept_pin = pin if package else (current.pin if current else None)
         target = f"releases/{sha}" if package else (current.target if current else applying.previous_target)
@@ -265,6 +274,17 @@ class Reconciler:
         if left != state.unreported:
             state.unreported = left
             self.state_file.save(state)
+
+    async def _step(self, number: int, sha: str, step: str, started: float, **data: Any) -> None:
+        """A ``deploy.step`` event: ``step`` of applying ``sha`` done, ``seconds`` after the apply ``started``."""
+        seconds = round(self.clock() - started, 3)
+        await self.events.emit(
+            EventKind.DEPLOY_STEP,
+            f"deploy.step:{self.host}:{sha}:{step}:{started:.6f}",
+            repository=self.repo,
+            number=number,
+            data={"sha": sha, "step": step, "seconds": seconds, **data},
+        )
 
     async def _event(self, kind: str, number: int, sha: str, data: dict[str, Any]) -> None:
         await self.events.emit(

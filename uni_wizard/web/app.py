@@ -11,8 +11,8 @@ an unknown house, 422 for a malformed body.
 
 ``GET /api/v1/events?since=SEQ&limit=N&kind=K`` answers ``{"events": [...], "last_seq": N}``: the events
 with ``seq > since``, oldest first, at most ``limit`` (default 100, capped at 1000), of the given kinds
-(``kind`` may repeat); the same bearer token as the execute API (events carry issue titles); 422 for
-a malformed parameter (``observe/events.py``).
+(``kind`` may repeat); the API token, the viewer token or a dashboard session (``auth.py``: events carry
+issue titles); 422 for a malformed parameter (``observe/events.py``).
 
 ``POST /hooks/gitea`` takes Gitea webhook deliveries (``intake/queue.py``):
 200 ``{"status": "accepted", "delivery": ...}`` once the event is durably
@@ -50,7 +50,12 @@ from ..harness.runtime import Runtime
 from ..intake.queue import MAX_BODY_BYTES, WebhookIntake
 from ..observe.events import KIND_PATTERN, MAX_KIND_CHARS, MAX_KINDS, MAX_PAGE, EventLog
 from ..policy.model import Mode
+from .auth import Auth, install_auth, viewer
+from .broadcast import Broadcaster
+from .feed import feed_router
 from .guard import BODY_TIMEOUT, BodyGuard, BodyRule
+from .pages import Dashboard, mount_pages
+from .predict_routes import predict_router
 from .quiet import install_rate_limits
 
 __all__ = ["MAX_API_BODY", "ExecuteRequest", "GuardedApp", "create_app"]
@@ -100,6 +105,8 @@ def create_app(
     readiness: Mapping[str, Callable[[], Mapping[str, Any]]] | None = None,
     max_api_body: int = MAX_API_BODY,
     body_timeout: float = BODY_TIMEOUT,
+    viewer_token: str | None = None,
+    dashboard: Dashboard | None = None,
 ) -> FastAPI:
     """Build the daemon's app on ``runtime``; ``api_token`` guards the execute and events endpoints and
     ``webhook_secret`` verifies the forge's webhook deliveries.
@@ -107,9 +114,13 @@ def create_app(
     ``routers`` add the APIs of the daemon's components (cascade, mesh, upgrades); ``readiness`` maps a
     component's name to a probe answering ``{"ready": bool, ...}`` for ``/ready`` (a probe that raises
     counts as not ready). ``max_api_body`` bounds request bodies under ``/api/v1/`` and ``body_timeout`` the
-    seconds a body may take to arrive (see the module docstring).
+    seconds a body may take to arrive (see the module docstring). ``viewer_token`` lets read-only viewers log
+    in (``auth.py``); ``dashboard`` gives the pages what they show (``pages/``; without it, only the login).
     """
     app = GuardedApp(title="uni-wizard", version=__version__, docs_url=None, redoc_url=None)
+    owner_name = dashboard.owner if dashboard is not None else "owner"
+    install_auth(app, Auth(api_token=api_token, viewer_token=viewer_token, owner=owner_name))
+    mount_pages(app, dashboard or Dashboard(runtime))
     for router in routers:
         app.include_router(router)
     intake = WebhookIntake(runtime.store, webhook_secret, runtime.metrics.registry) if webhook_secret else None
@@ -117,8 +128,12 @@ def create_app(
     app.guard = lambda inner: BodyGuard(inner, rules, registry=runtime.metrics.registry, body_timeout=body_timeout)
     install_rate_limits()
     app.state.intake = intake  # the dispatcher consumes the queue it fills
+    # the store opens with the first subscriber: a broken data directory is /health's 503, not a failed start
+    app.state.feed = Broadcaster(lambda: EventLog(runtime.store, runtime.host), registry=runtime.metrics.registry)
+    app.include_router(feed_router(app.state.feed))  # GET /ws/events and /api/v1/events/stream (feed.py)
     _add_probes(app, runtime, dict(readiness or {}))
     _add_api(app, runtime, api_token)
+    app.include_router(predict_router(runtime, api_token=api_token))  # GET /api/v1/predict (predict_routes.py)
     _add_hooks(app, intake)
     return app
 
@@ -211,13 +226,15 @@ def _add_api(app: FastAPI, runtime: Runtime, api_token: str | None) -> None:
 
     @app.get("/api/v1/events")
     def list_events(
+        request: Request,
         since: int = Query(0, ge=0, description="Only events with a greater seq (a cursor)."),
         limit: int = Query(100, ge=1, description=f"At most this many (capped at {MAX_PAGE})."),
         kind: list[Kind] | None = Query(None, max_length=MAX_KINDS, description="Only these kinds (repeatable)."),
-        authorization: str | None = Header(None),
     ) -> dict[str, Any]:
-        """Events after a cursor, oldest first, and the log's last seq."""
-        authorize(authorization, "events")
+        """Events after a cursor, oldest first, and the log's last seq (the owner or a viewer: ``auth.py``)."""
+        if not api_token:
+            authorize(None, "events")  # 503: the API is off
+        viewer(request)
         return EventLog(runtime.store, runtime.host).page(since, min(limit, MAX_PAGE), kind).as_dict()
 
 
