@@ -20,20 +20,17 @@ Skipped only when chromium or chromedriver is missing; needs git and bubblewrap 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
 import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
 import yaml
+from owner_cli import NO_MODEL, cli, env, stop, wait
 
 CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -57,9 +54,7 @@ if _reason is None:
     from selenium.webdriver.common.by import By
 
 ROOT = Path(__file__).resolve().parents[2]
-T = TypeVar("T")
 WAIT = 90.0  # seconds, for any one wait: a bound, not a speed
-NO_MODEL = "http://127.0.0.1:9"  # nothing answers there: the issue carries a playbook
 PLAYBOOK = """Acceptance criteria:
 - [ ] the file is there
 
@@ -75,38 +70,6 @@ steps:
       - status: ok
 ```
 """
-
-
-def _cli() -> list[str]:
-    script = Path(sys.executable).parent / "uni-wizard"
-    return [str(script)] if script.is_file() else [sys.executable, "-m", "uni_wizard.cli"]
-
-
-def _env(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("UNIWIZARD_")}
-    env["HOME"] = str(home)
-    return env
-
-
-def _wait(what: str, check: Callable[[], T | None], diagnosis: Callable[[], str], timeout: float = WAIT) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"gave up after {timeout:g} s waiting for {what}\n{diagnosis()}")
-        time.sleep(0.25)
-
-
-def _stop(proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @dataclass
@@ -137,8 +100,8 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     home = tmp_path_factory.mktemp("home")
     root = home / "mesh"
     done = subprocess.run(
-        [*_cli(), "init", str(root), "--any-ports", "--ollama-url", NO_MODEL],
-        env=_env(home), cwd=home, capture_output=True, text=True, timeout=120,
+        [*cli(), "init", str(root), "--any-ports", "--ollama-url", NO_MODEL],
+        env=env(home), cwd=home, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, f"init failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
     forge_file = yaml.safe_load((root / "forge.yaml").read_text())
@@ -154,19 +117,19 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     daemons = {h["name"]: h["url"] for h in yaml.safe_load((root / "mesh.yaml").read_text())["hosts"]}
     console = home / "up.console"
     with console.open("wb") as out:
-        up = subprocess.Popen([*_cli(), "up", str(root)], env=_env(home), cwd=home, stdin=subprocess.DEVNULL,
+        up = subprocess.Popen([*cli(), "up", str(root)], env=env(home), cwd=home, stdin=subprocess.DEVNULL,
                               stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
     forge = httpx.Client(
         base_url=forge_file["url"].rstrip("/") + "/api/v1", headers={"Authorization": f"token {owner_token}"},
         timeout=15,
     )  # fmt: skip
     try:
-        _wait("the mesh to be up", lambda: "the mesh is up" in console.read_text(errors="replace"),
+        wait("the mesh to be up", lambda: "the mesh is up" in console.read_text(errors="replace"),
               lambda: console.read_text(errors="replace"), timeout=120)  # fmt: skip
         yield Mesh(root, console, forge, forge_file["work_repo"], api_token, daemons)
     finally:
         forge.close()
-        _stop(up)
+        stop(up)
 
 
 @pytest.fixture
@@ -203,7 +166,7 @@ def _log_in(driver: Any, url: str, token: str) -> None:
     assert "/login" in driver.current_url, driver.current_url  # refused without a login
     driver.find_element(By.ID, "token").send_keys(token)
     driver.find_element(By.ID, "login-button").click()
-    _wait("the Now page after the login", lambda: driver.current_url.endswith("/now"), lambda: driver.page_source)
+    wait("the Now page after the login", lambda: driver.current_url.endswith("/now"), lambda: driver.page_source)
 
 
 def _live_line(driver: Any, kind: str) -> Any:
@@ -253,11 +216,11 @@ def test_the_owner_watches_the_mesh_work_and_decides_from_the_browser(mesh: Mesh
     # the dispatcher's Activity page, open before the issue exists: the routing arrives live
     browser.switch_to.new_window("tab")
     browser.get(f"{allegro}/activity")
-    _wait("the live feed to connect", lambda: "following the event log" in browser.find_element(By.ID, "feed-state").text,
+    wait("the live feed to connect", lambda: "following the event log" in browser.find_element(By.ID, "feed-state").text,
           mesh.diagnosis, timeout=30)  # fmt: skip
     number = int(mesh.forge.post(f"/repos/{mesh.repo}/issues", json={"title": "Add a greeting",
                                                                      "body": PLAYBOOK}).json()["number"])  # fmt: skip
-    routed = _wait("the routing decision on the Activity page, live", lambda: _live_line(browser, "issue.routed"),
+    routed = wait("the routing decision on the Activity page, live", lambda: _live_line(browser, "issue.routed"),
                    lambda: browser.page_source[-3000:] + mesh.diagnosis())  # fmt: skip
     assert f"{mesh.repo}#{number}" in routed.text
     house = json.loads(routed.find_elements(By.TAG_NAME, "td")[-1].text)["house"]
@@ -267,7 +230,7 @@ def test_the_owner_watches_the_mesh_work_and_decides_from_the_browser(mesh: Mesh
 
     # the chosen house's Now page, loaded before the issue existed, fills by HTMX polling, without a reload
     browser.switch_to.window(tabs[house])
-    _wait(f"{house}'s row of the Now page to fill", lambda: _house_row_filled(browser, house),
+    wait(f"{house}'s row of the Now page to fill", lambda: _house_row_filled(browser, house),
           lambda: browser.page_source[-3000:] + mesh.diagnosis())  # fmt: skip
     assert browser.execute_script("return window.notReloaded === true;")
     shot("now-filled")
@@ -285,7 +248,7 @@ def test_the_owner_watches_the_mesh_work_and_decides_from_the_browser(mesh: Mesh
     # the same form without its CSRF token is refused, and nothing changes
     browser.execute_script("document.querySelector('#approvals form input[name=csrf]').remove();")
     browser.find_element(By.CSS_SELECTOR, "#approvals form button.approve").click()
-    _wait("the refusal", lambda: "CSRF" in browser.page_source, lambda: browser.page_source)
+    wait("the refusal", lambda: "CSRF" in browser.page_source, lambda: browser.page_source)
     shot("csrf-refused")
     browser.get(f"{allegro}/approvals")
     assert browser.find_element(By.CSS_SELECTOR, f'#approvals tr[data-approval="{approval}"]')
@@ -294,7 +257,7 @@ def test_the_owner_watches_the_mesh_work_and_decides_from_the_browser(mesh: Mesh
         "from the browser"
     )
     browser.find_element(By.CSS_SELECTOR, f'#approvals tr[data-approval="{approval}"] button.approve').click()
-    message = _wait("the decision", lambda: browser.find_elements(By.ID, "message"), lambda: browser.page_source)
+    message = wait("the decision", lambda: browser.find_elements(By.ID, "message"), lambda: browser.page_source)
     assert f"approval {approval} approved by owner" in message[0].text
     assert not browser.find_elements(By.CSS_SELECTOR, f'#approvals tr[data-approval="{approval}"]')
     shot("approval-approved")
@@ -302,7 +265,7 @@ def test_the_owner_watches_the_mesh_work_and_decides_from_the_browser(mesh: Mesh
     assert ran["status"] != "pending_approval", ran
 
     # the issue's PR, labelled `upgrade` by the owner, becomes an upgrade in Timmy's queue; approved from the page
-    pull = _wait(f"the PR of #{number}", lambda: _pull_of(mesh, number), mesh.diagnosis)
+    pull = wait(f"the PR of #{number}", lambda: _pull_of(mesh, number), mesh.diagnosis)
     answer = mesh.forge.post(f"/repos/{mesh.repo}/issues/{pull}/labels", json={"labels": ["upgrade"]})
     assert answer.status_code == 200, answer.text
     timmy = mesh.daemons["timmy"]
@@ -313,17 +276,17 @@ def test_the_owner_watches_the_mesh_work_and_decides_from_the_browser(mesh: Mesh
         rows = browser.find_elements(By.CSS_SELECTOR, row)
         return bool(rows) and rows[0].find_element(By.CSS_SELECTOR, "td.state").text == "proposed"
 
-    _wait(f"upgrade #{pull} proposed on Timmy's Approvals page", proposed, mesh.diagnosis)
+    wait(f"upgrade #{pull} proposed on Timmy's Approvals page", proposed, mesh.diagnosis)
     shot("upgrade-proposed")
     browser.find_element(By.CSS_SELECTOR, f"{row} button.approve").click()
-    message = _wait("the decision", lambda: browser.find_elements(By.ID, "message") or browser.find_elements(
+    message = wait("the decision", lambda: browser.find_elements(By.ID, "message") or browser.find_elements(
         By.ID, "error"), lambda: browser.page_source)  # fmt: skip
     assert message[0].get_attribute("id") == "message", message[0].text
     assert f"upgrade #{pull} approved" in message[0].text
     state = browser.find_element(By.CSS_SELECTOR, f"{row} td.state").text
     assert state in ("approved", "applying", "applied"), state
     shot("upgrade-approved")
-    _wait(f"PR #{pull} merged once approved", lambda: mesh.forge.get(f"/repos/{mesh.repo}/pulls/{pull}").json()["merged"],
+    wait(f"PR #{pull} merged once approved", lambda: mesh.forge.get(f"/repos/{mesh.repo}/pulls/{pull}").json()["merged"],
           mesh.diagnosis)  # fmt: skip
 
 

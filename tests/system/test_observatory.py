@@ -16,21 +16,18 @@ Needs Debian's prometheus (prometheus, promtool), git and bubblewrap (the proof 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
 import yaml
+from owner_cli import NO_MODEL, cli, env, free_port, stop, wait
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS = sorted((ROOT / "configs" / "grafana" / "dashboards").glob("*.json"))
@@ -48,9 +45,7 @@ def _missing() -> str | None:
 _reason = _missing()
 pytestmark = [pytest.mark.system, pytest.mark.skipif(_reason is not None, reason=_reason or "")]
 
-T = TypeVar("T")
 WAIT = 60.0  # seconds, for any one wait: a bound, not a speed
-NO_MODEL = "http://127.0.0.1:9"  # nothing answers there: the issue carries a playbook
 PROOF = "uni-wizard/proof"
 PLAYBOOK = """Acceptance criteria:
 - [ ] the file is there
@@ -67,36 +62,6 @@ steps:
       - status: ok
 ```
 """
-
-
-def _cli() -> list[str]:
-    script = Path(sys.executable).parent / "uni-wizard"
-    if script.is_file():
-        return [str(script)]
-    return [sys.executable, "-c", "import sys; from uni_wizard.cli import main; sys.exit(main())"]
-
-
-def _env(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("UNIWIZARD_")}
-    env["HOME"] = str(home)
-    return env
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait(what: str, check: Callable[[], T | None], diagnosis: Callable[[], str], timeout: float = WAIT) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"gave up after {timeout:g} s waiting for {what}\n{diagnosis()}")
-        time.sleep(0.25)
 
 
 @dataclass
@@ -141,16 +106,6 @@ class World:
         return answer.json()["data"]
 
 
-def _stop(proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 def _prometheus_files(root: Path, work: Path, home: Path) -> Path:
     """The configuration the command makes of the mesh file, scraping every second, over a copy of the rules
     with every ``for:`` cut to 1 s."""
@@ -165,9 +120,9 @@ def _prometheus_files(root: Path, work: Path, home: Path) -> Path:
         (rules / path.name).write_text(yaml.safe_dump(data), encoding="utf-8")
     config = work / "prometheus.yml"
     done = subprocess.run(
-        [*_cli(), "mesh", "prometheus-config", "--mesh", str(root / "mesh.yaml"), "--out", str(config),
+        [*cli(), "mesh", "prometheus-config", "--mesh", str(root / "mesh.yaml"), "--out", str(config),
          "--rules", "rules/*.yml"],
-        env=_env(home), cwd=home, capture_output=True, text=True, timeout=60,
+        env=env(home), cwd=home, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     data = yaml.safe_load(config.read_text(encoding="utf-8"))
@@ -195,8 +150,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     work = tmp_path_factory.mktemp("prometheus")
     root = home / "mesh"
     done = subprocess.run(
-        [*_cli(), "init", str(root), "--any-ports", "--ollama-url", NO_MODEL],
-        env=_env(home), cwd=home, capture_output=True, text=True, timeout=120,
+        [*cli(), "init", str(root), "--any-ports", "--ollama-url", NO_MODEL],
+        env=env(home), cwd=home, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, f"init failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
     for settings in (root / "settings").glob("*.yaml"):  # the lease on the forge, the peers probed
@@ -207,24 +162,24 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     token = (root / "secrets" / f"{forge_file['owner']}.token").read_text().strip()
     console = home / "up.console"
     with console.open("wb") as out:
-        up = subprocess.Popen([*_cli(), "up", str(root)], env=_env(home), cwd=home, stdin=subprocess.DEVNULL,
+        up = subprocess.Popen([*cli(), "up", str(root)], env=env(home), cwd=home, stdin=subprocess.DEVNULL,
                               stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
     forge = httpx.Client(
         base_url=forge_file["url"].rstrip("/") + "/api/v1", headers={"Authorization": f"token {token}"}, timeout=15
     )
-    port = _free_port()
+    port = free_port()
     log = work / "prometheus.log"
     prometheus: subprocess.Popen[bytes] | None = None
     try:
-        _wait("the mesh to be up", lambda: "the mesh is up" in console.read_text(errors="replace"),
+        wait("the mesh to be up", lambda: "the mesh is up" in console.read_text(errors="replace"),
               lambda: console.read_text(errors="replace"), timeout=120)  # fmt: skip
         prometheus = _start_prometheus(config, work, port, log)
         yield World(root, up, console, forge, forge_file["work_repo"], prometheus, f"http://127.0.0.1:{port}", log)
     finally:
         forge.close()
-        _stop(up)
+        stop(up)
         if prometheus is not None:
-            _stop(prometheus)
+            stop(prometheus)
 
 
 def _expressions() -> list[tuple[str, str, str]]:
@@ -245,7 +200,7 @@ def _work_an_issue(world: World) -> None:
         return next((p for p in world.get("/pulls", state="all") if f"Closes #{number}" in (p.get("body") or "")),
                     None)  # fmt: skip
 
-    opened = _wait(f"a PR for #{number}", pr, world.diagnosis)
+    opened = wait(f"a PR for #{number}", pr, world.diagnosis)
     head = opened["head"]["sha"]
 
     def proven_and_pre_reviewed() -> bool:
@@ -253,17 +208,17 @@ def _work_an_issue(world: World) -> None:
         said = [c["body"] for c in world.get(f"/issues/{opened['number']}/comments")]
         return statuses[:1] == ["success"] and any(f"head={head}" in body for body in said)
 
-    _wait(f"proof and Timmy's pre-review of PR #{opened['number']}", proven_and_pre_reviewed, world.diagnosis)
+    wait(f"proof and Timmy's pre-review of PR #{opened['number']}", proven_and_pre_reviewed, world.diagnosis)
     world.post(f"/pulls/{opened['number']}/reviews", {"event": "APPROVED", "body": "ok", "commit_id": head})
-    _wait(f"PR #{opened['number']} merged", lambda: world.get(f"/pulls/{opened['number']}")["merged"],
+    wait(f"PR #{opened['number']} merged", lambda: world.get(f"/pulls/{opened['number']}")["merged"],
           world.diagnosis)  # fmt: skip
 
 
 def test_every_dashboard_panel_shows_data_and_an_alert_fires_for_real(world: World) -> None:
-    _wait("Prometheus to be ready", lambda: _ready(world.prometheus_url), world.diagnosis, timeout=30)
+    wait("Prometheus to be ready", lambda: _ready(world.prometheus_url), world.diagnosis, timeout=30)
     _work_an_issue(world)
     hosts = {h["name"] for h in yaml.safe_load((world.root / "mesh.yaml").read_text())["hosts"]}
-    _wait("every host scraped", lambda: {r["metric"]["host"] for r in world.query('up == 1')} == hosts,
+    wait("every host scraped", lambda: {r["metric"]["host"] for r in world.query('up == 1')} == hosts,
           world.diagnosis)  # fmt: skip
 
     expressions = _expressions()
@@ -285,13 +240,13 @@ def test_every_dashboard_panel_shows_data_and_an_alert_fires_for_real(world: Wor
     assert [(r["name"], r.get("lastError")) for r in rules if r["health"] != "ok"] == []
     assert not _firing(world, "UniWizardDaemonDown")  # every daemon answers: nothing to say yet
 
-    _stop(world.up)  # every daemon of the mesh stops with it
+    stop(world.up)  # every daemon of the mesh stops with it
 
     def every_host_down() -> list[dict[str, Any]] | None:
         fired = _firing(world, "UniWizardDaemonDown")
         return fired if {a["labels"]["host"] for a in fired} == hosts else None
 
-    fired = _wait("UniWizardDaemonDown firing for every host", every_host_down, world.diagnosis)
+    fired = wait("UniWizardDaemonDown firing for every host", every_host_down, world.diagnosis)
     assert all(a["labels"]["severity"] == "page" and a["annotations"]["summary"] for a in fired)
 
 

@@ -19,7 +19,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 import yaml
+from owner_cli import NO_MODEL, cli, env
 
 
 def _missing() -> str | None:
@@ -44,25 +44,8 @@ pytestmark = [pytest.mark.system, pytest.mark.skipif(_reason is not None, reason
 T = TypeVar("T")
 WAIT = 90.0  # seconds, for any one wait: a bound, not a speed
 START = 120.0  # seconds for `up` to say the mesh is up
-NO_MODEL = "http://127.0.0.1:9"  # nothing answers there: issues need a playbook, whatever runs on this machine
 PROOF = "uni-wizard/proof"
 READY = "Ready for the owner's approval"
-
-
-def _cli() -> list[str]:
-    """The ``uni-wizard`` command installed beside this Python (the venv's), else the same entry point."""
-    script = Path(sys.executable).parent / "uni-wizard"
-    if script.is_file():
-        return [str(script)]
-    return [sys.executable, "-c", "import sys; from uni_wizard.cli import main; sys.exit(main())"]
-
-
-def _env(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("UNIWIZARD_")}
-    env["HOME"] = str(home)
-    for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
-        env.pop(name, None)
-    return env
 
 
 def playbook(path: str, content: str, *, title: str) -> str:
@@ -205,8 +188,8 @@ class Mesh:
 
 def _init(root: Path, home: Path) -> str:
     done = subprocess.run(
-        [*_cli(), "init", str(root), "--any-ports", "--ollama-url", NO_MODEL],
-        env=_env(home), cwd=home, capture_output=True, text=True, timeout=120,
+        [*cli(), "init", str(root), "--any-ports", "--ollama-url", NO_MODEL],
+        env=env(home), cwd=home, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, f"init failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
     assert f"next: uni-wizard up {root}" in done.stdout, done.stdout
@@ -216,7 +199,7 @@ def _init(root: Path, home: Path) -> str:
 def _start_up(root: Path, home: Path, console: Path) -> subprocess.Popen[bytes]:
     with open(console, "wb") as out:
         return subprocess.Popen(
-            [*_cli(), "up", str(root)], env=_env(home), cwd=home, stdin=subprocess.DEVNULL, stdout=out,
+            [*cli(), "up", str(root)], env=env(home), cwd=home, stdin=subprocess.DEVNULL, stdout=out,
             stderr=subprocess.STDOUT,
         )  # fmt: skip
 
@@ -379,7 +362,7 @@ def test_a_settings_file_with_a_typo_exits_2_in_one_line(mesh: Mesh, tmp_path: P
     args = ["serve", "--config", str(broken)] if where == "after" else ["--config", str(broken), "serve"]
 
     done = subprocess.run(
-        [*_cli(), *args], env=_env(mesh.home), cwd=mesh.home, capture_output=True, text=True, timeout=60
+        [*cli(), *args], env=env(mesh.home), cwd=mesh.home, capture_output=True, text=True, timeout=60
     )
 
     assert done.returncode == 2, (done.stdout, done.stderr)

@@ -10,21 +10,19 @@ the sovereign's decision on an upgrade, as callables the daemon hands to ``web.p
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable
 
 from ..cascade.cascade import Cascade
 from ..config import Settings
-from ..errors import ConfigError
 from ..harness.runtime import Runtime
 from ..mesh.node import MeshNode
 from ..observe.now import NowSnapshot
+from ..upgrade.queue import UpgradeQueue
 from ..upgrade.records import Upgrade
 from .configs import Configs
 from .now import breakers_of, take_now
-from .reviewer import build_reviewer
-from .upgrades import attached_queue, upgrade_extension
+from .upgrades import ApproveHead, act_on_upgrades
 
 __all__ = ["FRESH", "UpgradeDecider", "now_taker", "upgrade_decider"]
 
@@ -69,15 +67,9 @@ def upgrade_decider(settings: Settings, runtime: Runtime, *, configs: Configs | 
     configs = configs or Configs(settings)
 
     async def decide(number: int, approve: bool, reason: str) -> Upgrade:
-        async with contextlib.AsyncExitStack() as closing:
-            extend = upgrade_extension(settings, runtime, configs=configs)
-            reviewer = build_reviewer(settings, runtime, configs=configs, closing=closing, extend=extend)
-            queue = attached_queue(reviewer.extensions)
-            if queue is None:
-                key = "repos" if configs.review.repos is not None else "dispatcher.repos"
-                raise ConfigError(f"the reviewer does not watch the mesh's repository: add it to {key}", key=key)
-            if approve:
-                return await queue.approve(number, reviewer.approve_head)
-            return await queue.reject(number, reason)
+        def act(queue: UpgradeQueue, approve_head: ApproveHead) -> Awaitable[Upgrade]:
+            return queue.approve(number, approve_head) if approve else queue.reject(number, reason)
+
+        return await act_on_upgrades(settings, runtime, configs, act)
 
     return decide

@@ -9,9 +9,11 @@ hook when the reviewer watches the mesh's repository; ``attached_queue`` finds t
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+from collections.abc import Awaitable, Callable, Iterable
 
 from ..config import Settings
+from ..errors import ConfigError
 from ..harness.runtime import Runtime
 from ..observe.events import EventLog
 from ..review.extension import ReviewerView, ReviewExtension
@@ -22,9 +24,20 @@ from ..upgrade.metrics import UpgradeMetrics
 from ..upgrade.queue import UpgradeQueue
 from ..upgrade.records import Transition, Upgrade, UpgradeStore
 from .configs import Configs
-from .reviewer import ExtensionFactory
+from .reviewer import ExtensionFactory, build_reviewer
 
-__all__ = ["attached_queue", "build_upgrade_queue", "reconciler_hosts", "upgrade_extension", "upgrade_records"]
+__all__ = [
+    "ApproveHead",
+    "act_on_upgrades",
+    "attached_queue",
+    "build_upgrade_queue",
+    "reconciler_hosts",
+    "upgrade_extension",
+    "upgrade_records",
+]
+
+ApproveHead = Callable[..., Awaitable[object]]
+"""The reviewer's ``approve_head``: how an approved upgrade's head is approved on the forge."""
 
 
 def upgrade_records(runtime: Runtime) -> UpgradeStore:
@@ -99,3 +112,21 @@ def upgrade_extension(settings: Settings, runtime: Runtime, *, configs: Configs 
 def attached_queue(extensions: Iterable[ReviewExtension]) -> UpgradeQueue | None:
     """The upgrade queue among a reviewer's ``extensions``, or None."""
     return next((e.queue for e in extensions if isinstance(e, UpgradeHook)), None)
+
+
+async def act_on_upgrades(
+    settings: Settings,
+    runtime: Runtime,
+    configs: Configs,
+    act: Callable[[UpgradeQueue, ApproveHead], Awaitable[Upgrade]],
+) -> Upgrade:
+    """``act`` on the upgrade queue attached to this host's reviewer (``uni-wizard upgrades approve|reject`` and
+    the dashboard's form); a ``ConfigError`` when the reviewer does not watch the mesh's repository."""
+    async with contextlib.AsyncExitStack() as closing:
+        extend = upgrade_extension(settings, runtime, configs=configs)
+        reviewer = build_reviewer(settings, runtime, configs=configs, closing=closing, extend=extend)
+        queue = attached_queue(reviewer.extensions)
+        if queue is None:
+            key = "repos" if configs.review.repos is not None else "dispatcher.repos"
+            raise ConfigError(f"the reviewer does not watch the mesh's repository: add it to {key}", key=key)
+        return await act(queue, reviewer.approve_head)

@@ -8,7 +8,6 @@ posts the APPROVED review bound to the recorded head through the reviewer's appr
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 
 import typer
@@ -131,25 +130,12 @@ def _with_queue(
 ) -> Upgrade:
     # here, not at the top: `--help` stays quick
     from ..assembly.configs import Configs
-    from ..assembly.reviewer import build_reviewer
-    from ..assembly.upgrades import attached_queue, upgrade_extension
+    from ..assembly.upgrades import act_on_upgrades
 
     opts = options(ctx)
     settings, runtime = opts.settings(), opts.runtime()
     _sovereign(settings, runtime)
-    configs = Configs(settings)
-
-    async def run() -> Upgrade:
-        async with contextlib.AsyncExitStack() as closing:
-            extend = upgrade_extension(settings, runtime, configs=configs)
-            reviewer = build_reviewer(settings, runtime, configs=configs, closing=closing, extend=extend)
-            queue = attached_queue(reviewer.extensions)
-            if queue is None:
-                key = "repos" if configs.review.repos is not None else "dispatcher.repos"
-                raise ConfigError(f"the reviewer does not watch the mesh's repository: add it to {key}", key=key)
-            return await act(queue, reviewer.approve_head)
-
-    return asyncio.run(run())
+    return asyncio.run(act_on_upgrades(settings, runtime, Configs(settings), act))
 
 
 @upgrades_app.command("approve")
