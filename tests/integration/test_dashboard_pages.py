@@ -87,7 +87,13 @@ def upgrades(runtime: Runtime) -> UpgradeStore:
 @pytest.fixture
 def client(runtime: Runtime, upgrades: UpgradeStore) -> Iterator[TestClient]:
     events = EventLog(runtime.store, runtime.host)
-    events.emit_sync(EventKind.ISSUE_ROUTED, "r7", repository="org/repo", number=7, data={"house": "ezra", "score": 3})
+    scores = [
+        {"house": "ezra", "total": 0.82, "text": 0.9, "history": 0.7, "load": 1.0, "bid": 0.5, "eligible": True, "why": ""},
+        {"house": "allegro", "total": 0.0, "text": 0.1, "history": 0.5, "load": 1.0, "bid": 0.0, "eligible": False,
+         "why": "never takes issues"},
+    ]  # fmt: skip
+    data = {"house": "ezra", "kind": "docs", "scores": scores}
+    events.emit_sync(EventKind.ISSUE_ROUTED, "r7", repository="org/repo", number=7, data=data)
     events.emit_sync(EventKind.ISSUE_ROUTED, "r8", repository="org/repo", number=8, data={"house": "bezalel"})
     runtime.approvals.request(
         house="ezra", tool="git_push", args_digest="a" * 64, args_json='{"branch": "main"}', task="org/repo#7",
@@ -156,7 +162,8 @@ def test_the_owner_logs_in_sees_every_page_and_logs_out(client: TestClient) -> N
     assert client.get("/api/v1/now").json()["houses"][0]["work"][0]["issue"] == "org/repo#7"
     activity = client.get("/activity?house=ezra").text
     assert 'href="http://forge.test/org/repo/issues/7"' in activity and "org/repo#8" not in activity
-    assert "score" in client.get("/issues/org/repo/7").text
+    issue = client.get("/issues/org/repo/7").text
+    assert '<table class="scores">' in issue and "<td>0.82</td>" in issue and "no: never takes issues" in issue
     assert "ok: 0 provenance records verified" in client.get("/provenance/verify").text
     assert client.post("/logout", data={"csrf": csrf}).status_code == 303
     assert client.get("/now").status_code == 303

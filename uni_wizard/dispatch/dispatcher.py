@@ -45,7 +45,7 @@ from .metrics import DispatchMetrics
 from .offload import Offload
 from .state import derive, latest_claim, relabeled
 from .triage import Duplicates
-from .types import Classifier, IssueText, RoutingDecision, TriageResult
+from .types import Candidate, Classifier, IssueText, RoutingDecision, TriageResult
 from .waiting import WaitLine, entry_of, free_slots, waiting_entry
 
 __all__ = ["Action", "Dispatcher"]
@@ -328,6 +328,16 @@ async def _record_decision(
         "house": chosen,
         "runner_up": decision.runner_up,
         "epoch": epoch,
+        "scores": [_score(c) for c in decision.candidates[:MAX_SCORED]],  # every house's, best first (Issue page)
     }
     key = f"routed:{repo}#{number}:{chosen}:{epoch}"
     await dispatcher.events.emit(EventKind.ISSUE_ROUTED, key, repository=repo, number=number, data=data)
+
+
+MAX_SCORED = 16  # houses whose scores an issue.routed event carries (a mesh has a handful; the data stays small)
+
+
+def _score(candidate: Candidate) -> dict[str, object]:
+    """One house's score as the event carries it: the total and each part, rounded, and why it was not eligible."""
+    parts = {k: round(getattr(candidate, k), 3) for k in ("total", "text", "history", "load", "bid")}
+    return {"house": candidate.house, **parts, "eligible": candidate.eligible, "why": candidate.why[:200]}
