@@ -11,7 +11,7 @@ import contextlib
 import copy
 import threading
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cached_property
 
 from prometheus_client import REGISTRY, CollectorRegistry
@@ -84,6 +84,7 @@ class Runtime:
         self.metrics.breakers.add(self.breakers)
         self.pools = ToolPools(threads=self.settings.tool_threads, max_stuck=self.settings.tool_stuck_max)
         self.metrics.stuck.add(self.pools)
+        self.metrics.approvals.add(self.pending_approval_times)
         self.sleep = sleep
         for name in SECRET_SETTINGS:  # redacted by value wherever they appear in provenance (and reports)
             with contextlib.suppress(ConfigError):
@@ -151,6 +152,13 @@ class Runtime:
     def approvals(self) -> ApprovalQueue:
         approvers = {name for name, p in self.houses.items() if p.rules.may_approve} | {self.settings.owner}
         return ApprovalQueue(self.store, approvers=approvers, ttl=timedelta(days=self.settings.approval_ttl_days))
+
+    def pending_approval_times(self) -> list[float]:
+        """When each approval request still waiting was made (UNIX seconds); none before the store is opened."""
+        if self._store is None:
+            return []
+        rows = self._store.query("SELECT requested_at FROM approvals WHERE state = 'pending'")
+        return [datetime.fromisoformat(str(r["requested_at"]).replace("Z", "+00:00")).timestamp() for r in rows]
 
     @cached_property
     def patterns(self) -> PatternDB:

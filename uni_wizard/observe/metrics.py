@@ -6,9 +6,11 @@ paths, issue numbers or error text.
 
 from __future__ import annotations
 
+import logging
 import platform
+import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -18,7 +20,9 @@ from prometheus_client.registry import Collector
 from .._version import __version__
 from ..metricset import MetricSet
 
-__all__ = ["BreakerCollector", "HarnessMetrics", "StuckCallsCollector"]
+__all__ = ["ApprovalsCollector", "BreakerCollector", "HarnessMetrics", "StuckCallsCollector"]
+
+log = logging.getLogger(__name__)
 
 DURATION_BUCKETS = (0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0)
 BREAKER_STATES = {"closed": 0, "half-open": 1, "open": 2}
@@ -61,6 +65,8 @@ class HarnessMetrics(MetricSet):
         registry.register(self.breakers)
         self.stuck = StuckCallsCollector()
         registry.register(self.stuck)
+        self.approvals = ApprovalsCollector()
+        registry.register(self.approvals)
 
 
 class BreakerCollector(Collector):
@@ -85,6 +91,40 @@ class BreakerCollector(Collector):
                     seen.add(group)
                     family.add_metric([group], BREAKER_STATES.get(state, 2))
         yield family
+
+
+class ApprovalsCollector(Collector):
+    """``uniwizard_approvals_pending`` and ``uniwizard_approval_oldest_pending_seconds``: the sovereign-mode approval
+    requests waiting for a decision, read at scrape from each source added (a callable answering the UNIX times
+    at which the pending ones were requested; a source that fails is skipped: a scrape never fails on it)."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
+        self.sources: list[weakref.WeakMethod[Any]] = []
+
+    def add(self, source: Any) -> None:
+        self.sources.append(weakref.WeakMethod(source))
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        times: list[float] = []
+        for ref in list(self.sources):
+            source = ref()
+            if source is None:
+                self.sources.remove(ref)
+                continue
+            try:
+                times += source()
+            except Exception as exc:  # a broken store must not break the scrape (/health says it is broken)
+                log.debug("pending approvals not read for the metrics: %s", exc)
+        now = self.clock()
+        yield GaugeMetricFamily(
+            "uniwizard_approvals_pending", "Sovereign-mode approval requests waiting for a decision.", value=len(times)
+        )
+        yield GaugeMetricFamily(
+            "uniwizard_approval_oldest_pending_seconds",
+            "How long the oldest approval request waiting for a decision has waited (0: none waits).",
+            value=max((now - t for t in times), default=0.0),
+        )
 
 
 class StuckCallsCollector(Collector):
