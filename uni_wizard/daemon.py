@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import errno
 import logging
 import os
@@ -256,9 +257,11 @@ async def _run(
     )
     server = _Server(config)
     server.status = _status(settings, sockets)
-    start_roles(
+    reviewer = start_roles(
         settings, runtime, configs, intake=app.state.intake, cascade=cascade, stop=stop, start=start, closing=closing
     )
+    if reviewer is not None:  # the Now page shows the merge queue as the reviewer's last merge pass found it
+        app.state.dashboard = dataclasses.replace(app.state.dashboard, merge_queue=lambda: reviewer.journal.queue_lines)
     interval = watchdog_interval()
     if interval:
         start(watchdog_pings(interval, lambda: server.status), "watchdog")

@@ -19,6 +19,7 @@ from uni_wizard.harness.approvals import ApprovalState
 from uni_wizard.harness.runtime import Runtime
 from uni_wizard.observe.events import EventKind, EventLog
 from uni_wizard.observe.now import BreakerNow, BreakersNow, HouseNow, LeaseNow, NowSnapshot, QueueNow, WorkNow
+from uni_wizard.review.types import QueueLine
 from uni_wizard.upgrade.records import Proposal, Upgrade, UpgradeStore
 from uni_wizard.upgrade.risk import Risk
 from uni_wizard.upgrade.states import State
@@ -50,6 +51,10 @@ PAGES = (
     "/mesh/fragment",
 )
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+QUEUE = (
+    QueueLine("org/repo", "main", 9, "a" * 40, "Add farewell", "queued", 1, "owner"),
+    QueueLine("org/repo", "main", 12, "b" * 40, "Rename it", "held", reasons=("the `hold` label is set",)),
+)
 
 
 @pytest.fixture
@@ -115,7 +120,7 @@ def client(runtime: Runtime, upgrades: UpgradeStore) -> Iterator[TestClient]:
     dashboard = Dashboard(
         runtime, owner="alex", forge_url="http://forge.test/", now=now,
         cascade=lambda: {"required": False, "providers": [{"name": "ollama", "kind": "ollama", "breaker": "open"}]},
-        upgrades=upgrades, decide_upgrade=decide,
+        upgrades=upgrades, decide_upgrade=decide, merge_queue=lambda: QUEUE,
     )  # fmt: skip
     app = create_app(
         runtime, api_token=API_TOKEN, webhook_secret=WEBHOOK_SECRET, viewer_token=VIEWER_TOKEN, dashboard=dashboard
@@ -159,6 +164,8 @@ def test_the_owner_logs_in_sees_every_page_and_logs_out(client: TestClient) -> N
     now = client.get("/now").text
     assert "org/repo#7" in now and "ezra" in now and "epoch <strong>4</strong>" in now and "ollama: open" in now
     assert 'hx-trigger="every 2s"' in now and "/static/htmx.min.js" in now
+    assert '<table id="merge-queue">' in now and 'href="http://forge.test/org/repo/issues/9">#9</a> Add farewell' in now
+    assert "the `hold` label is set" in now
     assert client.get("/api/v1/now").json()["houses"][0]["work"][0]["issue"] == "org/repo#7"
     activity = client.get("/activity?house=ezra").text
     assert 'href="http://forge.test/org/repo/issues/7"' in activity and "org/repo#8" not in activity

@@ -259,3 +259,15 @@ async def test_the_owner_sees_the_queue_in_order(lab: World) -> None:
 
     assert [(line.number, line.state) for line in lines] == [(numbers[0], "held"), (numbers[1], "queued")]
     assert lines[1].position == 1 and lines[1].base_ref == "main" and lines[1].approved_by == "timmy"
+
+
+async def test_a_merge_pass_leaves_the_queue_it_found_for_the_now_page(lab: World) -> None:
+    numbers = await approved(lab, 2, module)
+    await lab.owner.add_labels(ORG, lab.name, numbers[0], ["hold"])
+    desk = reviewer(lab)
+
+    await desk.merge_once()
+
+    seen = [(line.number, line.state, line.position) for line in desk.journal.queue_lines]
+    assert seen == [(numbers[0], "held", None), (numbers[1], "queued", 1)]
+    assert metric(lab, "uniwizard_merge_queue_length") == 1

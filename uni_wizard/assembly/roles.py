@@ -23,6 +23,7 @@ from ..harness.runtime import Runtime
 from ..intake.hints import QueueHint
 from ..intake.queue import WebhookIntake
 from ..review.loop import run_reviewer
+from ..review.reviewer import Reviewer
 from .configs import Configs
 from .dispatcher import build_dispatch_loop
 from .reconciler import check_reconciler_settings, serve_reconciler
@@ -77,9 +78,11 @@ def start_roles(
     stop: asyncio.Event,
     start: Start,
     closing: contextlib.AsyncExitStack,
-) -> None:
+) -> Reviewer | None:
     """Build each role of ``settings.roles`` and ``start`` its loops; their forge clients close with
-    ``closing``. The roles share ``cascade`` (the model, when a role uses one) and ``configs``."""
+    ``closing``. The roles share ``cascade`` (the model, when a role uses one) and ``configs``. Answers the
+    reviewer when this host runs one (the dashboard shows its merge queue)."""
+    reviewer: Reviewer | None = None
     if "dispatcher" in settings.roles:
         loop = build_dispatch_loop(settings, runtime, configs=configs, closing=closing, intake=intake, model=cascade)
         closing.callback(shutdown_pools)  # the triage worker process
@@ -99,6 +102,7 @@ def start_roles(
         check_reconciler_settings(settings, configs=configs)  # a bad mesh.yaml stops the start, not a task
         start(serve_reconciler(settings, runtime, stop, configs=configs), "reconciler")
         log.info("reconciler role: releases under %s, configuration in %s", settings.release_root, settings.config_dir)
+    return reviewer
 
 
 def _start_worker(

@@ -17,7 +17,7 @@ from ..observe.events import EventKind, EventLog
 from .gate import short
 from .metrics import OTHER, ReviewMetrics
 from .queue import BatchRecord
-from .types import MergeReport, ReviewReport
+from .types import MergeReport, QueueLine, ReviewReport
 
 __all__ = ["Journal"]
 
@@ -35,6 +35,7 @@ class Journal:
         self.events = events
         self.metrics = metrics
         self.houses = dict(houses or {})  # forge login -> house
+        self.queue_lines: tuple[QueueLine, ...] = ()  # the merge queue as the last merge pass found it
         if metrics is not None:
             for house in {*self.houses.values(), OTHER}:
                 metrics.house(house)
@@ -65,10 +66,11 @@ class Journal:
         """The house whose forge user ``login`` is (``other`` for anyone else: the metrics' labels stay bounded)."""
         return self.houses.get(login, OTHER)
 
-    def queued(self, count: int) -> None:
-        """The PRs the merge pass found ready to land."""
+    def queued(self, lines: Sequence[QueueLine]) -> None:
+        """The merge queue as the last pass found it (``queue_lines``; the gauge counts the queued PRs)."""
+        self.queue_lines = tuple(lines)
         if self.metrics is not None:
-            self.metrics.queued.set(count)
+            self.metrics.queued.set(sum(1 for line in lines if line.state == "queued"))
 
     async def queue(self, repo: str, base_ref: str, batches: Sequence[BatchRecord]) -> None:
         """One ``queue.tested`` event per batch whose tests ran (a batch that needed none is a DEBUG line)."""

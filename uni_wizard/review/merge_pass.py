@@ -15,7 +15,7 @@ from .concurrency import KeyedLocks
 from .journal import Journal
 from .merging import plan_merge
 from .queue import MergeQueue, Queued, QueueDesk
-from .types import MergeReport
+from .types import MergeReport, QueueLine
 
 __all__ = ["PassDesk", "merge_pass"]
 
@@ -46,7 +46,8 @@ async def merge_pass(desk: PassDesk) -> list[MergeReport]:
     catch up with the forge before (approvals seen) and after (merges seen). One report per PR, by repository
     then number (number 0: the listing failed)."""
     await desk.sync_extensions()
-    reports, ready = [], 0
+    reports: list[MergeReport] = []
+    seen: list[QueueLine] = []  # the queue as this pass found it (the Now page shows it)
     for repo in desk.repos:
         waiting, failed = await desk.waiting_or_report(repo)
         if failed:
@@ -55,19 +56,29 @@ async def merge_pass(desk: PassDesk) -> list[MergeReport]:
         planned: list[MergeReport] = []
         for pr, issues in sorted(waiting, key=lambda found: found[0].number):  # oldest first
             report = await _plan(desk, repo, pr)
+            seen += _line(desk, repo, pr, report, len(queues.get(pr.base_ref, [])) + 1)
             if report.outcome == "ready" and not desk.dry_run:
                 queues.setdefault(pr.base_ref, []).append(Queued(pr.number, report.head, issues, report))
                 continue
             await desk.journal.merge(report, dry_run=desk.dry_run)
             planned.append(report)
-        ready += sum(len(queued) for queued in queues.values())
         for base_ref, queued in queues.items():
             planned += await _land(desk, repo, base_ref, queued)
         reports += sorted(planned, key=lambda report: report.number)
     if not desk.dry_run:
-        desk.journal.queued(ready)
+        desk.journal.queued(seen)
     await desk.sync_extensions()
     return reports
+
+
+def _line(desk: PassDesk, repo: str, pr: PullRequest, report: MergeReport, position: int) -> list[QueueLine]:
+    """``pr`` as the queue shows it: queued at ``position`` on its branch when ready, held when it carries the
+    hold label (out of the queue until ``/unhold``); nothing for the others."""
+    if report.outcome == "ready":
+        return [QueueLine(repo, pr.base_ref, pr.number, report.head, pr.title, "queued", position, report.approved_by)]
+    if desk.config.hold_label in {label.name for label in pr.labels}:
+        return [QueueLine(repo, pr.base_ref, pr.number, pr.head_sha, pr.title, "held", reasons=tuple(report.reasons))]
+    return []
 
 
 async def _plan(desk: PassDesk, repo: str, pr: PullRequest) -> MergeReport:

@@ -6,32 +6,12 @@ first), the held ones (``/hold``, the ``hold`` label: out of the queue until ``/
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
-
 from ..errors import UniWizardError
 from .merging import plan_merge
 from .reviewer import Reviewer
+from .types import QueueLine
 
 __all__ = ["QueueLine", "read_queue"]
-
-
-@dataclass(frozen=True)
-class QueueLine:
-    """``state``: queued (lands in ``position`` order on ``base_ref``), held, or blocked (``reasons``)."""
-
-    repository: str
-    base_ref: str
-    number: int
-    head: str
-    title: str
-    state: str
-    position: int | None = None
-    approved_by: str | None = None
-    reasons: tuple[str, ...] = ()
-
-    def as_json(self) -> dict[str, Any]:
-        return {**asdict(self), "reasons": list(self.reasons)}
 
 
 async def read_queue(reviewer: Reviewer, *, everything: bool = False) -> list[QueueLine]:

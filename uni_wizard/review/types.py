@@ -3,12 +3,13 @@ review, approve, comment, label, dismiss or merge), and one report per pull requ
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from typing import Any
 
 from ..forge.actions import Action
 
-__all__ = ["Action", "MergeReport", "ReviewReport"]
+__all__ = ["Action", "MergeReport", "QueueLine", "ReviewReport"]
 
 
 @dataclass
@@ -43,3 +44,21 @@ class MergeReport:
     author: str = ""  # the forge user who opened the PR (the metrics' house)
     opened_at: datetime | None = None  # when the PR was opened (ready or merged)
     approved_at: datetime | None = None  # when the approval that counted was given (ready or merged)
+
+
+@dataclass(frozen=True)
+class QueueLine:
+    """``state``: queued (lands in ``position`` order on ``base_ref``), held, or blocked (``reasons``)."""
+
+    repository: str
+    base_ref: str
+    number: int
+    head: str
+    title: str
+    state: str
+    position: int | None = None
+    approved_by: str | None = None
+    reasons: tuple[str, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        return {**asdict(self), "reasons": list(self.reasons)}

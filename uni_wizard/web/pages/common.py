@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,7 @@ from fastapi.templating import Jinja2Templates
 
 from ...harness.runtime import Runtime
 from ...observe.now import NowSnapshot
+from ...review.types import QueueLine
 from ...upgrade.records import Upgrade, UpgradeStore
 from ..auth import Identity, csrf_token, identify
 
@@ -50,7 +51,8 @@ class Dashboard:
     ``forge_url`` the forge the Activity and Issue pages link to. The callables are the composition's:
     ``now`` takes the Now snapshot (``assembly/now.py``), ``cascade`` answers ``Cascade.status()``, ``mesh`` the
     mesh view's snapshot, ``upgrades`` is the upgrade queue's records and ``decide_upgrade(number, approve,
-    reason)`` approves or rejects one as the sovereign does (``uni-wizard upgrades approve|reject``)."""
+    reason)`` approves or rejects one as the sovereign does (``uni-wizard upgrades approve|reject``);
+    ``merge_queue`` answers the merge queue as this host's reviewer last found it (``review/merge_pass.py``)."""
 
     runtime: Runtime
     owner: str = "owner"
@@ -60,6 +62,7 @@ class Dashboard:
     mesh: Callable[[], Awaitable[Mapping[str, Any]]] | None = None
     upgrades: UpgradeStore | None = None
     decide_upgrade: Callable[[int, bool, str], Awaitable[Upgrade]] | None = None
+    merge_queue: Callable[[], Sequence[QueueLine]] | None = None
 
 
 class LoginRequired(Exception):

@@ -32,8 +32,10 @@ def _utc(stamp: float) -> str:
     return datetime.fromtimestamp(stamp, UTC).strftime("%H:%M:%S UTC")
 
 
-def _context(snapshot: NowSnapshot | None) -> dict[str, Any]:
-    return {"snapshot": snapshot, "age": format_age, "utc": _utc}
+def _context(request: Request, snapshot: NowSnapshot | None) -> dict[str, Any]:
+    dashboard = dashboard_of(request)
+    queue = None if dashboard.merge_queue is None else list(dashboard.merge_queue())
+    return {"snapshot": snapshot, "age": format_age, "utc": _utc, "queue": queue}
 
 
 @router.get("/")
@@ -44,12 +46,12 @@ def home(_who: Identity = Depends(page_identity)) -> Response:
 @router.get("/now")
 async def now_page(request: Request, who: Identity = Depends(page_identity)) -> Response:
     """Each house: its work this minute, queue and room; the lease; the peers; the open breakers."""
-    return render(request, "now.html", who, "now", **_context(await _snapshot(request)))
+    return render(request, "now.html", who, "now", **_context(request, await _snapshot(request)))
 
 
 @router.get("/now/fragment")
 async def now_fragment(request: Request, who: Identity = Depends(page_identity)) -> Response:
-    return render(request, "now_fragment.html", who, "now", **_context(await _snapshot(request)))
+    return render(request, "now_fragment.html", who, "now", **_context(request, await _snapshot(request)))
 
 
 @router.get("/api/v1/now", include_in_schema=True)
