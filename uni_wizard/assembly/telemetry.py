@@ -20,6 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +107,16 @@ class HermesStatus:
 
 
 @dataclass(frozen=True)
+class Throughput:
+    """PRs this host's workers opened per house: in the last 24 hours and in the 24 before (the seed's measure
+    of a house: issues turned into PRs per day)."""
+
+    house: str
+    last_day: int
+    day_before: int
+
+
+@dataclass(frozen=True)
 class TelemetryStatus:
     host: str
     generated_at: float
@@ -114,6 +125,7 @@ class TelemetryStatus:
     syncthing: SyncthingStatus
     peers: tuple[PeerTelemetryStatus, ...]
     hermes: HermesStatus
+    throughput: tuple[Throughput, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = plain(asdict(self))
@@ -215,4 +227,22 @@ def telemetry_status(runtime: Runtime, node: MeshNode, *, clock: Callable[[], fl
         syncthing=_syncthing(node),
         peers=_peers(node, now),
         hermes=HermesStatus(configured=False, position=None, note=HERMES_NOT_CONFIGURED),
+        throughput=_throughput(runtime, now),
     )
+
+
+def _throughput(runtime: Runtime, now: float) -> tuple[Throughput, ...]:
+    """PRs opened per house (``work.finished`` with status ``review``) in the last two days, from this host's log."""
+    day = 24 * 3600
+    since = datetime.fromtimestamp(now - 2 * day, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    rows = runtime.store.query(
+        "SELECT at, json_extract(data_json, '$.house') AS house FROM events WHERE kind = 'work.finished' "
+        "AND json_extract(data_json, '$.status') = 'review' AND at >= ?",
+        (since,),
+    )
+    counts: dict[str, list[int]] = {}
+    for row in rows:
+        at = datetime.fromisoformat(str(row["at"]).replace("Z", "+00:00")).replace(tzinfo=UTC).timestamp()
+        slot = counts.setdefault(str(row["house"]), [0, 0])
+        slot[0 if now - at <= day else 1] += 1
+    return tuple(Throughput(house, last, before) for house, (last, before) in sorted(counts.items()))

@@ -62,6 +62,8 @@ def status_lines(status: TelemetryStatus) -> list[str]:
         *_spool_lines(status.spool),
         _syncthing_line(status.syncthing),
         f"hermes ingest: {status.hermes.note}",
+        "PRs opened by this host's workers, last 24 h (24 h before): "
+        + (", ".join(f"{t.house} {t.last_day} ({t.day_before})" for t in status.throughput) or "none"),
     ]
 
 
