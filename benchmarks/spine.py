@@ -35,10 +35,11 @@ approved), merge (→ merged). Stamping costs nothing and adds no polling to the
 
 ``--breaking K``: issue K's playbook changes what ``greet`` returns and updates its own test, so its PR passes
 alone; every other issue's module comes with a test that relies on ``greet`` as it was. Merged together they
-fail: the merge queue tests the approved PRs together on the base, bisects, requests changes on K's PR and
-merges the others (if K's branch is cut after another PR merged, its own proof fails instead: the run says
-which). The run counts the reviewer's test runs: the reviews' re-runs, and the merge queue's (batches and
-bisection) against one by one (one run per PR landing on a base it was not tested on).
+fail: the merge queue tests the approved PRs together on the base, finds the PR without which the others pass,
+requests changes on K's PR and merges the others (if K's branch is cut after another PR merged, its own proof
+fails instead: the run says which). The run counts the reviewer's test runs: the reviews' re-runs, and the merge
+queue's (batches and culprit searches) against one by one (one run per PR landing on a base it was not tested
+on).
 
 Every run checks what the spine must not lose: one PR per issue, each merged PR merged once, at a head with a
 green proof and an approval of that head given before the merge.
@@ -448,7 +449,7 @@ async def caught(timmy: GiteaClient, pulls: list[PullRequest], issue_of_pr: dict
     (pr,) = [p for p in pulls if issue_of_pr.get(p.number) == culprit]
     reviews = await timmy.list_reviews(ORG, "spine", pr.number)
     if any(r.state == "REQUEST_CHANGES" and "merge queue" in r.body for r in reviews):
-        return f"PR #{pr.number} (issue #{culprit}): changes requested by the merge queue, named by bisection"
+        return f"PR #{pr.number} (issue #{culprit}): changes requested by the merge queue, the others merged without it"
     return f"PR #{pr.number} (issue #{culprit}): its own proof failed (its branch was cut after another merge)"
 
 
@@ -530,8 +531,8 @@ def report(results: Results, args: argparse.Namespace) -> str:
         f"({max(results.stages['total']) / base:.1f}x at max).",
         "",
         f"test runs by the reviewer: {results.review_runs} re-runs in reviews, {results.queue_runs} by the merge queue "
-        f"(batches and bisection) for {merged} PRs merged, {results.landed_on_moved_base} of them onto a base they "
-        f"were not tested on (one by one: {results.landed_on_moved_base} runs, one each).",
+        f"(batches and culprit searches) for {merged} PRs merged, {results.landed_on_moved_base} of them onto a base "
+        f"they were not tested on (one by one: {results.landed_on_moved_base} runs, one each).",
     ]
     return "\n".join(lines)
 

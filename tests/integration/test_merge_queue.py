@@ -40,6 +40,17 @@ def lab(request: pytest.FixtureRequest) -> World:
     return found
 
 
+# check.py of a project whose checks are scripts under checks/: each runs, any failure fails the tests
+CHECKS = (
+    "import pathlib\nimport runpy\nimport sys\n\nfailed = 0\n"
+    "for path in sorted(pathlib.Path('checks').glob('*.py')):\n"
+    "    try:\n        runpy.run_path(str(path))\n"
+    "    except AssertionError as exc:\n        failed += 1\n        print(f'{path}: {exc}')\n"
+    'print(f"{0 if failed else 1} passed, {failed} failed")\nsys.exit(1 if failed else 0)\n'
+)
+ADDS = "from calc import add\n\nassert add(2, 3) == 5, 'add(2, 3) is not 5'\n"
+
+
 def plugin(name: str) -> str:
     return f"NAME = {name!r}\n"
 
@@ -118,7 +129,7 @@ async def test_a_passing_batch_is_tested_once_on_the_base_and_merged_pr_by_pr_un
     assert metric(lab, "uniwizard_merge_queue_length") == 3
 
 
-async def test_a_failing_batch_is_bisected_the_culprit_gets_changes_requested_and_the_rest_merge(
+async def test_a_failing_batch_sends_back_the_pr_without_which_the_others_pass_and_merges_them(
     lab: World,
 ) -> None:
     await lab.open_pr({"check.py": PLUGIN_CHECK, "plugins/base.py": plugin("base")})
@@ -134,17 +145,20 @@ async def test_a_failing_batch_is_bisected_the_culprit_gets_changes_requested_an
     outcomes = {r.number: r.outcome for r in reports}
     culprit = numbers[2]
     assert outcomes == {n: "merged" for n in numbers} | {culprit: "rejected"}, reports
-    # [all four] fails; [p0, p1] passes and merges; [p2, p3] on the new base is the very tree of all four (known to
-    # fail: not run again); [p2] fails alone; [p3] passes
-    assert runs(lab) - before == queue_runs(lab) == 4
+    # [all four] fails; without p3 it still fails (p0 and p2 share a name); without p2 it passes: p2 is sent back
+    # and p0, p1, p3 merge, as tested
+    assert runs(lab) - before == queue_runs(lab) == 3
     verdicts = [(e["pulls"], e["verdict"]) for e in events(lab, "queue.tested")]
-    assert verdicts == [(numbers, "failed"), (numbers[:2], "passed"), ([culprit], "failed"), ([numbers[3]], "passed")]
+    rest = [numbers[0], numbers[1], numbers[3]]
+    assert verdicts == [(numbers, "failed"), (numbers[:3], "failed"), (rest, "passed")]
+    assert main_tree(lab) == events(lab, "queue.tested")[-1]["tree"]
     pull = await lab.pull(culprit)
     assert pull.state == "open" and not pull.merged
     (asked,) = [r for r in await lab.reviews(culprit) if r.state == "REQUEST_CHANGES"]
     assert asked.user is not None and asked.user.login == "timmy" and asked.commit_id == pull.head_sha
     assert marker(QUEUE_FAILED, culprit, pull.head_sha) in asked.body
     assert "duplicate plugin name: one" in asked.body and "@bezalel" in asked.body
+    assert f"together with #{numbers[0]}, #{numbers[1]}, #{numbers[3]}" in asked.body
     assert [e["head"] for e in events(lab, "pull.rejected")] == [pull.head_sha]
     assert metric(lab, "uniwizard_review_merges_total", house="bezalel", outcome="rejected") == 1
     assert metric(lab, "uniwizard_merge_queue_runs_total", verdict="failed") == 2
@@ -153,7 +167,7 @@ async def test_a_failing_batch_is_bisected_the_culprit_gets_changes_requested_an
 
     assert [(r.number, r.outcome) for r in again] == [(culprit, "blocked")]
     assert "requested changes" in " ".join(again[0].reasons)
-    assert queue_runs(lab) == 4
+    assert queue_runs(lab) == 3
     assert len([r for r in await lab.reviews(culprit) if r.state == "REQUEST_CHANGES"]) == 1
 
 
@@ -271,3 +285,32 @@ async def test_a_merge_pass_leaves_the_queue_it_found_for_the_now_page(lab: Worl
     seen = [(line.number, line.state, line.position) for line in desk.journal.queue_lines]
     assert seen == [(numbers[0], "held", None), (numbers[1], "queued", 1)]
     assert metric(lab, "uniwizard_merge_queue_length") == 1
+
+
+async def test_a_pr_that_breaks_every_other_one_is_found_even_first_in_line(lab: World) -> None:
+    """The first PR in line changes what ``add`` means (and its own check with it): green alone, red with any other
+    PR, each of which checks ``add`` as it was. Landing the first half first would merge it and send back all the
+    others; the queue finds the one PR without which the rest pass."""
+    await lab.open_pr({"check.py": CHECKS, "checks/base.py": ADDS})
+    await reviewer(lab).review_once()
+    assert [r.outcome for r in await reviewer(lab).merge_once()] == ["merged"]
+
+    def change(i: int) -> dict[str, str]:
+        if i == 0:  # concatenates now: add(2, 3) == "23"
+            return {
+                "calc.py": "def add(a, b):\n    return f'{a}{b}'\n",
+                "checks/base.py": ADDS.replace("== 5", "== '23'"),
+            }
+        return {f"checks/check_{i}.py": ADDS}
+
+    numbers = await approved(lab, 4, change)
+    before = queue_runs(lab)
+
+    reports = await reviewer(lab).merge_once()
+
+    outcomes = {r.number: r.outcome for r in reports}
+    assert outcomes == {numbers[0]: "rejected"} | {n: "merged" for n in numbers[1:]}, reports
+    assert queue_runs(lab) - before == 5  # the batch, then without each of #3, #2, #1 (red), without #0 (green)
+    (asked,) = [r for r in await lab.reviews(numbers[0]) if r.state == "REQUEST_CHANGES"]
+    assert "add(2, 3) is not 5" in asked.body
+    assert not (await lab.pull(numbers[0])).merged

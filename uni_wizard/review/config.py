@@ -56,7 +56,7 @@ class MergeQueueConfig(BaseModel):
     retest_when_base_moved: bool = Field(
         True,
         description="Test the approved PRs of a branch together, merged onto its current base, before merging "
-        "them (a failing batch is bisected to its culprit); false: a PR whose base moved is re-checked (the "
+        "them (a failing batch is searched for its culprit); false: a PR whose base moved is re-checked (the "
         "forge says it still merges cleanly), not re-tested, and PRs merge one by one.",
     )
     max_batch: int = Field(8, ge=1, le=64, description="The most PRs tested together in one batch.")

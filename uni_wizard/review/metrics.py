@@ -61,7 +61,7 @@ class ReviewMetrics(MetricSet):
         )
         self.queue_runs = Counter(
             "uniwizard_merge_queue_runs",
-            "Test runs of the merge queue (batches and bisection) by verdict (passed, failed, undecided).",
+            "Test runs of the merge queue (batches and culprit searches) by verdict (passed, failed, undecided).",
             ["verdict"],
             registry=registry,
         )

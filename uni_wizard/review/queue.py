@@ -9,9 +9,12 @@ review's re-run; a tree proven already is not run again), and:
 - when they pass, merges the PRs one by one through the forge, each with ``head_commit_id`` = the head tested
   and under its own approval of that head (``merging.plan_merge`` is asked again right before each merge; the
   PR's unanswered comment commands act first, so a ``/hold`` written during the batch's tests takes it out);
-- when they fail, bisects: the first half is landed (tested, merged or bisected further) on the base, then
-  the second half on the base the first half left; a PR that fails alone is the culprit and gets "changes
-  requested" with the failing output, addressed to the house that opened it (the rest merge).
+- when they fail, looks for the culprit: the one PR without which the others pass, tried newest first (the
+  older ones were in line first; a PR that conflicts with all the others is found however many they are). It
+  gets "changes requested" with the failing output, addressed to the house that opened it, and the others
+  merge (their tree was just tested). When no single PR is to blame (two independent breakages), the batch is
+  split: the first half lands (tested, merged or searched again) on the base, then the second half on the base
+  the first half left; a PR that fails alone is sent back.
 
 Nothing is tested when there is nothing to combine and nothing new to prove: one PR whose head contains the
 base already (the review re-ran that very tree), PRs that change no ``rerun_tests_paths``, or
@@ -88,7 +91,7 @@ class MergeQueue:
 
     @property
     def runs(self) -> int:
-        """How many times the tests ran in this pass (batches and bisection)."""
+        """How many times the tests ran in this pass (batches and culprit searches)."""
         return sum(1 for batch in self.batches if batch.ran)
 
     async def land(self, queued: Sequence[Queued]) -> list[MergeReport]:
@@ -115,9 +118,29 @@ class MergeQueue:
             return reports + await self._merge(members, sentence)
         if len(members) == 1:
             return [*reports, await self._reject(members[0], combo, sentence)]
+        return reports + await self._culprit(members, combo, sentence)
+
+    async def _culprit(self, members: list[Queued], combo: Combination, sentence: str) -> list[MergeReport]:
+        """The batch ``members`` failed: find the one PR without which the others pass, trying the newest first
+        (the older ones were in line first); it is sent back, the others merge, tested as they land. When no
+        single PR is to blame (two independent breakages), the halves land one after the other instead."""
+        log.info("merge queue %s %s: batch %s failed, looking for its culprit", self.repo, self.base_ref,
+                 _numbers(members))  # fmt: skip
+        owner, name = RepoRef.parse(self.repo)
+        for suspect in reversed(members):
+            rest = [q for q in members if q is not suspect]
+            pulls = [(q.number, q.head) for q in rest]
+            without = await combine(self.desk.worktrees, self.clone_url, owner, name, self.base_ref, pulls)
+            if set(without.merged) != {q.number for q in rest}:
+                continue  # the others do not even merge together without it: not the one
+            passed, green = await self._test(without, rest)
+            if passed is None:
+                return [_blocked(q, green) for q in members]
+            if passed:
+                culprit = await self._reject(suspect, combo, sentence, others=rest)
+                return sorted([culprit, *await self._merge(rest, green)], key=lambda report: report.number)
         half = len(members) // 2
-        log.info("merge queue %s %s: batch %s failed, bisecting", self.repo, self.base_ref, _numbers(members))
-        return reports + await self._land(members[:half]) + await self._land(members[half:])
+        return await self._land(members[:half]) + await self._land(members[half:])
 
     def _left_out(self, q: Queued, combo: Combination) -> MergeReport:
         if q.number in combo.moved:
@@ -217,8 +240,11 @@ class MergeQueue:
         return report
 
     # -- the culprit ------------------------------------------------------------------------------------------
-    async def _reject(self, q: Queued, combo: Combination, sentence: str) -> MergeReport:
-        """ "Changes requested" on the head that fails alone on the base, with the failing output (once per head)."""
+    async def _reject(
+        self, q: Queued, combo: Combination, sentence: str, *, others: Sequence[Queued] = ()
+    ) -> MergeReport:
+        """ "Changes requested" on the head that fails on the base (alone, or with ``others``, which pass without
+        it), with the failing output (once per head)."""
         owner, name = RepoRef.parse(self.repo)
         desk = self.desk
         report = MergeReport(self.repo, q.number, q.head, "rejected", [sentence], author=q.report.author)
@@ -227,7 +253,10 @@ class MergeQueue:
         reviews = await desk.forge.list_reviews(owner, name, q.number)
         if find_marker(reviews, marker(QUEUE_FAILED, q.number, q.head), desk.login) is not None:
             return report
-        body = render_queue_failed(q.number, q.head, combo.base, self.base_ref, sentence, author=author, host=desk.host)
+        body = render_queue_failed(
+            q.number, q.head, combo.base, self.base_ref, sentence, author=author, host=desk.host,
+            others=tuple(other.number for other in others),
+        )  # fmt: skip
         request = lambda: desk.forge.create_review(owner, name, q.number, "REQUEST_CHANGES", body, commit_id=q.head)  # noqa: E731
         report.actions = [Action("review", f"request changes on {short(q.head)}: it breaks {self.base_ref}", request)]
         await desk.apply(report.actions)

@@ -165,14 +165,20 @@ def render_merge_refused(number: int, head: str, status: int, message: str, *, h
 
 
 def render_queue_failed(
-    number: int, head: str, base: str, base_ref: str, sentence: str, *, author: str, host: str
-) -> str:
-    """The "changes requested" of a head the merge queue found breaking ``base_ref`` (bisected down to it)."""
+    number: int, head: str, base: str, base_ref: str, sentence: str, *, author: str, host: str,
+    others: Sequence[int] = (),
+) -> str:  # fmt: skip
+    """The "changes requested" of a head the merge queue found breaking ``base_ref``: alone on its base, or merged
+    with ``others``, which pass without it and merge."""
     who = f"@{author}: " if author else ""
-    text = (
-        f"**Changes requested by the merge queue**: head `{short(head)}` was approved and its own tests pass, but "
-        f"merged onto `{base_ref}` at `{short(base)}` (what it would merge into now) the tests fail, "
-        "tested with it alone (the other pull requests queued with it merge without it)."
-    )
+    if others:
+        listed = ", ".join(f"#{n}" for n in others)
+        how = (
+            f"merged onto `{base_ref}` at `{short(base)}` together with {listed} (queued with it) the tests fail, "
+            "and without it they pass: they merge, this one does not"
+        )
+    else:
+        how = f"merged onto `{base_ref}` at `{short(base)}` (what it would merge into now) the tests fail"
+    text = f"**Changes requested by the merge queue**: head `{short(head)}` was approved, but {how}."
     ask = f"{who}rebase or fix it so that it passes on top of `{base_ref}`; the new head is reviewed again."
     return "\n".join([marker(QUEUE_FAILED, number, head), text, "", f"1. {sentence}", "", ask, "", _footer(host)])

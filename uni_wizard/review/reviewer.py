@@ -17,7 +17,7 @@ pre-review and ``auto_approve`` is on now (``verdict.plan_promotion``). Each dec
 event (``journal.py``).
 
 ``merge_once`` is one merge pass (``merge_pass.py``): the PRs nothing blocks (``merging.py``) land through
-their target branch's merge queue (``queue.py``), tested together on the current base, bisected to a culprit
+their target branch's merge queue (``queue.py``), tested together on the current base, searched for a culprit
 when they fail, and merged one by one with ``head_commit_id`` = the head checked: a push after the check makes
 the forge answer 409, and the PR goes back to review. A branch's queue holds that branch's merge lock (a merge
 moves the base the next one is tested and checked on). Approving and merging go through the acting house's
