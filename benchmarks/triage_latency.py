@@ -453,6 +453,8 @@ async def interleaved(
 ) -> tuple[SweepResults, SweepResults]:
     """``rounds`` of (listing, full sweep), alternating which goes first."""
     listing, sweeps = SweepResults(), SweepResults()
+    if loop.memory is not None:  # the memory's first indexing and reconcile of the repository: not the steady state
+        await loop.memory.update(f"{ORG}/{repo}", full=True)
     for r in range(rounds):
         if r % 2 == 0:
             await timed_list(loop, counter, repo, count, listing)

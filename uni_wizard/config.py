@@ -15,11 +15,12 @@ import re
 import socket
 import stat
 import types
+import zoneinfo
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 
-from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, Field, PrivateAttr, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -117,7 +118,47 @@ def read_secret_file(path: Path, *, source: str | None, key: str) -> str:
     return value
 
 
-class Settings(BaseSettings):
+class AttentionSettings(BaseModel):
+    """The settings of the owner's attention (``uni_wizard/attention/``): the daily briefing and the escalations.
+    A part of ``Settings`` (its keys are top-level keys of a settings file, ``UNIWIZARD_*`` like the others)."""
+
+    owner_timezone: str = Field(
+        "UTC", description="The owner's timezone (IANA name, e.g. Europe/Paris): when the daily briefing is written."
+    )
+    briefing_hour: int = Field(
+        7, ge=0, le=23, description="Dispatcher: the hour (owner_timezone) the daily briefing issue is written."
+    )
+    briefing_model: bool = Field(
+        False, description="The daily briefing begins with a summary paragraph written by the cascade (facts kept)."
+    )
+    escalation_urgent: tuple[str, ...] = Field(
+        ("upgrade.rolled_back", "peer.down", "issue.p0"),
+        description="Escalations that mention the owner at once, never batched: a category or category.kind.",
+    )
+    escalation_window_hours: float = Field(
+        4.0, gt=0, description="Escalations that are not urgent are batched into one digest comment per window."
+    )
+    escalation_engage_hours: float = Field(
+        24.0, gt=0, description="An escalation the owner did not act on within this many hours counts as ignored."
+    )
+    escalation_threshold_min: float = Field(
+        0.2, ge=0, le=1, description="Lowest threshold of a category (acted on: more reaches the owner at once)."
+    )
+    escalation_threshold_max: float = Field(
+        0.8, ge=0, le=1, description="Highest threshold of a category (ignored: more waits for the digest)."
+    )
+
+    @field_validator("owner_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown timezone {value!r} (an IANA name such as Europe/Paris)") from exc
+        return value
+
+
+class Settings(BaseSettings, AttentionSettings):
     model_config = SettingsConfigDict(env_prefix="UNIWIZARD_", extra="forbid", frozen=True)
 
     host: str = Field(default_factory=socket.gethostname, description="This host's name in the mesh.")

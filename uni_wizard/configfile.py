@@ -106,11 +106,13 @@ def one_line(text: str) -> str:
 
 
 def validation_error(exc: ValidationError, source: str) -> ConfigError:
-    """The first problem of a pydantic error, as ``ConfigError(source, key)``."""
-    err = exc.errors()[0]
+    """The first problem of a pydantic error, as ``ConfigError(source, key)``. A default that could not be computed
+    because another value was wrong (``default_factory_not_called``) is no problem of its own: not counted."""
+    errors = [e for e in exc.errors() if e["type"] != "default_factory_not_called"] or exc.errors()
+    err = errors[0]
     key = ".".join(str(p) if str(p).isprintable() else repr(p) for p in err["loc"]) or None
     message = "unknown key" if err["type"] == "extra_forbidden" else one_line(err["msg"]).removeprefix("Value error, ")
-    more = len(exc.errors()) - 1
+    more = len(errors) - 1
     if more:
         message += f" (and {more} more problem{'s' if more > 1 else ''})"
     return ConfigError(message, source=source, key=key)

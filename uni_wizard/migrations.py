@@ -253,4 +253,103 @@ MIGRATIONS: tuple[str, ...] = (
         published_at REAL NOT NULL DEFAULT 0
     );
     """,
+    # 10: the mesh's memory of the forge (uni_wizard/memory/): one row per document (issue, pull request, report,
+    # review verdict, decision), its FTS5 index (rowid = the document's id; BM25) and each repository's sync cursor
+    """
+    CREATE TABLE memory_docs (
+        id INTEGER PRIMARY KEY,
+        key TEXT NOT NULL UNIQUE,
+        repo TEXT NOT NULL,
+        number INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        title TEXT NOT NULL,
+        body TEXT NOT NULL,
+        url TEXT NOT NULL,
+        state TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        indexed_at TEXT NOT NULL
+    );
+    CREATE INDEX memory_docs_issue ON memory_docs (repo, number);
+    CREATE VIRTUAL TABLE memory_fts USING fts5(title, body, tokenize = 'porter unicode61');
+    CREATE TABLE memory_cursors (
+        repo TEXT PRIMARY KEY,
+        since TEXT,
+        updated_at TEXT NOT NULL
+    );
+    """,
+    # 11: the ledger (uni_wizard/dispatch/bids.py, spend.py): every house's bid on every routing decision (the
+    # winner's open until settled or void; at most one open per issue), each move of a bid, and token spend per
+    # day, house, provider and model
+    """
+    CREATE TABLE ledger_bids (
+        id INTEGER PRIMARY KEY,
+        decision_id INTEGER,
+        at TEXT NOT NULL,
+        repository TEXT NOT NULL,
+        number INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        house TEXT NOT NULL,
+        amount_milli INTEGER NOT NULL,
+        eligible INTEGER NOT NULL,
+        won INTEGER NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('lost', 'open', 'settled', 'void')),
+        pr_at TEXT,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX ledger_bids_issue ON ledger_bids (repository, number);
+    CREATE UNIQUE INDEX ledger_bids_one_open ON ledger_bids (repository, number) WHERE state = 'open';
+    CREATE INDEX ledger_bids_state ON ledger_bids (state, updated_at);
+    CREATE TABLE ledger_transitions (
+        id INTEGER PRIMARY KEY,
+        bid_id INTEGER NOT NULL REFERENCES ledger_bids (id),
+        from_state TEXT,
+        to_state TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        at TEXT NOT NULL
+    );
+    CREATE INDEX ledger_transitions_bid ON ledger_transitions (bid_id);
+    CREATE TABLE ledger_spend (
+        day TEXT NOT NULL,
+        house TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        model TEXT NOT NULL,
+        calls INTEGER NOT NULL,
+        input_tokens INTEGER NOT NULL,
+        output_tokens INTEGER NOT NULL,
+        PRIMARY KEY (day, house, provider, model)
+    );
+    """,
+    # 12: the owner's escalations (uni_wizard/attention/escalations.py, calibration.py): each escalation, its route
+    # and why, when it was sent and whether the owner acted on it; each category's calibrated threshold and pin
+    """
+    CREATE TABLE attention_escalations (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        key TEXT NOT NULL UNIQUE,
+        category TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        weight REAL NOT NULL,
+        title TEXT NOT NULL,
+        url TEXT NOT NULL,
+        repository TEXT,
+        number INTEGER,
+        labels TEXT NOT NULL DEFAULT '',
+        route TEXT NOT NULL,
+        why TEXT NOT NULL,
+        raised_at REAL NOT NULL,
+        sent_at REAL,
+        outcome TEXT,
+        decided_at REAL
+    );
+    CREATE INDEX attention_escalations_pending ON attention_escalations(route, sent_at);
+    CREATE TABLE attention_thresholds (
+        category TEXT PRIMARY KEY,
+        threshold REAL NOT NULL,
+        acted INTEGER NOT NULL DEFAULT 0,
+        ignored INTEGER NOT NULL DEFAULT 0,
+        pinned TEXT,
+        updated_at REAL NOT NULL
+    );
+    """,
 )

@@ -127,7 +127,8 @@ def test_daemon_serves_health_and_execute_then_stops_on_sigterm(start_daemon) ->
 
     ready = httpx.get(f"{daemon.url}/ready", timeout=5.0)
     assert ready.status_code == 200
-    assert set(ready.json()["components"]) == {"store", "houses", "tools", "breakers", "cascade"}
+    assert set(ready.json()["components"]) == {"store", "houses", "tools", "breakers", "cascade", "memory"}
+    assert ready.json()["components"]["memory"]["vectors"] is False  # the memory serves FTS5 search and says so
     assert ready.json()["components"]["cascade"]["required"] is False  # no model server here: still ready
 
     call = {"house": "timmy", "tool": "file_read", "args": {"path": str(daemon.workspace / "notes.txt")}}

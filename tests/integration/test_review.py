@@ -38,6 +38,7 @@ from worlds import (
 )
 
 from uni_wizard.assembly.reviewer import reviewer_on
+from uni_wizard.attention import Calibration, Escalations
 from uni_wizard.errors import GitRefused, PolicyDenied, ToolExecutionError
 from uni_wizard.forge import GiteaClient
 from uni_wizard.forge.models import PullRequest, Review
@@ -394,6 +395,31 @@ async def test_sensitive_paths_go_to_the_owner_and_only_the_owners_approval_coun
     await world.owner.create_review(ORG, world.name, pr.number, "APPROVED", "mine", commit_id=pr.head_sha)
     (merged,) = await reviewer.merge_once()
     assert merged.outcome == "merged", merged.reasons
+
+
+async def test_an_escalated_verdict_goes_through_the_escalation_policy(world: World) -> None:
+    """The owner ignored review escalations: the verdict still asks them, without the mention, and the digest
+    carries it; once they act on reviews again, the next escalated verdict mentions them at once."""
+    reviewer = world.reviewer()
+    desk = Escalations(world.runtime.store, world.timmy, repo=world.repo, owner=OWNER, calibration=Calibration(),
+                       host="test-host")  # fmt: skip
+    reviewer.escalations = desk
+    desk.thresholds.learn("review", acted=False)
+    _, quiet = await world.open_pr({"configs/app.yaml": "answer: 43\n"})
+
+    (report,) = await reviewer.review_once()
+
+    (comment,) = await world.comments_by(quiet.number, "timmy")
+    assert report.verdict == "escalated" and f"**Needs the owner** {OWNER}:" in comment and f"@{OWNER}" not in comment
+    [batched] = desk.recent()
+    assert (batched["category"], batched["route"], batched["number"]) == ("review", "digest", quiet.number)
+    for _ in range(3):
+        desk.thresholds.learn("review", acted=True)
+    _, loud = await world.open_pr({"configs/app.yaml": "answer: 44\n"})
+    await reviewer.review_once()
+    (mention,) = await world.comments_by(loud.number, "timmy")
+    assert f"**Needs the owner** @{OWNER}" in mention
+    assert desk.recent()[0]["route"] == "immediate" and desk.recent()[0]["sent_at"] is not None
 
 
 async def test_without_auto_approve_timmy_pre_reviews_and_merges_after_the_owner_approves(world: World) -> None:

@@ -81,8 +81,12 @@ def test_ready_lists_components(client: TestClient) -> None:
     body = response.json()
     assert body["ready"] is True
     components = body["components"]
-    assert set(components) == {"store", "houses", "tools", "breakers"}
+    assert set(components) == {"store", "houses", "tools", "breakers", "memory"}
     assert all(c["ready"] for c in components.values())
+    # without the memory extra (not built yet) every search is FTS5, and /ready says so
+    assert components["memory"]["search"] == "fts5-bm25"
+    assert components["memory"]["vectors"] is False
+    assert components["memory"]["documents"] == 0
     assert components["houses"]["houses"] == ["allegro", "bezalel", "ezra", "timmy"]
     assert components["tools"]["count"] == len(BUILTIN_TOOLS)
     assert components["store"]["schema_version"] >= 1

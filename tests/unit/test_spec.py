@@ -125,7 +125,7 @@ def test_registry_refuses_duplicates_and_names_unknown_tools() -> None:
 def test_builtin_set() -> None:
     registry = builtin_registry()
     assert len(registry) == len(BUILTIN_TOOLS) >= 24
-    assert registry.groups() == ["file", "git", "gitea", "network", "proof", "review", "system"]
+    assert registry.groups() == ["file", "git", "gitea", "memory", "network", "proof", "review", "system"]
     for spec in registry:
         assert spec.description
         for name, prop in spec.parameters.get("properties", {}).items():

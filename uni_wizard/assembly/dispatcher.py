@@ -22,6 +22,8 @@ from ..dispatch.lease import Lease, LocalLease
 from ..dispatch.loop import DispatchLoop
 from ..dispatch.metrics import DispatchMetrics
 from ..dispatch.offload import Offload
+from ..dispatch.route_stats import RoutingStatsMetrics
+from ..dispatch.spend import SpendRecorder, TokenSpend
 from ..dispatch.store_lease import StoreLease
 from ..dispatch.types import Classifier
 from ..errors import ConfigError
@@ -29,6 +31,7 @@ from ..forge.client import GiteaClient
 from ..forge.http import forge_breaker
 from ..harness.runtime import Runtime
 from ..intake.queue import WebhookIntake
+from ..memory import MemoryIndex, MemorySync
 from ..meshfile.schema import LeaseSettings
 from ..observe.events import EventLog
 from .configs import Configs
@@ -73,6 +76,9 @@ def build_dispatch_loop(
         forge.json_decoder = offload.json_decoder
     metrics = DispatchMetrics.for_registry(runtime.metrics.registry)
     metrics.watch(runtime.store)
+    kinds = {*config.kinds, config.default_kind}
+    RoutingStatsMetrics.for_registry(runtime.metrics.registry).watch(runtime.store, houses=runtime.houses, kinds=kinds)
+    memory = MemoryIndex(runtime.store) if config.duplicates.search == "memory" else None
     dispatcher = Dispatcher(
         forge,
         login=runtime.houses[settings.dispatcher_house].gitea_user,
@@ -88,8 +94,10 @@ def build_dispatch_loop(
         classifier=classifier,
         offload=offload,
         owner=settings.owner,
+        memory=memory,
     )
-    return DispatchLoop(dispatcher, repos=config.dispatcher.repos, intake=intake, clock=clock)
+    sync = MemorySync(memory, forge) if memory is not None else None
+    return DispatchLoop(dispatcher, repos=config.dispatcher.repos, intake=intake, clock=clock, memory=sync)
 
 
 def _classifier(
@@ -98,7 +106,11 @@ def _classifier(
     """The model classifier with ``triage_model`` on (on ``model``, else a cascade of the cascade file)."""
     if not settings.triage_model:
         return None
-    return ModelClassifier(model or Cascade.from_config(configs.cascade, registry=runtime.metrics.registry))
+    if model is None:
+        cascade = Cascade.from_config(configs.cascade, registry=runtime.metrics.registry)
+        cascade.listeners.append(SpendRecorder(TokenSpend(runtime.store), settings.dispatcher_house))  # the ledger
+        model = cascade
+    return ModelClassifier(model)
 
 
 def build_lease(

@@ -14,6 +14,8 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from ..attention import BriefingRunner
+from ..attention.sources import follow_events
 from ..cascade.cascade import Cascade
 from ..config import Settings
 from ..dispatch.failover import run_dispatcher
@@ -24,6 +26,7 @@ from ..intake.hints import QueueHint
 from ..intake.queue import WebhookIntake
 from ..review.loop import run_reviewer
 from ..review.reviewer import Reviewer
+from .attention import briefing, escalations
 from .configs import Configs
 from .dispatcher import build_dispatch_loop
 from .reconciler import check_reconciler_settings, serve_reconciler
@@ -89,11 +92,20 @@ def start_roles(
         start(run_dispatcher(loop, stop), "dispatcher")
         lease_kind = type(loop.dispatcher.lease).__name__
         log.info("dispatcher role: watching %s (lease: %s)", ", ".join(loop.repos), lease_kind)
+        daily = briefing(settings, runtime, configs, repos=loop.repos, model=cascade, closing=closing)
+        if daily is not None:  # the daily briefing: written once a day by the lease holder (uni_wizard/attention/)
+            start(BriefingRunner(daily, loop.dispatcher.lease).run(stop), "briefing")
+    owned = {"dispatcher", "reviewer"} & set(settings.roles)
+    desk = escalations(settings, runtime, configs, closing=closing) if owned else None
+    if desk is not None:  # the owner's escalations: digests per window, engagement learned (uni_wizard/attention/)
+        start(desk.run(stop), "escalations")
+        start(follow_events(desk, stop), "escalation-sources")  # rollbacks, peers down, P0 issues: at once
     if "worker" in settings.roles:
         _start_worker(settings, runtime, configs, cascade, stop, start, closing)
     if "reviewer" in settings.roles:
         extend = upgrade_extension(settings, runtime, configs=configs)
         reviewer = build_reviewer(settings, runtime, configs=configs, closing=closing, extend=extend)
+        reviewer.escalations = desk  # an escalated verdict goes through the escalation policy
         wake = asyncio.Event()  # set by a queued webhook about one of its PRs: the owner's approval acts at once
         start(run_reviewer(reviewer, stop, reviewer_poll_seconds(settings, configs=configs), wake=wake), "reviewer")
         start(reviewer_hint(runtime, reviewer, wake).run(stop), "reviewer-hint")

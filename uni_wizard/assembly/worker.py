@@ -36,6 +36,7 @@ from ..cascade.config import default_cascade_path
 from ..cascade.types import CompletionClient
 from ..config import Settings
 from ..dispatch.history import RoutingLedger
+from ..dispatch.spend import SpendRecorder, TokenSpend
 from ..errors import ConfigError
 from ..forge.client import GiteaClient
 from ..harness.runtime import Runtime
@@ -84,6 +85,7 @@ def build_worker(
     if agent is None and settings.planner != "playbook":
         if model is None:
             model = Cascade.from_config(configs.cascade, registry=runtime.metrics.registry)
+            model.listeners.append(SpendRecorder(TokenSpend(runtime.store, clock=clock), house))  # the ledger
             if closing is not None:
                 closing.push_async_callback(model.aclose)
         budget = AgentBudget(settings.planner_max_steps, settings.planner_max_tokens, settings.planner_max_seconds)

@@ -50,9 +50,11 @@ from .provider import Answer, ChatRequest, Provider, outcome_of
 from .types import Completion, Message, ToolSchema, Usage
 from .wire import Delta, Finish
 
-__all__ = ["Cascade", "CascadeStream", "Target"]
+__all__ = ["Cascade", "CascadeStream", "Target", "UsageListener"]
 
 log = logging.getLogger(__name__)
+
+UsageListener = Callable[[str, str, int, int], None]  # provider, model, input tokens, output tokens
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,7 @@ class Cascade:
         self.metrics, self.health, self.required = metrics, health, required
         self._denied = [dict(d) for d in denied]
         self._clock = clock
+        self.listeners: list[UsageListener] = []  # each answer's (provider, model, input, output tokens)
         metrics.prepare([(t.provider.name, t.model.name) for t in self.targets], [p.name for p in self.providers])
 
     @classmethod
@@ -296,6 +299,8 @@ class CascadeStream:
         metrics = self._cascade.metrics
         metrics.tokens.labels(provider, model, "input").inc(finish.usage.input_tokens)
         metrics.tokens.labels(provider, model, "output").inc(finish.usage.output_tokens)
+        for listener in self._cascade.listeners:  # the ledger's token spend (dispatch/spend.py), set by assembly
+            listener(provider, model, finish.usage.input_tokens, finish.usage.output_tokens)
         self._completion = Completion(
             content="".join(texts),
             provider=provider,

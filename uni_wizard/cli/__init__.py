@@ -33,7 +33,10 @@ __all__ = ["COMMANDS", "app", "exit_code_for", "main"]
 
 TEST_HELP = "Try a tool as a house (the seed's spelling); required path arguments default to the current directory."
 DEMO_HELP = "The guided tour: each house at work, each kind of denial, a sovereign approval, provenance verified."
-ROUTE_HELP = "Triage TEXT and route it over this host's houses, showing every score (nothing is written)."
+ROUTE_HELP = (
+    "Triage TEXT and route it over this host's houses, showing every score (nothing is written); "
+    "`route stats`: the routing statistics."
+)
 DEPLOY_HELP = "Deploy every host of the mesh: the release venv, configuration, secrets (0600), units for its roles."
 
 COMMANDS = (
@@ -48,8 +51,10 @@ COMMANDS = (
     Lazy("forge", "forge_cmd", "The forge: run the devforge, bootstrap a mesh layout on any Gitea."),
     Lazy("events", "events_cmd", "The event log: what the mesh did, in order, with a cursor."),
     Lazy("route", "route_cmd", ROUTE_HELP),
+    Lazy("ledger", "ledger_cmd", "The ledger: settled bids per house and period, open bids, token spend."),
     Lazy("predict", "predict_cmd", "Predict a tool call's success (--tool, --house) or an issue's house (--issue)."),
     Lazy("dispatch", "dispatch_cmd", "Allegro's lane: triage, routing and the sweep."),
+    Lazy("memory", "memory_cmd", "The mesh's memory of the forge: search issues, PRs, reports and decisions."),
     Lazy("review", "review_cmd", "Timmy's reviewer and merge gate."),
     Lazy("queue", "review_cmd", "The merge queue: approved PRs with green proof in the order they land."),
     Lazy("cascade", "cascade_cmd", "The model cascade: providers, breakers, one question."),
@@ -58,6 +63,8 @@ COMMANDS = (
     Lazy("upgrades", "upgrades_cmd", "The self-upgrade queue: list, show, approve and reject upgrades."),
     Lazy("deploy", "deploy_cmd", DEPLOY_HELP),
     Lazy("reconcile", "reconcile_cmd", "Apply approved upgrades of the mesh repository to this host."),
+    Lazy("briefing", "attention_cmd", "Write today's daily briefing issue now (--dry-run: show it)."),
+    Lazy("escalations", "attention_cmd", "Escalations to the owner: each category's threshold and why; pin one."),
     Lazy("init", "init_cmd", "Prepare an owner's mesh in DIR: the forge, users, repositories, settings, secrets."),
     Lazy("up", "up_cmd", "Run the owner's mesh of DIR in the foreground: the forge and every daemon."),
 )

@@ -1,4 +1,8 @@
-"""``route TEXT`` (or ``route --explain TEXT``): what triage and routing would decide for an issue, and why."""
+"""``route TEXT`` (or ``route --explain TEXT``): what triage and routing would decide for an issue, and why.
+
+``route stats``: the routing statistics per house and kind (``dispatch/route_stats.py``). The word ``stats``
+alone, with no ``--title`` or ``--kind``, is the statistics; ``route --explain stats`` routes the text "stats".
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import typer
 
 from ..dispatch.config import load_triage_config
 from ..dispatch.history import RoutingLedger
+from ..dispatch.route_stats import RouteStat, routing_stats
 from ..dispatch.routing import format_table, route
 from ..dispatch.triage import bound, kind_matches, triage
 from ..dispatch.types import IssueText
@@ -37,12 +42,37 @@ def _one_text(text: str | None, explain: str | None) -> str:
     return text if text is not None else str(explain)
 
 
+STATS = "stats"
+
+
+def _rate(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _print_stats(stats: list[RouteStat], as_json: bool) -> None:
+    if as_json:
+        print_json({"stats": [s.as_dict() for s in stats]})
+        return
+    if not stats:
+        _say("no routing decision recorded yet")
+        return
+    header = ("house", "kind", "considered", "won", "win rate", "settled", "void", "open", "completion", "time to PR")
+    rows = [header]
+    for s in stats:
+        to_pr = "-" if s.mean_time_to_pr is None else f"{s.mean_time_to_pr / 60:.1f} min"
+        rows.append((s.house, s.kind, str(s.considered), str(s.won), _rate(s.win_rate), str(s.settled),
+                     str(s.void), str(s.open), _rate(s.completion_rate), to_pr))  # fmt: skip
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    for row in rows:
+        _say("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
 def register(app: typer.Typer) -> None:
     @app.command("route")
     def route_command(
         ctx: typer.Context,
         text: str | None = typer.Argument(
-            None, help="The issue text; its first line is the title.", show_default=False
+            None, help="The issue text; its first line is the title. `stats`: the statistics.", show_default=False
         ),
         explain: str | None = typer.Option(None, "--explain", "-e", help="The same as TEXT (the older spelling)."),
         title: str | None = typer.Option(None, "--title", help="The title (then all of TEXT is the body)."),
@@ -50,6 +80,8 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the triage and the decision as JSON."),
     ) -> None:
         """Triage TEXT and route it over this host's houses, showing every score (nothing is written)."""
+        if text == STATS and explain is None and title is None and kind is None:  # ``route stats``
+            return _print_stats(routing_stats(options(ctx).runtime().store), as_json)
         issue_text = _one_text(text, explain)
         runtime = options(ctx).runtime()
         config = load_triage_config(runtime.settings.triage_config)

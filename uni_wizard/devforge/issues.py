@@ -1,4 +1,4 @@
-"""Issues (and PRs seen as issues): create, list with Gitea's filters, get, edit (201), assignees.
+"""Issues (and PRs seen as issues): create, list with Gitea's filters, get, edit (201), assignees, delete (204).
 
 One number counter per repository is shared by issues and PRs. The list defaults to ``state=open``,
 includes PRs unless ``type=issues``, filters ``labels`` by names with AND (unknown names dropped; all
@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from .access import READ, WRITE, RepoCtx, access_mode, load_repo, user_by_name
+from .access import ADMIN, READ, WRITE, RepoCtx, access_mode, load_repo, user_by_name
 from .auth import Caller, caller_of, require_user
 from .core import Forge, forge_of
 from .db import Row, parse_time
@@ -30,7 +30,7 @@ from .issuecore import (
 )
 from .objects import issue_json
 from .pagination import list_response, page_of
-from .web import Body, created, json_body, ok
+from .web import Body, created, json_body, no_content, ok
 
 __all__ = ["filter_issues", "new_issue", "router"]
 
@@ -345,3 +345,19 @@ def remove_assignees(
     issue = _assignees_change(request, caller, owner, repo, index, body, add=False)
     rc = load_repo(forge_of(request), caller, owner, repo, area="issue")
     return ok(issue_json(rc.forge, issue, rc.repo, rc.owner))
+
+
+@router.delete(BASE + "/issues/{index}")
+def delete_issue(owner: str, repo: str, index: str, request: Request, caller: Caller = Depends(caller_of)) -> Response:
+    """Gitea's issue deletion (204): the repository's admins only; its labels, assignees and comments go too."""
+    forge = forge_of(request)
+    user = require_user(caller)
+    rc = load_repo(forge, caller, owner, repo, need=READ, area="issue", mutates=True)
+    rc.require(ADMIN)
+    issue = get_issue(rc, index)
+    with forge.db.tx():
+        for table in ("issue_labels", "issue_assignees", "comments"):
+            forge.db.changes(f"DELETE FROM {table} WHERE issue_id = ?", (issue["id"],))  # noqa: S608
+        forge.db.changes("DELETE FROM issues WHERE id = ?", (issue["id"],))
+    fire_issue(forge, rc.repo, issue, "deleted", user)
+    return no_content()

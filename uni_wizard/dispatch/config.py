@@ -73,6 +73,17 @@ class NeedsInfoRule(_Strict):
 
 class DuplicateRule(_Strict):
     threshold: float = Field(0.6, gt=0, le=1, description="Similarity (0..1) at which an open issue is named.")
+    search: Literal["memory", "bag-of-stems"] = Field(
+        "memory",
+        description="Where duplicates are searched: the forge's memory (FTS5 BM25 over issues, kept current by the "
+        "sweep and the webhooks) or the bag-of-stems cosine over the open issues the dispatcher has seen.",
+    )
+    memory_threshold: float = Field(
+        0.4,
+        gt=0,
+        le=1,
+        description="The same when the memory's search (FTS5 BM25, scored against the issue's own score) finds them.",
+    )
     max_suggestions: int = Field(3, ge=0)
 
 

@@ -28,11 +28,13 @@ from datetime import UTC, datetime
 
 from ..forge.actions import Action
 from ..forge.models import Comment, Issue
+from ..memory import MemoryIndex
 from ..observe.events import EventKind, EventLog
 from ..policy.model import HousePolicy
 from ..reporef import RepoRef
 from ..store import Store
 from .audit import find_audit, render_requeue, render_triage
+from .bids import BidLedger
 from .commands import Authority
 from .config import TriageConfig
 from .engine import TriageEngine
@@ -43,7 +45,7 @@ from .issue_states import IssueStates
 from .lease import Lease
 from .metrics import DispatchMetrics
 from .offload import Offload
-from .state import derive, latest_claim, relabeled
+from .state import IssueState, derive, latest_claim, relabeled
 from .triage import Duplicates
 from .types import Candidate, Classifier, IssueText, RoutingDecision, TriageResult
 from .waiting import WaitLine, entry_of, free_slots, waiting_entry
@@ -79,6 +81,7 @@ class Dispatcher:
         dry_run: bool = False,
         offload: Offload | None = None,
         owner: str = "owner",
+        memory: MemoryIndex | None = None,
     ) -> None:
         self.forge = forge
         self.login = login
@@ -92,6 +95,7 @@ class Dispatcher:
         self.classifier = classifier
         self.clock = clock
         self.dry_run = dry_run
+        self.memory = memory  # duplicate detection searches it when given (else the bag-of-stems cosine)
         self.ledger = RoutingLedger(store)
         self.states = IssueStates(store)
         self.engine = TriageEngine(config, offload)
@@ -123,6 +127,7 @@ class Dispatcher:
                 log.info("%s#%d: %s", repo, issue.number, action.description)
         if not self.dry_run:
             self.states.remember(repo, issue.number, derive(issue), actions)
+            _settle(self, repo, derive(issue))
             if any(a.leaves is not None and a.leaves[0] != "triage" for a in actions if a.apply is not None):
                 self.waiting.drop(repo, issue.number)
         return [*steered, *actions]
@@ -209,13 +214,13 @@ class Dispatcher:
     async def _decide(self, repo: str, text: IssueText, *, again: bool) -> tuple[TriageResult, RoutingDecision]:
         """Triage ``text`` (bounded) against the open issues of ``repo``, then route it: off the event loop."""
         others = [t for n, t in self.open_issues.get(repo, {}).items() if n != text.number]
-        duplicates = await self.engine.duplicates(repo, text, others)
-        verdict = await self._triage(text, duplicates, again=again)
+        duplicates, search = await self.engine.duplicates_of(repo, text, others, self.memory)
+        verdict = await self._triage(text, duplicates, search, again=again)
         history, load, weights = self.ledger.history(verdict.kind), self.states.load(), self.config.routing
         decision = await self.engine.route(text, verdict.kind, self.houses, history=history, load=load, weights=weights)
         return verdict, decision
 
-    async def _triage(self, text: IssueText, duplicates: Duplicates, *, again: bool) -> TriageResult:
+    async def _triage(self, text: IssueText, duplicates: Duplicates, search: str, *, again: bool) -> TriageResult:
         """The verdict on ``text``. Triaged ``again`` (our audit comment is there: no house took the issue, or
         a person asked for a re-triage), its ``kind/*`` and ``priority/*`` labels are likely our own last
         verdict: when the verdict without them gives the same labels, it stands (so the audit comment does
@@ -223,10 +228,10 @@ class Dispatcher:
         own = {label for label in text.labels if label.startswith(("kind/", "priority/"))}
         if again and own:
             bare = replace(text, labels=tuple(label for label in text.labels if label not in own))
-            verdict = await self.engine.triage(bare, duplicates, self.classifier)
+            verdict = await self.engine.triage(bare, duplicates, self.classifier, search)
             if own <= set(verdict.labels):
                 return verdict
-        return await self.engine.triage(text, duplicates, self.classifier)
+        return await self.engine.triage(text, duplicates, self.classifier, search)
 
     def _relabel(
         self,
@@ -302,12 +307,24 @@ class Dispatcher:
             bucket.pop(issue.number, None)
 
 
+def _settle(dispatcher: Dispatcher, repo: str, state: IssueState) -> None:
+    """The ledger of bids brought in line with the issue as read: settled at status/done, re-assigned, void
+    (``bids.py``; why here: docs/ARCHITECTURE.md, "The ledger and routing statistics")."""
+    rates = {name: policy.bid_rate for name, policy in dispatcher.houses.items()}
+    bids = BidLedger(dispatcher.store, rates=rates, clock=dispatcher.clock)
+    actor = f"dispatcher@{dispatcher.host}"
+    changed = bids.observe(repo, state.number, status=state.status, house=state.house, is_open=state.open, actor=actor)
+    if changed in ("settled", "void", "reassigned"):
+        log.info("%s#%d: bid %s (house %s)", repo, state.number, changed, state.house or "none")
+
+
 async def _record_decision(
     dispatcher: Dispatcher, repo: str, issue: Issue, verdict: TriageResult, decision: RoutingDecision, epoch: int
 ) -> None:
     """A triage and routing decision, once written: the routing ledger, the metrics, a log line, an event."""
     chosen, number = decision.chosen, issue.number
-    dispatcher.ledger.record(repo, number, verdict.kind, decision, host=dispatcher.host, epoch=epoch)
+    rates = {name: policy.bid_rate for name, policy in dispatcher.houses.items()}
+    dispatcher.ledger.record(repo, number, verdict.kind, decision, host=dispatcher.host, epoch=epoch, rates=rates)
     if chosen is None and dispatcher.config.dispatcher.hold_label not in issue.label_names:
         dispatcher.waiting.put(entry_of(repo, issue, verdict.priority))
     else:

@@ -20,17 +20,22 @@ inputs, the cached bags, are in this process).
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Mapping, Sequence
 
+from ..errors import StoreError
+from ..memory import MemoryIndex
 from ..policy.model import HousePolicy
 from .config import RoutingWeights, TriageConfig
 from .offload import Offload
 from .routing import HouseHistory, route
 from .tokens import Bag
-from .triage import Duplicates, bound, comparable_bags, decide, find_duplicates
+from .triage import BAG_OF_STEMS, MEMORY_SEARCH, Duplicates, bound, comparable_bags, decide, find_duplicates
 from .types import Classifier, IssueText, RoutingDecision, TriageResult
 
 __all__ = ["BAG_BATCH", "TriageEngine"]
+
+log = logging.getLogger(__name__)
 
 BAG_BATCH = 256  # issues per job when bags are computed
 
@@ -57,9 +62,35 @@ class TriageEngine:
         pairs = list(zip((other.number for other in others), bags[1:], strict=True))
         return await self.offload.in_thread(find_duplicates, issue.number, bags[0], pairs, rule)
 
-    async def triage(self, issue: IssueText, duplicates: Duplicates, classifier: Classifier | None) -> TriageResult:
-        """The verdict on ``issue`` (bounded) whose ``duplicates`` are known."""
-        return await decide(issue, self.config, duplicates, classifier, run=self.offload.run)
+    async def duplicates_of(
+        self, repo: str, issue: IssueText, open_issues: Sequence[IssueText], memory: MemoryIndex | None
+    ) -> tuple[Duplicates, str]:
+        """The likely duplicates of ``issue`` and the search that found them: ``memory`` when there is one and it
+        answers, else the bag-of-stems cosine over ``open_issues``."""
+        if memory is not None:
+            try:
+                return await self.memory_duplicates(memory, repo, issue), MEMORY_SEARCH
+            except StoreError as exc:
+                log.warning(
+                    "%s#%d: the memory cannot search (%s); the bag-of-stems cosine decides", repo, issue.number, exc
+                )
+        return await self.duplicates(repo, issue, open_issues), BAG_OF_STEMS
+
+    async def memory_duplicates(self, memory: MemoryIndex, repo: str, issue: IssueText) -> Duplicates:
+        """The open issues of ``repo`` the memory finds like ``issue`` (bounded) at ``memory_threshold`` or
+        more, most similar first (``MemoryIndex.similar``, in the thread: the store's connection is there)."""
+        rule = self.config.duplicates
+        if rule.max_suggestions == 0:
+            return ()
+        job = functools.partial(memory.similar, kinds=("issue",), state="open", limit=rule.max_suggestions)
+        hits = await self.offload.in_thread(job, repo, issue.number, issue.title, issue.body)
+        return tuple((hit.number, hit.score) for hit in hits if hit.score >= rule.memory_threshold)
+
+    async def triage(
+        self, issue: IssueText, duplicates: Duplicates, classifier: Classifier | None, search: str = BAG_OF_STEMS
+    ) -> TriageResult:
+        """The verdict on ``issue`` (bounded) whose ``duplicates`` are known (found by ``search``)."""
+        return await decide(issue, self.config, duplicates, classifier, run=self.offload.run, search=search)
 
     async def route(
         self,

@@ -20,6 +20,7 @@ from typing import Any
 from ..errors import EventRejected
 from ..intelligence.model import Evidence, fold
 from ..store import Store, utc_now, utc_text
+from .bids import BidLedger
 from .routing import HouseHistory
 from .types import RoutingDecision
 
@@ -80,9 +81,18 @@ class RoutingLedger:
         self.clock = clock
 
     def record(
-        self, repository: str, number: int, kind: str, decision: RoutingDecision, *, host: str, epoch: int
+        self,
+        repository: str,
+        number: int,
+        kind: str,
+        decision: RoutingDecision,
+        *,
+        host: str,
+        epoch: int,
+        rates: Mapping[str, float] | None = None,
     ) -> int:
-        """Store one decision (every candidate with its parts as JSON); return its id."""
+        """Store one decision (every candidate with its parts as JSON); return its id. With ``rates`` (the houses'
+        bid rates), every candidate's bid too, in the same transaction (``bids.py``: the ledger)."""
         candidates = json.dumps([asdict(c) for c in decision.candidates], sort_keys=True)
         with self.store.transaction() as db:
             cursor = db.execute(
@@ -102,7 +112,10 @@ class RoutingLedger:
                 ),
             )
             row_id = cursor.lastrowid
-        assert row_id is not None
+            assert row_id is not None
+            if rates is not None:
+                bids = BidLedger(self.store, clock=self.clock)
+                bids.open_round(db, row_id, repository, number, kind, decision, rates, actor=f"dispatcher@{host}")
         return row_id
 
     def decisions(self, repository: str, number: int) -> list[dict[str, Any]]:

@@ -16,6 +16,10 @@ not yet claimed (looked for every ``HINT_SECONDS``) starts a turn at once, so an
 dispatcher waits is triaged within about a second, not a poll interval. Such a turn consumes the queue only;
 the sweeps keep their pace of one per ``poll_seconds`` (listing a repository whose issues are megabytes
 long costs the forge and the dispatcher far more than the queue's events).
+
+With a ``memory`` (``MemorySync``, the forge's memory), each sweep starts by bringing it up to date
+(``MemorySync.update``) and each issue a webhook event names is indexed as read, before it is handled:
+triage searches the memory for its duplicates.
 """
 
 from __future__ import annotations
@@ -28,13 +32,14 @@ import uuid
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
-from ..errors import ForgeError, ForgeUnavailable, LeaseLost, StoreError
+from ..errors import ForgeError, ForgeUnavailable, LeaseLost, NotFound, StoreError
 from ..forge.actions import Action
 from ..forge.models import Issue
 from ..forge.pagination import dedupe_since
 from ..intake.queue import WebhookIntake
+from ..memory import MemorySync
 from ..observe.events import EventKind, EventLog
 from ..reporef import RepoRef
 from .dispatcher import Dispatcher
@@ -152,6 +157,12 @@ async def drain(dispatcher: Dispatcher, keep_lease: Callable[[], Awaitable[None]
     return done
 
 
+async def remember(memory: MemorySync | None, repo: str, **what: Any) -> None:
+    """``memory.update(repo, **what)`` when the loop has a memory."""
+    if memory is not None:
+        await memory.update(repo, **what)
+
+
 class DispatchLoop:
     """Turns of ``dispatcher`` over ``repos``. ``clock`` (wall time, ``time.time``) decides when a full sweep is
     due and dates the one that ended; the pauses between turns run on ``time.monotonic``."""
@@ -163,8 +174,10 @@ class DispatchLoop:
         repos: tuple[str, ...],
         intake: WebhookIntake | None = None,
         clock: Callable[[], float] = time.time,
+        memory: MemorySync | None = None,
     ) -> None:
         self.dispatcher = dispatcher
+        self.memory = memory
         self.repos = repos
         self.intake = intake
         self.clock = clock
@@ -207,6 +220,7 @@ class DispatchLoop:
         owner, name = RepoRef.parse(repo)
         since, last_full = self.cursors.get(repo)
         seen = self._seen.setdefault(repo, set())
+        await remember(self.memory, repo, full=full, pace=self._keep_lease)
         if full:
             issues = await self._listing(owner, name, state="open")
             self.dispatcher.open_issues[repo] = {}
@@ -305,8 +319,11 @@ class DispatchLoop:
                 owner, name = RepoRef.parse(queued.repository)
                 try:
                     issue = await self.forge.get_issue(owner, name, int(queued.number or 0))
+                    await remember(self.memory, queued.repository, issue=issue)  # first: triage searches it
                     await self.dispatcher.handle(queued.repository, issue)
                 except (ForgeError, ForgeUnavailable) as exc:
+                    if isinstance(exc, NotFound):  # deleted: it leaves the memory
+                        await remember(self.memory, queued.repository, gone=int(queued.number or 0))
                     log.warning("event %d for %s#%s: %s", queued.id, queued.repository, queued.number, exc)
                     continue  # not marked done: claimed again later; the sweep covers it meanwhile
                 handled.add(key)

@@ -36,6 +36,8 @@ from .tokens import Bag, bag_of, cosine, phrase_hits, stem, tokenize, weighted_s
 from .types import Classifier, IssueText, Runner, TriageResult
 
 __all__ = [
+    "BAG_OF_STEMS",
+    "MEMORY_SEARCH",
     "MODEL_MIN_CONFIDENCE",
     "bound",
     "checklist_items",
@@ -52,6 +54,8 @@ T = TypeVar("T")
 Duplicates = tuple[tuple[int, float], ...]
 
 MODEL_MIN_CONFIDENCE = 0.5
+BAG_OF_STEMS = "bag-of-stems cosine"
+MEMORY_SEARCH = "the memory (FTS5 BM25)"
 TITLE_WEIGHT = 2.0
 
 _CHECKLIST = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+\[[ xX]\]\s+", re.MULTILINE)
@@ -95,8 +99,10 @@ def triage(issue: IssueText, config: TriageConfig, open_issues: Sequence[IssueTe
     return triage_rules(issue, config, _duplicates(issue, config, open_issues))
 
 
-def triage_rules(issue: IssueText, config: TriageConfig, duplicates: Duplicates = ()) -> TriageResult:
-    """The rules' verdict on ``issue`` (bounded already), with ``duplicates`` found beforehand."""
+def triage_rules(
+    issue: IssueText, config: TriageConfig, duplicates: Duplicates = (), search: str = BAG_OF_STEMS
+) -> TriageResult:
+    """The rules' verdict on ``issue`` (bounded already), with ``duplicates`` found beforehand by ``search``."""
     matches = kind_matches(issue, config)
     scores = {kind: score for kind, (score, _) in matches.items()}
     reasons: list[str] = []
@@ -107,7 +113,7 @@ def triage_rules(issue: IssueText, config: TriageConfig, duplicates: Duplicates 
     else:
         kind, reason = _kind_from_scores(matches, config)
         reasons.append(reason)
-    return _finish(issue, config, duplicates, kind, scores, reasons, classifier="rules")
+    return _finish(issue, config, duplicates, kind, scores, reasons, "rules", search)
 
 
 async def triage_with_model(
@@ -136,9 +142,11 @@ async def decide(
     classifier: Classifier | None = None,
     *,
     run: Runner = _inline,
+    search: str = BAG_OF_STEMS,
 ) -> TriageResult:
-    """``triage_with_model`` on a bounded ``issue`` whose ``duplicates`` are known; the rules run with ``run``."""
-    rules = await run(triage_rules, issue, config, duplicates)
+    """``triage_with_model`` on a bounded ``issue`` whose ``duplicates`` are known (found by ``search``); the
+    rules run with ``run``."""
+    rules = await run(triage_rules, issue, config, duplicates, search)
     if classifier is None or _kind_from_labels(issue, config) is not None:
         return rules
     kinds = _known_kinds(config)
@@ -160,7 +168,8 @@ async def decide(
         f"(the rules said {rules.kind})."
     )
     scores = dict(rules.kind_scores)
-    return await run(_finish, issue, config, duplicates, verdict.kind, scores, [reason], f"model:{verdict.model}")
+    model = f"model:{verdict.model}"
+    return await run(_finish, issue, config, duplicates, verdict.kind, scores, [reason], model, search)
 
 
 # -- the parts ------------------------------------------------------------------------------------------
@@ -314,6 +323,7 @@ def _finish(
     scores: dict[str, float],
     reasons: list[str],
     classifier: str,
+    search: str = BAG_OF_STEMS,
 ) -> TriageResult:
     title, body = tokenize(issue.title), tokenize(issue.body)
     items = checklist_items(issue.body)
@@ -327,7 +337,8 @@ def _finish(
             labels.append(label)
             reasons.append(note)
     if duplicates:
-        reasons.append("possible duplicates: " + ", ".join(f"#{n} ({s:.2f})" for n, s in duplicates) + ".")
+        found = ", ".join(f"#{n} ({s:.2f})" for n, s in duplicates)
+        reasons.append(f"possible duplicates: {found}; found by {search}.")
     if issue.cut is not None:
         reasons.append(_cut_note(issue, config.limits))
     return TriageResult(
@@ -341,6 +352,7 @@ def _finish(
         labels=tuple(labels),
         reasons=tuple(reasons),
         classifier=classifier,
+        duplicate_search=search,
     )
 
 

@@ -48,6 +48,7 @@ class TriageResult:
     labels: tuple[str, ...] = ()
     reasons: tuple[str, ...] = ()
     classifier: str = "rules"  # or "model:<name>" when the model seam decided the kind
+    duplicate_search: str = "bag-of-stems"  # or "memory (FTS5 BM25)": which search found ``duplicates``
 
 
 @dataclass(frozen=True)

@@ -74,6 +74,7 @@ class Runtime:
             gitea_url=self.settings.gitea_url,
             gitea_token=self.settings.secret("gitea_token"),
             sandbox=sandbox_config(self.settings),
+            memory_db=store.path if store is not None else self.settings.db_path,
         )
         self._store = store
         self.breakers = breakers or BreakerBoard(

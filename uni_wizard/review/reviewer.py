@@ -32,6 +32,7 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
+from ..attention.escalations import Escalations
 from ..dispatch.commands import Authority
 from ..errors import PolicyDenied, UniWizardError
 from ..forge.models import Comment, PullRequest, Review
@@ -100,8 +101,10 @@ class Reviewer:
         proven: ProvenTrees | None = None,
         metrics: ReviewMetrics | None = None,
         houses: Mapping[str, str] | None = None,
+        escalations: Escalations | None = None,
     ) -> None:
         self.forge = forge
+        self.escalations = escalations  # an escalated verdict goes through the escalation policy when set
         self.extensions = tuple(extensions)
         self.owner = owner_login or config.owner_login
         # one owner for the gate too (its needs-owner rule reads the configuration's)

@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
+from ..attention.calibration import DEFAULT_WEIGHT
+from ..attention.escalations import Escalations
 from ..errors import Forbidden
 from ..forge.models import Comment, PullRequest, Review
 from ..reporef import RepoRef
@@ -45,6 +47,9 @@ class VerdictDesk(ReviewerView, Protocol):
 
     @property
     def host(self) -> str: ...
+
+    @property
+    def escalations(self) -> Escalations | None: ...  # None: the owner is mentioned on every escalated verdict
 
     async def approve_head(self, repo: str, number: int, head: str, body: str) -> object: ...
 
@@ -115,9 +120,31 @@ def plan_writes(desk: VerdictDesk, checked: CheckedHead, verdict: Verdict, revie
         approve = lambda: desk.approve_head(repo, number, head, body)  # noqa: E731
         report.actions.append(Action("approve", described, _and_then(approve, verdict.then)))
     else:
+        body, after = _escalation(desk, checked, body, verdict) if verdict.kind == "escalated" else (body, None)
         comment = lambda: desk.forge.create_comment(owner, name, number, body)  # noqa: E731
-        report.actions.append(Action("comment", described, _and_then(comment, verdict.then)))
+        report.actions.append(Action("comment", described, _and_then(_and_then(comment, after), verdict.then)))
     return report
+
+
+def _escalation(desk: VerdictDesk, checked: CheckedHead, body: str, verdict: Verdict) -> tuple[str, Write | None]:
+    """An escalated verdict under the escalation policy (category ``review``): the mention stays when the policy
+    sends it at once, else the owner's name loses its ``@`` and the verdict waits for the next digest."""
+    escalations = desk.escalations
+    if escalations is None:
+        return body, None
+    mention = escalations.thresholds.route("review", "review.escalated", DEFAULT_WEIGHT).route == "immediate"
+    if not mention:
+        body = body.replace(f"@{desk.owner}", desk.owner)
+    why = "; ".join(verdict.why_owner) or "it needs the owner's approval"
+
+    async def escalate() -> None:
+        await escalations.escalate(
+            "review", "review.escalated", f"approve head {short(checked.head)}: {why}",
+            key=f"review:{checked.repo}#{checked.number}:{checked.head}", repository=checked.repo,
+            number=checked.number, url=checked.pr.html_url, mentioned=mention,
+        )  # fmt: skip
+
+    return body, escalate
 
 
 def _our_rejections(login: str, reviews: Sequence[Review]) -> list[Review]:

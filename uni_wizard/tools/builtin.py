@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import file, git, gitea, network, proof, review, system
+from . import file, git, gitea, memory, network, proof, review, system
 from .registry import ToolRegistry
 from .spec import ToolSpec
 
@@ -29,6 +29,7 @@ BUILTIN_TOOLS: tuple[ToolSpec, ...] = (
     gitea.gitea_get_issue,
     gitea.gitea_create_issue,
     gitea.gitea_comment,
+    memory.memory_search,
     file.file_read,
     file.file_write,
     file.file_list,

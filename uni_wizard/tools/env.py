@@ -29,6 +29,7 @@ class ToolEnv:
         systemctl: the systemctl executable.
         max_output_bytes: cap on any captured subprocess output or file read.
         sandbox: limits and knobs of the sandbox repository code runs in (``run_tests``).
+        memory_db: the host's store, whose memory of the forge ``memory_search`` searches (None: no memory).
     """
 
     gitea_url: str | None = None
@@ -39,6 +40,7 @@ class ToolEnv:
     systemctl: str = "systemctl"
     max_output_bytes: int = 1_000_000
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
+    memory_db: Path | None = None
 
     def http_client(self, timeout: float = 30.0) -> httpx.AsyncClient:
         """A fresh client on the configured transport; use it in ``async with``."""

@@ -54,6 +54,7 @@ from .auth import Auth, install_auth, viewer
 from .broadcast import Broadcaster
 from .feed import feed_router
 from .guard import BODY_TIMEOUT, BodyGuard, BodyRule
+from .memory_routes import memory_probe, memory_router
 from .pages import Dashboard, mount_pages
 from .predict_routes import predict_router
 from .quiet import install_rate_limits
@@ -131,9 +132,10 @@ def create_app(
     # the store opens with the first subscriber: a broken data directory is /health's 503, not a failed start
     app.state.feed = Broadcaster(lambda: EventLog(runtime.store, runtime.host), registry=runtime.metrics.registry)
     app.include_router(feed_router(app.state.feed))  # GET /ws/events and /api/v1/events/stream (feed.py)
-    _add_probes(app, runtime, dict(readiness or {}))
+    _add_probes(app, runtime, {"memory": memory_probe(runtime), **dict(readiness or {})})
     _add_api(app, runtime, api_token)
     app.include_router(predict_router(runtime, api_token=api_token))  # GET /api/v1/predict (predict_routes.py)
+    app.include_router(memory_router(runtime, api_token=api_token))  # GET /api/v1/memory/search (memory_routes.py)
     _add_hooks(app, intake)
     return app
 
