@@ -22,6 +22,7 @@ from uni_wizard.assembly.attention import supervised
 from uni_wizard.attention import ErrorCapture, fingerprint
 from uni_wizard.attention.capture import SOURCE_LABEL
 from uni_wizard.attention.fingerprint import PACKAGE_ROOT
+from uni_wizard.attention.metrics import AttentionMetrics
 from uni_wizard.errors import ToolExecutionError
 from uni_wizard.harness import Runtime
 from uni_wizard.testing import RecordingTransport
@@ -90,7 +91,10 @@ async def hosts(mesh: Mesh, repo: str, tmp_path: Path) -> AsyncIterator[Callable
             lines.append(line)
             forge = client("allegro", line)
             extra = {"clock": clock} if clock is not None else {}
-            capture = ErrorCapture(runtime.store, forge, repo=repo, host=name, version="1.2.3", **extra)
+            metrics = AttentionMetrics.for_registry(runtime.metrics.registry)
+            capture = ErrorCapture(
+                runtime.store, forge, repo=repo, host=name, version="1.2.3", metrics=metrics, **extra
+            )
             return Host(runtime, capture, line)
 
         yield host
@@ -158,6 +162,10 @@ async def test_a_flood_of_one_error_makes_a_handful_of_forge_writes(hosts: Calla
     assert len(edited.edited) == 1 and a.writes() == opened + 1
     body = (await a.capture.forge.get_issue(*a.capture.repo.split("/"), edited.edited[0])).body
     assert "seen 10001 times" in body
+    registry = a.runtime.metrics.registry
+    assert registry.get_sample_value("uniwizard_errors_captured_total") == 10_001
+    assert registry.get_sample_value("uniwizard_error_issues_written_total", {"action": "opened"}) == 1
+    assert registry.get_sample_value("uniwizard_error_issues_written_total", {"action": "edited"}) == 1
 
 
 async def test_a_closed_issue_is_reopened_when_its_error_recurs(mesh: Mesh, hosts: Callable[[str], Host]) -> None:

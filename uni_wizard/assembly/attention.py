@@ -35,7 +35,10 @@ def error_capture(
         return None
     forge = GiteaClient(settings.gitea_url, token, registry=runtime.metrics.registry)
     closing.push_async_callback(forge.aclose)
-    return ErrorCapture(runtime.store, forge, repo=configs.upgrades.repo, host=runtime.host, version=__version__)
+    metrics = AttentionMetrics.for_registry(runtime.metrics.registry)
+    return ErrorCapture(
+        runtime.store, forge, repo=configs.upgrades.repo, host=runtime.host, version=__version__, metrics=metrics
+    )
 
 
 async def supervised(work: Coroutine[Any, Any, None], name: str, capture: ErrorCapture | None) -> None:

@@ -36,6 +36,7 @@ from ..harness.provenance import redact
 from ..reporef import RepoRef
 from ..store import Store
 from .fingerprint import Fingerprint, fingerprint
+from .metrics import AttentionMetrics
 
 __all__ = ["BUG_LABEL", "SOURCE_LABEL", "ErrorCapture", "ErrorForge", "Published", "scrub"]
 
@@ -108,11 +109,13 @@ class ErrorCapture:
         version: str,
         min_interval: float = 60.0,
         clock: Callable[[], float] = time.time,
+        metrics: AttentionMetrics | None = None,
     ) -> None:
         self.store, self.forge, self.repo = store, forge, repo
         self.host, self.version = host, version
         self.min_interval, self.clock = min_interval, clock
         self._labels: list[int] | None = None
+        self.metrics = metrics
 
     # -- recording ----------------------------------------------------------------------------------------
     def record(self, exc: BaseException, context: str) -> Fingerprint:
@@ -128,6 +131,8 @@ class ErrorCapture:
                 (found.key, found.kind, found.title, text, why, self.version, now, now),
             )
         ).result()
+        if self.metrics is not None:
+            self.metrics.errors.inc()
         return found
 
     def pending(self) -> list[sqlite3.Row]:
@@ -161,6 +166,9 @@ class ErrorCapture:
             await self.forge.edit_issue(*RepoRef.parse(self.repo), issue.number, body=self._body(row, issue.body))
             edited.append(issue.number)
             await self._published(row, issue.number, now)
+        if self.metrics is not None:
+            for action, numbers in (("opened", opened), ("edited", edited), ("reopened", reopened)):
+                self.metrics.error_issues.labels(action).inc(len(numbers))
         return Published(tuple(opened), tuple(edited), tuple(reopened))
 
     async def run(self, stop: asyncio.Event, every: float = 5.0) -> None:

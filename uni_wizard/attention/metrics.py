@@ -1,4 +1,5 @@
-"""The attention's metrics: briefings written, escalations sent immediate vs batched, engagement per category.
+"""The attention's metrics: errors captured and the forge writes they made, briefings written, escalations sent
+immediate vs batched, engagement per category.
 
 Labels are bounded: ``category`` is one of ``CATEGORIES`` (any other becomes ``other``), ``route`` is
 ``immediate`` or ``digest``, ``outcome`` is ``acted`` or ``ignored``.
@@ -38,6 +39,19 @@ class AttentionMetrics(MetricSet):
             ["category", "outcome"],
             registry=registry,
         )
+        self.errors = Counter(
+            "uniwizard_errors_captured",
+            "Unexpected exceptions recorded by the error capture (each occurrence; the forge issue counts them too).",
+            registry=registry,
+        )
+        self.error_issues = Counter(
+            "uniwizard_error_issues_written",
+            "Forge writes of the error capture, by what they did (opened, edited, reopened): a flood stays a few.",
+            ["action"],
+            registry=registry,
+        )
+        for action in ("opened", "edited", "reopened"):
+            self.error_issues.labels(action)
         self.threshold = Gauge(
             "uniwizard_escalation_threshold",
             "The weight an escalation of the category needs to mention the owner at once (calibrated).",
