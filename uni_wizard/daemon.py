@@ -20,7 +20,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
-from .assembly.attention import error_capture, supervised
+from .assembly.attention import error_capture, supervised, thresholds_now
 from .assembly.configs import Configs
 from .assembly.dashboard import now_taker, upgrade_decider
 from .assembly.houses import check_houses
@@ -192,6 +192,7 @@ def _dashboard(
         mesh=mesh,
         upgrades=records,
         decide_upgrade=upgrade_decider(settings, runtime, configs=configs),
+        escalations=thresholds_now(settings, runtime),
     )
 
 

@@ -51,6 +51,10 @@ PAGES = (
     "/mesh/fragment",
 )
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+ESCALATIONS = [
+    {"category": "docs", "threshold": 0.8, "acted": 0, "ignored": 6, "pinned": None,
+     "why": "ignored 6 of the last 6: they wait for the digest"},
+]  # fmt: skip
 QUEUE = (
     QueueLine("org/repo", "main", 9, "a" * 40, "Add farewell", "queued", 1, "owner"),
     QueueLine("org/repo", "main", 12, "b" * 40, "Rename it", "held", reasons=("the `hold` label is set",)),
@@ -120,7 +124,7 @@ def client(runtime: Runtime, upgrades: UpgradeStore) -> Iterator[TestClient]:
     dashboard = Dashboard(
         runtime, owner="alex", forge_url="http://forge.test/", now=now,
         cascade=lambda: {"required": False, "providers": [{"name": "ollama", "kind": "ollama", "breaker": "open"}]},
-        upgrades=upgrades, decide_upgrade=decide, merge_queue=lambda: QUEUE,
+        upgrades=upgrades, decide_upgrade=decide, merge_queue=lambda: QUEUE, escalations=lambda: ESCALATIONS,
     )  # fmt: skip
     app = create_app(
         runtime, api_token=API_TOKEN, webhook_secret=WEBHOOK_SECRET, viewer_token=VIEWER_TOKEN, dashboard=dashboard
@@ -166,6 +170,8 @@ def test_the_owner_logs_in_sees_every_page_and_logs_out(client: TestClient) -> N
     assert 'hx-trigger="every 2s"' in now and "/static/htmx.min.js" in now
     assert '<table id="merge-queue">' in now and 'href="http://forge.test/org/repo/issues/9">#9</a> Add farewell' in now
     assert "the `hold` label is set" in now
+    approvals = client.get("/approvals").text
+    assert '<table id="escalations">' in approvals and "ignored 6 of the last 6" in approvals
     assert client.get("/api/v1/now").json()["houses"][0]["work"][0]["issue"] == "org/repo#7"
     activity = client.get("/activity?house=ezra").text
     assert 'href="http://forge.test/org/repo/issues/7"' in activity and "org/repo#8" not in activity

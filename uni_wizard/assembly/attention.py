@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from .. import __version__
 from ..attention import Briefing, Calibration, ErrorCapture, Escalations
 from ..attention.briefing import Summarizer
+from ..attention.calibration import Thresholds
 from ..attention.metrics import AttentionMetrics
 from ..config import Settings
 from ..errors import UniWizardError
@@ -21,7 +22,7 @@ from ..forge import GiteaClient
 from ..harness.runtime import Runtime
 from .configs import Configs
 
-__all__ = ["briefing", "calibration", "error_capture", "escalations", "supervised"]
+__all__ = ["briefing", "calibration", "error_capture", "escalations", "supervised", "thresholds_now"]
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,17 @@ def calibration(settings: Settings) -> Calibration:
         window_seconds=settings.escalation_window_hours * 3600,
         engage_seconds=settings.escalation_engage_hours * 3600,
     )
+
+
+def thresholds_now(settings: Settings, runtime: Runtime) -> Callable[[], list[dict[str, object]]]:
+    """Each escalation category's threshold and why, read from the store when asked (the dashboard's
+    Approvals page; ``uni-wizard escalations`` prints the same)."""
+    cal = calibration(settings)
+
+    def read() -> list[dict[str, object]]:
+        return [state.as_dict(cal) for state in Thresholds(runtime.store, cal).all()]
+
+    return read
 
 
 def escalations(

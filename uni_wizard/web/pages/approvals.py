@@ -51,6 +51,7 @@ def approvals_page(request: Request, who: Identity = Depends(page_identity)) -> 
         "upgrades": upgrades,
         "deploys": _deploys(EventLog(runtime.store, runtime.host)),
         "can_decide_upgrades": dashboard.decide_upgrade is not None,
+        "escalations": None if dashboard.escalations is None else list(dashboard.escalations()),
         "message": request.query_params.get("message", "")[:500],
         "error": request.query_params.get("error", "")[:500],
     }

@@ -52,7 +52,8 @@ class Dashboard:
     ``now`` takes the Now snapshot (``assembly/now.py``), ``cascade`` answers ``Cascade.status()``, ``mesh`` the
     mesh view's snapshot, ``upgrades`` is the upgrade queue's records and ``decide_upgrade(number, approve,
     reason)`` approves or rejects one as the sovereign does (``uni-wizard upgrades approve|reject``);
-    ``merge_queue`` answers the merge queue as this host's reviewer last found it (``review/merge_pass.py``)."""
+    ``merge_queue`` answers the merge queue as this host's reviewer last found it (``review/merge_pass.py``);
+    ``escalations`` each escalation category's threshold and why (``uni-wizard escalations``)."""
 
     runtime: Runtime
     owner: str = "owner"
@@ -63,6 +64,7 @@ class Dashboard:
     upgrades: UpgradeStore | None = None
     decide_upgrade: Callable[[int, bool, str], Awaitable[Upgrade]] | None = None
     merge_queue: Callable[[], Sequence[QueueLine]] | None = None
+    escalations: Callable[[], Sequence[Mapping[str, Any]]] | None = None
 
 
 class LoginRequired(Exception):
