@@ -28,9 +28,7 @@ import asyncio
 import contextlib
 import logging
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Hashable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -40,11 +38,12 @@ from ..forge.models import Issue
 from ..forge.pagination import dedupe_since
 from ..intake.queue import WebhookIntake
 from ..memory import MemorySync
-from ..observe.events import EventKind, EventLog
+from ..observe.events import EventKind
 from ..reporef import RepoRef
 from .dispatcher import Dispatcher
 from .forge_api import DispatchForge
 from .issue_states import SweepCursors
+from .sweep_log import IdleSweeps, SweepLog, SweepReport
 from .waiting import WAITING_STATUS, WaitLine, free_slots
 
 __all__ = ["HINT_SECONDS", "DispatchLoop", "IdleSweeps", "SweepLog", "SweepReport", "drain", "in_sweep_order"]
@@ -52,77 +51,6 @@ __all__ = ["HINT_SECONDS", "DispatchLoop", "IdleSweeps", "SweepLog", "SweepRepor
 log = logging.getLogger(__name__)
 ISSUE_KINDS = ("issue", "issue_comment")
 HINT_SECONDS = 0.5  # how often a waiting loop looks for queued webhook events
-
-
-@dataclass
-class SweepReport:
-    repository: str
-    full: bool
-    issues: int = 0
-    actions: list[tuple[int, Action]] = field(default_factory=list)
-    failed: list[tuple[int, str]] = field(default_factory=list)
-    duration: float = 0.0
-
-    @property
-    def repairs(self) -> int:
-        return sum(1 for _, a in self.actions if a.apply is not None)
-
-
-@dataclass
-class IdleSweeps:
-    """The sweeps of one repository that repaired nothing since ``since`` (wall seconds)."""
-
-    since: float
-    sweeps: int = 0
-    full: int = 0
-    issues: int = 0
-    seconds: float = 0.0
-
-    def add(self, report: SweepReport) -> None:
-        self.sweeps += 1
-        self.full += int(report.full)
-        self.issues += report.issues
-        self.seconds += report.duration
-
-    def summary(self) -> dict[str, object]:
-        return {
-            "sweeps": self.sweeps,
-            "full": self.full,
-            "issues": self.issues,
-            "repairs": 0,
-            "seconds": round(self.seconds, 3),
-            "since": datetime.fromtimestamp(self.since, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        }
-
-
-class SweepLog:
-    """What the event log says of sweeps: ``sweep.finished`` for a sweep that repaired or failed something, and
-    for the first sweep of each repository (the loop is up); the idle ones counted into one ``sweep.summary``
-    every ``summary_minutes`` (0: never), so the log tells what happened instead of that nothing did."""
-
-    def __init__(self) -> None:
-        self.announced: set[str] = set()  # repositories whose first sweep was logged
-        self.idle: dict[str, IdleSweeps] = {}  # idle sweeps not yet summarised, per repository
-
-    async def finished(self, report: SweepReport, events: EventLog, now: float, *, summary_minutes: float) -> None:
-        repo = report.repository
-        if report.repairs or report.failed or repo not in self.announced:
-            self.announced.add(repo)
-            data = {
-                "full": report.full,
-                "issues": report.issues,
-                "repairs": report.repairs,
-                "failed": len(report.failed),
-                "seconds": round(report.duration, 3),
-            }
-            await events.emit(EventKind.SWEEP_FINISHED, f"sweep:{uuid.uuid4()}", repository=repo, data=data)
-            return
-        idle = self.idle.setdefault(repo, IdleSweeps(since=now))
-        idle.add(report)
-        if summary_minutes and now - idle.since >= summary_minutes * 60:
-            del self.idle[repo]
-            key = f"sweep-summary:{uuid.uuid4()}"
-            await events.emit(EventKind.SWEEP_SUMMARY, key, repository=repo, data=idle.summary())
 
 
 def in_sweep_order(repo: str, issues: list[Issue], line: WaitLine) -> list[Issue]:
