@@ -17,10 +17,13 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import httpx
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 ALIAS = "smollm2"
@@ -128,3 +131,22 @@ class LlamaServer:
         self, kind: type[BaseException] | None, value: BaseException | None, trace: TracebackType | None
     ) -> None:
         self.stop()
+
+
+def llama_fixture() -> Any:
+    """A module-scoped fixture ``llama``: the llama.cpp server of ``make model-venv`` with SmolLM2, for the module;
+    skipped when the tier is absent, a failure when ``REAL_MODEL_REQUIRED=1`` (``make test``)."""
+
+    @pytest.fixture(scope="module", name="llama")
+    def fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServer]:
+        venv = model_venv()
+        try:
+            gguf = find_gguf(venv)
+        except ModelUnavailable as exc:
+            if os.environ.get("REAL_MODEL_REQUIRED") == "1":
+                pytest.fail(f"the real-model tier is required here (REAL_MODEL_REQUIRED=1): {exc}")
+            pytest.skip(f"real-model tier: {exc}")
+        with LlamaServer(venv, gguf, log=tmp_path_factory.mktemp("llama") / "server.log") as server:
+            yield server
+
+    return fixture

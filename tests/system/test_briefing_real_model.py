@@ -9,7 +9,6 @@ no fact.
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -17,7 +16,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from llama_server import LlamaServer, ModelUnavailable, find_gguf, model_venv
+from llama_server import LlamaServer, llama_fixture
 from prometheus_client import CollectorRegistry
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
@@ -34,20 +33,8 @@ from uni_wizard.testing import make_runtime
 
 pytestmark = pytest.mark.real_model
 
-REQUIRED = os.environ.get("REAL_MODEL_REQUIRED") == "1"
 
-
-@pytest.fixture(scope="module")
-def llama(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServer]:
-    venv = model_venv()
-    try:
-        gguf = find_gguf(venv)
-    except ModelUnavailable as exc:
-        if REQUIRED:
-            pytest.fail(f"the real-model tier is required here (REAL_MODEL_REQUIRED=1): {exc}")
-        pytest.skip(f"real-model tier: {exc}")
-    with LlamaServer(venv, gguf, log=tmp_path_factory.mktemp("llama") / "server.log") as server:
-        yield server
+llama = llama_fixture()
 
 
 @pytest.fixture

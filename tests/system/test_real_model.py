@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -23,7 +22,7 @@ from typing import Any
 
 import pytest
 import yaml
-from llama_server import LlamaServer, ModelUnavailable, find_gguf, free_port, model_venv
+from llama_server import LlamaServer, free_port, llama_fixture
 from prometheus_client import CollectorRegistry
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
@@ -48,21 +47,10 @@ from uni_wizard.work.types import AgentContext, Step, StepOutcome
 
 pytestmark = pytest.mark.real_model
 
-REQUIRED = os.environ.get("REAL_MODEL_REQUIRED") == "1"
 QUESTION = [Message("system", "Answer in one short sentence."), Message("user", "Name the three primary colours.")]
 
 
-@pytest.fixture(scope="module")
-def llama(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServer]:
-    venv = model_venv()
-    try:
-        gguf = find_gguf(venv)
-    except ModelUnavailable as exc:
-        if REQUIRED:
-            pytest.fail(f"the real-model tier is required here (REAL_MODEL_REQUIRED=1): {exc}")
-        pytest.skip(f"real-model tier: {exc}")
-    with LlamaServer(venv, gguf, log=tmp_path_factory.mktemp("llama") / "server.log") as server:
-        yield server
+llama = llama_fixture()
 
 
 def config_for(llama: LlamaServer) -> CascadeConfig:
